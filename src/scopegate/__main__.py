@@ -1,0 +1,3 @@
+from scopegate.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Pure authentication and authorization logic: no server, no database, no I/O."""

@@ -1,0 +1,123 @@
+"""The authorization policy: a pure function of who calls what, on which target.
+
+Order matters for what an outsider may learn: a caller who may not see the target gets the
+same answer as for a target that does not exist, before any scope is looked at.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from scopegate.auth import scopes
+from scopegate.auth.principal import CredentialKind, Principal
+from scopegate.catalog import AuthType, MethodSpec
+from scopegate.status import KEY_INVALID_DESCRIPTION, ApiError, C, does_not_exist
+
+ME = "me"
+
+
+class Relation(enum.IntEnum):
+    """How the principal's user stands to the target's owner."""
+
+    NONE = 0
+    OWNER = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The resource owner a request names, with `me` and empty ids already resolved."""
+
+    user_id: str
+    app_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    error: ApiError | None = None
+
+
+ALLOW = Decision(True)
+
+
+def resolve_target(principal: Principal | None, user_id: str, app_id: str) -> Target:
+    """Fill what the caller left out: `me`/empty user means the caller, an API key its app."""
+    if principal is None:
+        return Target(user_id, app_id)
+    if principal.app is not None:
+        user_id = user_id or principal.app.user_id
+        app_id = app_id or principal.app.app_id
+    if not user_id or user_id == ME:
+        user_id = principal.user_id
+    return Target(user_id, app_id)
+
+
+def _deny(code: int, description: str, details: str = "") -> Decision:
+    return Decision(False, ApiError(code, description, details))
+
+
+def _check_auth_type(principal: Principal, spec: MethodSpec) -> Decision:
+    if spec.auth_type is AuthType.PAT_AUTH and principal.kind is CredentialKind.APP_KEY:
+        return _deny(
+            C.CONN_INSUFFICIENT_SCOPES,
+            "Personal Access Token required",
+            f"{spec.name} cannot be called with an app-specific API key; "
+            "use a Personal Access Token.",
+        )
+    if (
+        spec.auth_type is AuthType.SESSION_TOKEN_AUTH
+        and principal.kind is not CredentialKind.SESSION
+    ):
+        return _deny(
+            C.CONN_INSUFFICIENT_SCOPES,
+            "Session token required",
+            f"{spec.name} needs a logged-in session: send X-Clarifai-Session-Token.",
+        )
+    if spec.auth_type is AuthType.ADMIN_AUTH:
+        return _deny(C.CONN_INSUFFICIENT_SCOPES, "Insufficient scopes", "Admin only.")
+    return ALLOW
+
+
+def authorize(
+    principal: Principal, spec: MethodSpec, target: Target, relation: Relation
+) -> Decision:
+    """Allow, or the status to answer with. `principal` is authenticated already."""
+    if spec.auth_type is AuthType.NO_AUTH:
+        return ALLOW
+    decision = _check_auth_type(principal, spec)
+    if not decision.allowed:
+        return decision
+
+    if principal.app is not None:
+        # An API key reaches its own app only; naming another app reveals nothing about it.
+        if target.user_id != principal.app.user_id or (
+            target.app_id and target.app_id != principal.app.app_id
+        ):
+            return Decision(
+                False,
+                ApiError(
+                    C.CONN_KEY_INVALID,
+                    KEY_INVALID_DESCRIPTION,
+                    "This API key is scoped to one app; the request names another.",
+                    http_status=401,
+                ),
+            )
+    elif relation is Relation.NONE:
+        return Decision(False, does_not_exist())
+
+    if principal.kind is CredentialKind.SESSION or spec.full_name in principal.endpoints:
+        return ALLOW
+    lacking = scopes.missing(spec.scopes, principal.scopes)
+    if lacking:
+        return _deny(
+            C.CONN_INSUFFICIENT_SCOPES,
+            "Insufficient scopes",
+            f"{spec.name} requires scopes the credential lacks: {', '.join(sorted(lacking))}",
+        )
+    return ALLOW
+
+
+def relation_of(principal: Principal, target: Target) -> Relation:
+    """The relation knowable without I/O; others are looked up by the caller."""
+    return Relation.OWNER if target.user_id == principal.user_id else Relation.NONE

@@ -1,0 +1,169 @@
+"""Authentication: credentials on a request become a `Principal`.
+
+The warm path is a dictionary lookup keyed by the secret's keyed hash: no I/O, no lock.
+Misses load from the store in a worker thread. Entries are evicted by the credential
+change log (see `invalidation.py`), so a revoked credential stops working at once on this
+process and within the poll interval on every other one; a TTL bounds staleness anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from scopegate.auth import tokens
+from scopegate.auth.principal import AppRef, CredentialKind, Principal
+from scopegate.auth.tokens import SecretHasher, SecretKind
+from scopegate.status import KEY_INVALID_DESCRIPTION, ApiError, C
+from scopegate.store import keys, sessions
+from scopegate.store.records import KeyRecord, now
+
+EXPECTED_FORM = "Send the header 'authorization: Key <secret>' with a PAT or an API key."
+
+
+@dataclass(slots=True)
+class _Entry:
+    principal: Principal
+    expires_ts: float | None  # wall-clock expiry of the credential itself
+    loaded_at: float  # monotonic
+
+
+def _invalid_request(details: str) -> ApiError:
+    return ApiError(C.CONN_INVALID_REQUEST, "Invalid request", details, http_status=401)
+
+
+def key_invalid(details: str = "") -> ApiError:
+    return ApiError(C.CONN_KEY_INVALID, KEY_INVALID_DESCRIPTION, details, http_status=401)
+
+
+def secret_from_header(authorization: str | None) -> str:
+    """The secret in `authorization: Key <secret>`, or the error for a malformed header."""
+    if authorization is None or not authorization.strip():
+        return _raise(_invalid_request(f"Missing authorization header. {EXPECTED_FORM}"))
+    scheme, _, secret = authorization.strip().partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "key" or not secret or " " in secret:
+        return _raise(_invalid_request(f"Malformed authorization header. {EXPECTED_FORM}"))
+    return secret
+
+
+def _raise(error: ApiError):
+    raise error
+
+
+def principal_from_key(record: KeyRecord) -> Principal:
+    app = AppRef(record.app_user_id, record.app_id) if record.app_id else None
+    return Principal(
+        user_id=record.user_id,
+        kind=CredentialKind(record.kind),
+        credential_id=record.public_id,
+        scopes=frozenset(record.scopes),
+        endpoints=frozenset(record.endpoints),
+        app=app,
+        expires_at=record.expires_at,
+    )
+
+
+class Authenticator:
+    def __init__(
+        self,
+        engine: Engine,
+        hasher: SecretHasher,
+        *,
+        ttl_seconds: float = 300.0,
+        negative_ttl_seconds: float = 5.0,
+        negative_capacity: int = 100_000,
+    ) -> None:
+        self._engine = engine
+        self._hasher = hasher
+        self._ttl = ttl_seconds
+        self._negative_ttl = negative_ttl_seconds
+        self._negative_capacity = negative_capacity
+        self._cache: dict[bytes, _Entry] = {}
+        self._by_subject: dict[str, set[bytes]] = {}
+        self._unknown: OrderedDict[bytes, float] = OrderedDict()
+        # public id -> wall-clock time of last use, written to the database in batches.
+        self.last_used: dict[str, float] = {}
+        self.store_lookups = 0  # how many requests reached the database; for benchmarks
+
+    async def authenticate(
+        self, authorization: str | None, session_token: str | None = None
+    ) -> Principal:
+        if session_token and not authorization:
+            secret, from_session_header = session_token.strip(), True
+        else:
+            secret, from_session_header = secret_from_header(authorization), False
+        kind = tokens.parse(secret)
+        if kind is None or (from_session_header and kind is not SecretKind.SESSION):
+            raise key_invalid()
+        digest = self._hasher.digest(secret)
+        entry = self._cache.get(digest)
+        mono = time.monotonic()
+        if entry is None or mono - entry.loaded_at > self._ttl:
+            entry = await self._load(digest, kind, mono)
+        if entry.expires_ts is not None and time.time() >= entry.expires_ts:
+            raise key_invalid(f"This key expired at {entry.principal.expires_at.isoformat()}.")
+        if entry.principal.kind is not CredentialKind.SESSION:
+            self.last_used[entry.principal.credential_id] = time.time()
+        return entry.principal
+
+    async def _load(self, digest: bytes, kind: SecretKind, mono: float) -> _Entry:
+        seen = self._unknown.get(digest)
+        if seen is not None and mono - seen < self._negative_ttl:
+            raise key_invalid()
+        self.store_lookups += 1
+        entry = await asyncio.to_thread(self._load_sync, digest, kind, mono)
+        if entry is None:
+            self._remember_unknown(digest, mono)
+            raise key_invalid()
+        self._cache[digest] = entry
+        subject = entry.principal.credential_id
+        self._by_subject.setdefault(subject, set()).add(digest)
+        self._by_subject.setdefault(f"user:{entry.principal.user_id}", set()).add(digest)
+        return entry
+
+    def _load_sync(self, digest: bytes, kind: SecretKind, mono: float) -> _Entry | None:
+        with self._engine.connect() as conn:
+            if kind is SecretKind.SESSION:
+                session = sessions.find_by_digest(conn, digest, now())
+                if session is None:
+                    return None
+                principal = Principal(
+                    user_id=session.user_id,
+                    kind=CredentialKind.SESSION,
+                    credential_id=session.public_id,
+                    scopes=frozenset({"All"}),
+                    endpoints=frozenset(),
+                    expires_at=session.expires_at,
+                )
+            else:
+                record = keys.find_by_digest(conn, digest, now())
+                if record is None:
+                    return None
+                principal = principal_from_key(record)
+        expires_ts = principal.expires_at.timestamp() if principal.expires_at else None
+        return _Entry(principal, expires_ts, mono)
+
+    def _remember_unknown(self, digest: bytes, mono: float) -> None:
+        self._unknown[digest] = mono
+        self._unknown.move_to_end(digest)
+        while len(self._unknown) > self._negative_capacity:
+            self._unknown.popitem(last=False)
+
+    def evict(self, subject: str) -> None:
+        """Drop cached credentials of a key or session public id, or of `user:<id>`."""
+        for digest in self._by_subject.pop(subject, ()):
+            self._cache.pop(digest, None)
+
+    def evict_all(self) -> None:
+        self._cache.clear()
+        self._by_subject.clear()
+
+    def take_last_used(self) -> dict[str, datetime]:
+        used, self.last_used = self.last_used, {}
+        return {key: datetime.fromtimestamp(ts, UTC) for key, ts in used.items()}

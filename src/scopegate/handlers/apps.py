@@ -1,0 +1,75 @@
+"""PostApps, ListApps, GetApp, DeleteApp."""
+
+from __future__ import annotations
+
+from clarifai_grpc.grpc.api import resources_pb2
+
+from scopegate import accounts
+from scopegate.context import RequestContext
+from scopegate.handlers import Handler
+from scopegate.handlers.convert import app_message
+from scopegate.handlers.paging import offset_limit
+from scopegate.status import does_not_exist, invalid_argument
+from scopegate.store import apps
+
+VISIBILITIES = frozenset(resources_pb2.Visibility.Gettable.values())
+
+
+def post_apps(ctx: RequestContext, request):
+    if not request.apps:
+        raise invalid_argument("Give at least one app in 'apps'.")
+    response = ctx.spec.output_type()
+    with ctx.services.engine.begin() as conn:
+        for app in request.apps:
+            visibility = app.visibility.gettable or resources_pb2.Visibility.PRIVATE
+            if visibility not in VISIBILITIES:
+                raise invalid_argument(f"Unknown visibility {visibility}.")
+            record, _default_key = accounts.create_app(
+                conn,
+                ctx.services.hasher,
+                ctx.target.user_id,
+                app.id,
+                name=app.name,
+                description=app.description,
+                visibility=visibility,
+            )
+            response.apps.append(app_message(record))
+    return response
+
+
+def list_apps(ctx: RequestContext, request):
+    offset, limit = offset_limit(request.page, request.per_page)
+    with ctx.services.engine.connect() as conn:
+        found = apps.list_for_user(conn, ctx.target.user_id, offset=offset, limit=limit)
+    return ctx.spec.output_type(apps=[app_message(a) for a in found])
+
+
+def _app(conn, ctx: RequestContext):
+    if not ctx.target.app_id:
+        raise invalid_argument("Name the app: user_app_id.app_id is empty.")
+    app = apps.get(conn, ctx.target.user_id, ctx.target.app_id)
+    if app is None:
+        raise does_not_exist()
+    return app
+
+
+def get_app(ctx: RequestContext, request):
+    with ctx.services.engine.connect() as conn:
+        app = _app(conn, ctx)
+    return ctx.spec.output_type(app=app_message(app))
+
+
+def delete_app(ctx: RequestContext, request):
+    with ctx.services.engine.begin() as conn:
+        removed = accounts.delete_app(conn, _app(conn, ctx))
+    for public_id in removed:
+        ctx.services.evict(public_id)
+    return ctx.spec.output_type()
+
+
+HANDLERS = {
+    "PostApps": Handler(post_apps),
+    "ListApps": Handler(list_apps),
+    "GetApp": Handler(get_app),
+    "DeleteApp": Handler(delete_app),
+}

@@ -1,0 +1,55 @@
+"""Records to protobuf messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from clarifai_grpc.grpc.api import resources_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from scopegate.store.records import AppRecord, KeyRecord, UserRecord
+
+
+def timestamp(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def app_message(app: AppRecord) -> resources_pb2.App:
+    return resources_pb2.App(
+        id=app.app_id,
+        name=app.name,
+        user_id=app.user_id,
+        description=app.description,
+        created_at=timestamp(app.created_at),
+        modified_at=timestamp(app.modified_at),
+        visibility=resources_pb2.Visibility(gettable=app.visibility),
+    )
+
+
+def user_message(user: UserRecord) -> resources_pb2.User:
+    return resources_pb2.User(
+        id=user.user_id,
+        primary_email=user.email,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        created_at=timestamp(user.created_at),
+    )
+
+
+def key_message(key: KeyRecord, *, secret: str | None = None) -> resources_pb2.Key:
+    """A key as the API shows it: the secret only when just created, else the public id."""
+    message = resources_pb2.Key(
+        id=secret or key.public_id,
+        type=key.kind,
+        description=key.description,
+        scopes=list(key.scopes),
+        endpoints=list(key.endpoints),
+        created_at=timestamp(key.created_at),
+    )
+    if key.expires_at:
+        message.expires_at.CopyFrom(timestamp(key.expires_at))
+    if key.app_id:
+        message.apps.append(resources_pb2.App(id=key.app_id, user_id=key.app_user_id or ""))
+    return message

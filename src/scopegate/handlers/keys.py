@@ -1,0 +1,202 @@
+"""PostKeys, ListKeys, ListAppKeys, GetKey, PatchKeys, DeleteKey.
+
+Keys are named by their public id; where a client sends the secret instead (as scripts
+written for Clarifai do), it is recognised by its hash.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from scopegate import accounts
+from scopegate.auth import tokens
+from scopegate.auth.principal import CredentialKind
+from scopegate.auth.scopes import UnknownScopeError
+from scopegate.context import RequestContext
+from scopegate.handlers import Handler
+from scopegate.handlers.convert import key_message
+from scopegate.handlers.paging import offset_limit
+from scopegate.status import does_not_exist, invalid_argument
+from scopegate.store import apps, changes, keys
+from scopegate.store.records import KeyRecord, now
+
+KEY_TYPES = {kind.value: kind for kind in (CredentialKind.PAT, CredentialKind.APP_KEY)}
+
+
+def _scopes(ctx: RequestContext, names) -> frozenset[str]:
+    algebra = ctx.services.scopes
+    try:
+        return algebra.close(algebra.normalize(names))
+    except UnknownScopeError as error:
+        raise invalid_argument(
+            f"Unknown scopes: {', '.join(error.names)}. Valid scopes: "
+            f"{', '.join(sorted(algebra.names))}."
+        ) from None
+
+
+def _endpoints(ctx: RequestContext, names) -> frozenset[str]:
+    catalog = ctx.services.catalog
+    result, unknown = set(), []
+    for name in names:
+        spec = catalog.by_full_name.get(name) or catalog.methods.get(name.strip("/"))
+        if spec is None:
+            unknown.append(name)
+        else:
+            result.add(spec.full_name)
+    if unknown:
+        raise invalid_argument(
+            f"Unknown endpoints: {', '.join(unknown)}. Give full method names such as "
+            "/clarifai.api.V2/PostModelOutputs."
+        )
+    return frozenset(result)
+
+
+def _expiry(message) -> datetime | None:
+    if not message.HasField("expires_at"):
+        return None
+    at = message.expires_at.ToDatetime(tzinfo=now().tzinfo)
+    if at <= now():
+        raise invalid_argument(f"expires_at {at.isoformat()} is in the past.")
+    return at
+
+
+def _key_type(name: str) -> CredentialKind:
+    kind = KEY_TYPES.get(name or CredentialKind.PAT.value)
+    if kind is None:
+        raise invalid_argument(
+            f"Unknown key type '{name}': use personal_access_token or app_specific_key."
+        )
+    return kind
+
+
+def post_keys(ctx: RequestContext, request):
+    if not request.keys:
+        raise invalid_argument("Give at least one key in 'keys'.")
+    user_id = ctx.target.user_id
+    response = ctx.spec.output_type()
+    with ctx.services.engine.begin() as conn:
+        for key in request.keys:
+            kind = _key_type(key.type)
+            app = None
+            if kind is CredentialKind.APP_KEY:
+                if len(key.apps) != 1:
+                    raise invalid_argument("An app-specific key names exactly one app in 'apps'.")
+                named = key.apps[0]
+                owner = user_id if named.user_id in ("", "me") else named.user_id
+                app = apps.get(conn, owner, named.id) if owner == user_id else None
+                if app is None:
+                    raise does_not_exist(f"App '{named.id}' was not found among your apps.")
+            elif key.apps:
+                raise invalid_argument("A personal access token is not tied to apps.")
+            public_id, secret = accounts.issue_key(
+                conn,
+                ctx.services.hasher,
+                kind=kind,
+                user_id=user_id,
+                app=app,
+                description=key.description,
+                scopes=_scopes(ctx, key.scopes),
+                endpoints=_endpoints(ctx, key.endpoints),
+                expires_at=_expiry(key),
+            )
+            record = keys.get(conn, user_id, public_id)
+            response.keys.append(key_message(record, secret=secret))
+    return response
+
+
+def _matches(record: KeyRecord, scopes: frozenset[str], endpoints: frozenset[str]) -> bool:
+    return scopes <= set(record.scopes) and endpoints <= set(record.endpoints)
+
+
+def list_keys(ctx: RequestContext, request):
+    offset, limit = offset_limit(request.page, request.per_page)
+    kind = _key_type(request.type).value if request.type else None
+    wanted_scopes = _scopes(ctx, request.scopes) if request.scopes else frozenset()
+    wanted_endpoints = _endpoints(ctx, request.endpoints)
+    with ctx.services.engine.connect() as conn:
+        found = keys.list_for_user(
+            conn,
+            ctx.target.user_id,
+            kind=kind,
+            not_expired_at=now() if request.not_expired else None,
+            offset=0 if (wanted_scopes or wanted_endpoints) else offset,
+            limit=10**9 if (wanted_scopes or wanted_endpoints) else limit,
+        )
+    if wanted_scopes or wanted_endpoints:
+        found = [k for k in found if _matches(k, wanted_scopes, wanted_endpoints)]
+        found = found[offset : offset + limit]
+    return ctx.spec.output_type(keys=[key_message(k) for k in found])
+
+
+def list_app_keys(ctx: RequestContext, request):
+    offset, limit = offset_limit(request.page, request.per_page)
+    with ctx.services.engine.connect() as conn:
+        app = apps.get(conn, ctx.target.user_id, ctx.target.app_id)
+        if app is None:
+            raise does_not_exist()
+        found = keys.list_for_user(
+            conn, ctx.target.user_id, app_pk=app.pk, offset=offset, limit=limit
+        )
+    return ctx.spec.output_type(keys=[key_message(k) for k in found])
+
+
+def find_key(conn, ctx: RequestContext, key_id: str) -> KeyRecord:
+    """A key of the target user by public id, or by its secret as clients may send it."""
+    key_id = key_id.strip()
+    record = None
+    if tokens.parse(key_id) not in (None, tokens.SecretKind.SESSION):
+        record = keys.find_by_digest(conn, ctx.services.hasher.digest(key_id), now())
+    elif key_id:
+        record = keys.get(conn, ctx.target.user_id, key_id)
+    if record is None or record.user_id != ctx.target.user_id:
+        raise does_not_exist("No such key.")
+    return record
+
+
+def get_key(ctx: RequestContext, request):
+    with ctx.services.engine.connect() as conn:
+        record = find_key(conn, ctx, request.key_id)
+    return ctx.spec.output_type(key=key_message(record))
+
+
+def delete_key(ctx: RequestContext, request):
+    with ctx.services.engine.begin() as conn:
+        record = find_key(conn, ctx, request.key_id)
+        keys.delete_key(conn, record.pk)
+        changes.record(conn, "key", record.public_id)
+    ctx.services.evict(record.public_id)
+    return ctx.spec.output_type()
+
+
+def patch_keys(ctx: RequestContext, request):
+    if request.action not in ("", "overwrite"):
+        raise invalid_argument(f"Unsupported action '{request.action}': use 'overwrite'.")
+    response = ctx.spec.output_type()
+    patched = []
+    with ctx.services.engine.begin() as conn:
+        for key in request.keys:
+            record = find_key(conn, ctx, key.id)
+            keys.update(
+                conn,
+                record.pk,
+                description=key.description,
+                scopes=_scopes(ctx, key.scopes),
+                endpoints=_endpoints(ctx, key.endpoints),
+                expires_at=_expiry(key),
+            )
+            changes.record(conn, "key", record.public_id)
+            patched.append(record.public_id)
+            response.keys.append(key_message(keys.get(conn, record.user_id, record.public_id)))
+    for public_id in patched:
+        ctx.services.evict(public_id)
+    return response
+
+
+HANDLERS = {
+    "PostKeys": Handler(post_keys),
+    "ListKeys": Handler(list_keys),
+    "ListAppKeys": Handler(list_app_keys),
+    "GetKey": Handler(get_key),
+    "DeleteKey": Handler(delete_key),
+    "PatchKeys": Handler(patch_keys),
+}

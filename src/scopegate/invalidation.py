@@ -1,0 +1,63 @@
+"""Polls the credential change log so every process drops revoked credentials quickly,
+and writes coalesced `last_used_at` updates."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from sqlalchemy import Engine
+
+from scopegate.authentication import Authenticator
+from scopegate.store import changes, keys
+
+log = logging.getLogger("scopegate.invalidation")
+
+
+class ChangeWatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        authenticator: Authenticator,
+        *,
+        poll_seconds: float = 0.25,
+        last_used_seconds: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        self._authenticator = authenticator
+        self._poll = poll_seconds
+        self._last_used_every = last_used_seconds
+        self._last_id = 0
+
+    def start_position(self) -> None:
+        with self._engine.connect() as conn:
+            self._last_id = changes.latest_id(conn)
+
+    def _poll_once(self) -> list[tuple[int, str, str]]:
+        with self._engine.connect() as conn:
+            return changes.since(conn, self._last_id)
+
+    def flush_last_used(self) -> None:
+        used = self._authenticator.take_last_used()
+        if used:
+            with self._engine.begin() as conn:
+                keys.touch_last_used(conn, used)
+
+    async def run(self) -> None:
+        next_flush = time.monotonic() + self._last_used_every
+        while True:
+            try:
+                for change_id, subject, subject_id in await asyncio.to_thread(self._poll_once):
+                    self._last_id = change_id
+                    self._authenticator.evict(
+                        subject_id if subject in ("key", "session") else f"user:{subject_id}"
+                    )
+                if time.monotonic() >= next_flush:
+                    next_flush = time.monotonic() + self._last_used_every
+                    await asyncio.to_thread(self.flush_last_used)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be briefly unavailable; keep serving
+                log.warning("credential change poll failed", exc_info=True)
+            await asyncio.sleep(self._poll)

@@ -1,0 +1,22 @@
+"""Assembling the shared services from settings: used by the server and the CLI alike."""
+
+from __future__ import annotations
+
+from scopegate.auth.scopes import ScopeAlgebra
+from scopegate.auth.tokens import SecretHasher
+from scopegate.catalog import load_catalog
+from scopegate.config import Settings, server_secret
+from scopegate.context import Services
+from scopegate.store.database import migrate, open_engine
+
+
+def open_services(settings: Settings) -> Services:
+    engine = open_engine(settings.database_url)
+    migrate(engine)
+    catalog = load_catalog()
+    return Services(
+        engine=engine,
+        hasher=SecretHasher(server_secret(settings)),
+        catalog=catalog,
+        scopes=ScopeAlgebra({name: s.depends_on for name, s in catalog.scopes.items()}),
+    )

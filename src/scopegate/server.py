@@ -1,0 +1,96 @@
+"""`scopegate serve`: gRPC and REST in one event loop, stopped gracefully by a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import uvicorn
+from grpc_health.v1 import health_pb2
+
+from scopegate.authentication import Authenticator
+from scopegate.catalog import SERVICE_NAME
+from scopegate.config import Settings
+from scopegate.dispatch import Dispatcher
+from scopegate.handlers import all_handlers
+from scopegate.invalidation import ChangeWatcher
+from scopegate.runtime import open_services
+from scopegate.transports.grpc_server import build_grpc_server
+from scopegate.transports.http_app import build_http_app
+
+log = logging.getLogger("scopegate.server")
+GRACE_SECONDS = 10.0
+
+
+class _UvicornServer(uvicorn.Server):
+    """Signals are ours to handle: one shutdown for both transports."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+async def serve(settings: Settings, *, announce=print) -> None:
+    services = await asyncio.to_thread(open_services, settings)
+    authenticator = Authenticator(services.engine, services.hasher)
+    services.evict = authenticator.evict
+    dispatcher = Dispatcher(services, authenticator, all_handlers())
+
+    grpc_address = f"{settings.host}:{settings.grpc_port}"
+    grpc_server = build_grpc_server(dispatcher, services.catalog, grpc_address)
+    http = _UvicornServer(
+        uvicorn.Config(
+            build_http_app(dispatcher, services.catalog),
+            host=settings.host,
+            port=settings.http_port,
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            server_header=False,
+        )
+    )
+    watcher = ChangeWatcher(services.engine, authenticator)
+    await asyncio.to_thread(watcher.start_position)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    await grpc_server.start()
+    health = grpc_server.health_servicer
+    for name in ("", SERVICE_NAME):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    http_task = asyncio.create_task(http.serve())
+    watcher_task = asyncio.create_task(watcher.run())
+    while not http.started and not http_task.done():
+        await asyncio.sleep(0.01)
+    if http_task.done():
+        await grpc_server.stop(0)
+        watcher_task.cancel()
+        raise OSError(f"cannot listen for HTTP on {settings.host}:{settings.http_port}")
+
+    announce(f"scopegate: gRPC listening on {grpc_address}")
+    announce(f"scopegate: HTTP listening on http://{settings.host}:{settings.http_port}")
+    announce(f"scopegate: data in {settings.data_dir} ({_redacted(settings.database_url)})")
+
+    await stop.wait()
+    announce("scopegate: shutting down, finishing in-flight requests")
+    for name in ("", SERVICE_NAME):
+        await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    http.should_exit = True
+    await asyncio.gather(grpc_server.stop(GRACE_SECONDS), http_task)
+    watcher_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher_task
+    await asyncio.to_thread(watcher.flush_last_used)
+    services.engine.dispose()
+    announce("scopegate: stopped")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,68 @@
+"""Apps table access."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, delete, insert, select
+
+from scopegate.store.records import AppRecord, now, utc
+from scopegate.store.schema import apps
+
+
+def _record(row) -> AppRecord:
+    return AppRecord(
+        pk=row.id,
+        user_id=row.user_id,
+        app_id=row.app_id,
+        name=row.name,
+        description=row.description,
+        visibility=row.visibility,
+        created_at=utc(row.created_at),
+        modified_at=utc(row.modified_at),
+    )
+
+
+def create(
+    conn: Connection,
+    user_id: str,
+    app_id: str,
+    name: str = "",
+    description: str = "",
+    visibility: int = 10,
+) -> AppRecord:
+    at = now()
+    pk = conn.execute(
+        insert(apps).values(
+            user_id=user_id,
+            app_id=app_id,
+            name=name or app_id,
+            description=description,
+            visibility=visibility,
+            created_at=at,
+            modified_at=at,
+        )
+    ).inserted_primary_key[0]
+    return AppRecord(pk, user_id, app_id, name or app_id, description, visibility, at, at)
+
+
+def get(conn: Connection, user_id: str, app_id: str) -> AppRecord | None:
+    row = conn.execute(
+        select(apps).where(apps.c.user_id == user_id, apps.c.app_id == app_id)
+    ).first()
+    return _record(row) if row else None
+
+
+def list_for_user(
+    conn: Connection, user_id: str, *, offset: int = 0, limit: int = 128
+) -> list[AppRecord]:
+    rows = conn.execute(
+        select(apps)
+        .where(apps.c.user_id == user_id)
+        .order_by(apps.c.created_at.desc(), apps.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_record(r) for r in rows]
+
+
+def delete_app(conn: Connection, pk: int) -> None:
+    conn.execute(delete(apps).where(apps.c.id == pk))

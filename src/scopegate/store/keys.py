@@ -1,0 +1,170 @@
+"""Keys (PATs and app-specific API keys) and their hashed secrets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, delete, insert, or_, select
+from sqlalchemy import update as update_stmt
+
+from scopegate.store.records import KeyRecord, now, utc
+from scopegate.store.schema import apps, key_secrets, keys
+
+_COLUMNS = (
+    keys.c.id,
+    keys.c.public_id,
+    keys.c.kind,
+    keys.c.user_id,
+    keys.c.description,
+    keys.c.scopes,
+    keys.c.endpoints,
+    keys.c.masked,
+    keys.c.expires_at,
+    keys.c.last_used_at,
+    keys.c.created_at,
+    keys.c.modified_at,
+    apps.c.user_id.label("app_user_id"),
+    apps.c.app_id,
+)
+
+
+def _select():
+    return select(*_COLUMNS).select_from(keys.outerjoin(apps, keys.c.app_pk == apps.c.id))
+
+
+def _record(row) -> KeyRecord:
+    return KeyRecord(
+        pk=row.id,
+        public_id=row.public_id,
+        kind=row.kind,
+        user_id=row.user_id,
+        app_user_id=row.app_user_id,
+        app_id=row.app_id,
+        description=row.description,
+        scopes=tuple(json.loads(row.scopes)),
+        endpoints=tuple(json.loads(row.endpoints)),
+        masked=row.masked,
+        expires_at=utc(row.expires_at),
+        last_used_at=utc(row.last_used_at),
+        created_at=utc(row.created_at),
+        modified_at=utc(row.modified_at),
+    )
+
+
+def create(
+    conn: Connection,
+    *,
+    public_id: str,
+    kind: str,
+    user_id: str,
+    app_pk: int | None,
+    description: str,
+    scopes: Iterable[str],
+    endpoints: Iterable[str],
+    digest: bytes,
+    masked: str,
+    expires_at: datetime | None,
+) -> int:
+    at = now()
+    pk = conn.execute(
+        insert(keys).values(
+            public_id=public_id,
+            kind=kind,
+            user_id=user_id,
+            app_pk=app_pk,
+            description=description,
+            scopes=json.dumps(sorted(scopes)),
+            endpoints=json.dumps(sorted(endpoints)),
+            masked=masked,
+            expires_at=expires_at,
+            created_at=at,
+            modified_at=at,
+        )
+    ).inserted_primary_key[0]
+    conn.execute(insert(key_secrets).values(digest=digest, key_pk=pk, created_at=at))
+    return pk
+
+
+def find_by_digest(conn: Connection, digest: bytes, at: datetime) -> KeyRecord | None:
+    """The key a secret belongs to, if that secret is still valid (rolled ones expire)."""
+    row = conn.execute(
+        _select()
+        .join(key_secrets, key_secrets.c.key_pk == keys.c.id)
+        .where(
+            key_secrets.c.digest == digest,
+            or_(key_secrets.c.valid_until.is_(None), key_secrets.c.valid_until > at),
+        )
+    ).first()
+    return _record(row) if row else None
+
+
+def get(conn: Connection, user_id: str, public_id: str) -> KeyRecord | None:
+    row = conn.execute(
+        _select().where(keys.c.user_id == user_id, keys.c.public_id == public_id)
+    ).first()
+    return _record(row) if row else None
+
+
+def list_for_user(
+    conn: Connection,
+    user_id: str,
+    *,
+    kind: str | None = None,
+    app_pk: int | None = None,
+    not_expired_at: datetime | None = None,
+    offset: int = 0,
+    limit: int = 128,
+) -> list[KeyRecord]:
+    conditions = [keys.c.user_id == user_id]
+    if kind:
+        conditions.append(keys.c.kind == kind)
+    if app_pk is not None:
+        conditions.append(keys.c.app_pk == app_pk)
+    if not_expired_at is not None:
+        conditions.append(or_(keys.c.expires_at.is_(None), keys.c.expires_at > not_expired_at))
+    rows = conn.execute(
+        _select()
+        .where(and_(*conditions))
+        .order_by(keys.c.created_at.desc(), keys.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_record(r) for r in rows]
+
+
+def public_ids_for_app(conn: Connection, app_pk: int) -> list[str]:
+    return list(conn.execute(select(keys.c.public_id).where(keys.c.app_pk == app_pk)).scalars())
+
+
+def delete_key(conn: Connection, pk: int) -> None:
+    conn.execute(delete(key_secrets).where(key_secrets.c.key_pk == pk))
+    conn.execute(delete(keys).where(keys.c.id == pk))
+
+
+def touch_last_used(conn: Connection, used: dict[str, datetime]) -> None:
+    for public_id, at in used.items():
+        conn.execute(update_stmt(keys).where(keys.c.public_id == public_id).values(last_used_at=at))
+
+
+def update(
+    conn: Connection,
+    pk: int,
+    *,
+    description: str,
+    scopes: Iterable[str],
+    endpoints: Iterable[str],
+    expires_at: datetime | None,
+) -> None:
+    conn.execute(
+        update_stmt(keys)
+        .where(keys.c.id == pk)
+        .values(
+            description=description,
+            scopes=json.dumps(sorted(scopes)),
+            endpoints=json.dumps(sorted(endpoints)),
+            expires_at=expires_at,
+            modified_at=now(),
+        )
+    )

@@ -1,0 +1,110 @@
+"""Tables, as SQLAlchemy Core metadata. Alembic migrations create and evolve them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(255)),
+    Column("first_name", String(255), nullable=False, server_default=""),
+    Column("last_name", String(255), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("app_id", String(64), nullable=False),
+    Column("name", String(255), nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("visibility", Integer, nullable=False, server_default="10"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("modified_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("user_id", "app_id", name="uq_apps_user_app"),
+)
+
+keys = Table(
+    "keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("public_id", String(64), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),  # CredentialKind value
+    Column("user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE")),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("scopes", Text, nullable=False, server_default="[]"),  # JSON list
+    Column("endpoints", Text, nullable=False, server_default="[]"),  # JSON list
+    Column("masked", String(64), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("modified_at", DateTime(timezone=True), nullable=False),
+    Index("ix_keys_user_kind", "user_id", "kind"),
+)
+
+# A key has one current secret and, after a roll, old ones valid until their grace ends.
+key_secrets = Table(
+    "key_secrets",
+    metadata,
+    Column("digest", LargeBinary(32), primary_key=True),
+    Column("key_pk", Integer, ForeignKey("keys.id", ondelete="CASCADE"), nullable=False),
+    Column("valid_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_key_secrets_key", "key_pk"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("digest", LargeBinary(32), primary_key=True),
+    Column("public_id", String(64), nullable=False, unique=True),
+    Column("user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# Append-only log of credential changes: every process polls it to drop cached credentials.
+credential_changes = Table(
+    "credential_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(16), nullable=False),  # "key", "session" or "user"
+    Column("subject_id", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(64), nullable=False, server_default=""),
+    Column("action", String(32), nullable=False),
+    Column("actor_user_id", String(64), nullable=False, server_default=""),
+    Column("credential_kind", String(32), nullable=False, server_default=""),
+    Column("credential_id", String(64), nullable=False, server_default=""),
+    Column("target", String(255), nullable=False, server_default=""),
+    Column("client_address", String(64), nullable=False, server_default=""),
+    Column("details", Text, nullable=False, server_default=""),
+    Index("ix_audit_actor_at", "actor_user_id", "at"),
+)

@@ -1,0 +1,48 @@
+"""Login sessions, stored by the keyed hash of their token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select
+
+from scopegate.store.records import now, utc
+from scopegate.store.schema import sessions
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    public_id: str
+    user_id: str
+    created_at: datetime
+    expires_at: datetime
+
+
+def create(
+    conn: Connection, digest: bytes, public_id: str, user_id: str, expires_at: datetime
+) -> SessionRecord:
+    at = now()
+    conn.execute(
+        insert(sessions).values(
+            digest=digest,
+            public_id=public_id,
+            user_id=user_id,
+            created_at=at,
+            expires_at=expires_at,
+        )
+    )
+    return SessionRecord(public_id, user_id, at, expires_at)
+
+
+def find_by_digest(conn: Connection, digest: bytes, at: datetime) -> SessionRecord | None:
+    row = conn.execute(
+        select(sessions).where(sessions.c.digest == digest, sessions.c.expires_at > at)
+    ).first()
+    if row is None:
+        return None
+    return SessionRecord(row.public_id, row.user_id, utc(row.created_at), utc(row.expires_at))
+
+
+def end(conn: Connection, public_id: str) -> None:
+    conn.execute(delete(sessions).where(sessions.c.public_id == public_id))

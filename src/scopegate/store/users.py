@@ -1,0 +1,44 @@
+"""Users table access."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, func, insert, select
+
+from scopegate.store.records import UserRecord, now, utc
+from scopegate.store.schema import users
+
+
+def _record(row) -> UserRecord:
+    return UserRecord(
+        user_id=row.user_id,
+        email=row.email,
+        password_hash=row.password_hash,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        created_at=utc(row.created_at),
+    )
+
+
+def create(conn: Connection, user_id: str, email: str, password_hash: str | None) -> UserRecord:
+    values = dict(
+        user_id=user_id,
+        email=email.strip().lower(),
+        password_hash=password_hash,
+        first_name="",
+        last_name="",
+        created_at=now(),
+    )
+    conn.execute(insert(users).values(**values))
+    return UserRecord(**values)
+
+
+def get(conn: Connection, user_id: str) -> UserRecord | None:
+    row = conn.execute(select(users).where(users.c.user_id == user_id)).first()
+    return _record(row) if row else None
+
+
+def get_by_email(conn: Connection, email: str) -> UserRecord | None:
+    row = conn.execute(
+        select(users).where(func.lower(users.c.email) == email.strip().lower())
+    ).first()
+    return _record(row) if row else None

@@ -1,0 +1,1 @@
+"""Transports turn wire calls into `dispatch.Call`s and responses back; no rules live here."""

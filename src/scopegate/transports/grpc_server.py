@@ -1,0 +1,90 @@
+"""gRPC transport: generic handlers for every V2 method, built from the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from scopegate.catalog import SERVICE_NAME, Catalog, MethodSpec
+from scopegate.dispatch import Call, Dispatcher
+
+AUTHORIZATION = "authorization"
+SESSION_TOKEN = "x-clarifai-session-token"
+
+
+def _call(spec: MethodSpec, request, context: grpc.aio.ServicerContext) -> Call:
+    authorization = session_token = None
+    for key, value in context.invocation_metadata() or ():
+        if key == AUTHORIZATION:
+            authorization = value
+        elif key == SESSION_TOKEN:
+            session_token = value
+    return Call(spec, request, authorization, session_token, context.peer() or "")
+
+
+def _unary_unary(dispatcher: Dispatcher, spec: MethodSpec) -> Callable:
+    async def handle(request, context):
+        response, _ = await dispatcher.dispatch(_call(spec, request, context))
+        return response
+
+    return handle
+
+
+async def _first(requests: AsyncIterator, spec: MethodSpec):
+    async for request in requests:
+        return request
+    return spec.input_type()
+
+
+def _method_handler(dispatcher: Dispatcher, spec: MethodSpec) -> grpc.RpcMethodHandler:
+    """Streaming methods are authorized on their first message and answer one response."""
+    decode, encode = spec.input_type.FromString, spec.output_type.SerializeToString
+    unary = _unary_unary(dispatcher, spec)
+    if not spec.client_streaming and not spec.server_streaming:
+        return grpc.unary_unary_rpc_method_handler(unary, decode, encode)
+    if not spec.client_streaming:
+
+        async def unary_stream(request, context):
+            yield await unary(request, context)
+
+        return grpc.unary_stream_rpc_method_handler(unary_stream, decode, encode)
+
+    async def from_stream(requests, context):
+        return await unary(await _first(requests, spec), context)
+
+    if not spec.server_streaming:
+        return grpc.stream_unary_rpc_method_handler(from_stream, decode, encode)
+
+    async def stream_stream(requests, context):
+        yield await from_stream(requests, context)
+
+    return grpc.stream_stream_rpc_method_handler(stream_stream, decode, encode)
+
+
+def build_grpc_server(dispatcher: Dispatcher, catalog: Catalog, address: str) -> grpc.aio.Server:
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", 128 * 1024 * 1024),
+            ("grpc.max_send_message_length", 128 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    handlers = {name: _method_handler(dispatcher, spec) for name, spec in catalog.methods.items()}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    server.health_servicer = health_servicer  # type: ignore[attr-defined]
+    if server.add_insecure_port(address) == 0:
+        raise OSError(f"cannot listen for gRPC on {address}")
+    return server

@@ -1,0 +1,183 @@
+"""REST transport: every `google.api.http` binding of every V2 method, as JSON.
+
+The request message is filled from the JSON body, then the query string (dotted names,
+repeated fields), then the path variables, which win. Responses use proto field names
+(snake_case), as the official JSON channel expects; `status` is always present.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scopegate.catalog import Catalog
+from scopegate.dispatch import Call, Dispatcher
+from scopegate.status import ApiError, C, http_status
+from scopegate.transports.rest_routes import MethodNotAllowedError, Router
+
+MAX_BODY_BYTES = 128 * 1024 * 1024
+_TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
+
+
+class BadRequestError(ValueError):
+    pass
+
+
+def json_response(message: Message | dict, status_code: int = 200) -> Response:
+    body = message if isinstance(message, dict) else to_json_dict(message)
+    return Response(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def to_json_dict(message: Message) -> dict:
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, use_integers_for_enums=True
+    )
+
+
+def status_only(error: ApiError, request_id: str = "") -> Response:
+    return json_response({"status": to_json_dict(error.to_status(request_id))}, error.http_status or http_status(error.code))
+
+
+def _set_path(target: dict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    for name in parents:
+        child = target.get(name)
+        if not isinstance(child, dict):
+            child = target[name] = {}
+        target = child
+    target[leaf] = value
+
+
+def _field(descriptor: Descriptor, dotted: str) -> FieldDescriptor:
+    field = None
+    for name in dotted.split("."):
+        if descriptor is None:
+            raise BadRequestError(f"'{dotted}' does not name a field of the request.")
+        field = descriptor.fields_by_name.get(name) or _by_json_name(descriptor, name)
+        if field is None:
+            raise BadRequestError(f"'{dotted}' does not name a field of the request.")
+        descriptor = field.message_type
+    return field
+
+
+def _by_json_name(descriptor: Descriptor, name: str) -> FieldDescriptor | None:
+    for field in descriptor.fields:
+        if field.json_name == name:
+            return field
+    return None
+
+
+def _scalar(field: FieldDescriptor, raw: str, dotted: str):
+    """A query-string value as the JSON value ParseDict expects for `field`."""
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise BadRequestError(f"'{dotted}' must be true or false, not '{raw}'.")
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return int(raw) if raw.lstrip("-").isdigit() else raw
+    if field.message_type is not None and field.message_type.full_name.startswith(
+        "google.protobuf."
+    ):
+        return raw  # well-known types (wrappers, Timestamp) take their JSON string form
+    if field.message_type is not None:
+        raise BadRequestError(f"'{dotted}' is a message; set its fields with dotted names.")
+    return raw  # numbers and strings: ParseDict accepts numeric strings
+
+
+def query_to_dict(descriptor: Descriptor, items: list[tuple[str, str]], into: dict) -> None:
+    grouped: dict[str, list[str]] = {}
+    for key, value in items:
+        grouped.setdefault(key.removesuffix("[]"), []).append(value)
+    for dotted, values in grouped.items():
+        field = _field(descriptor, dotted)
+        if field.is_repeated:
+            value = [_scalar(field, v, dotted) for v in values]
+        else:
+            value = _scalar(field, values[-1], dotted)
+        _set_path(into, dotted, value)
+
+
+async def _read_body(request: Request) -> dict:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequestError(f"The body exceeds {MAX_BODY_BYTES} bytes.")
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError(f"The body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequestError("The body must be a JSON object.")
+    return data
+
+
+def build_message(message_type: type[Message], data: dict) -> Message:
+    message = message_type()
+    try:
+        json_format.ParseDict(data, message)
+    except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
+        raise BadRequestError(str(exc)) from None
+    return message
+
+
+class RestEndpoint:
+    """The ASGI endpoint behind `/v2/...`."""
+
+    def __init__(self, dispatcher: Dispatcher, catalog: Catalog) -> None:
+        self._dispatcher = dispatcher
+        self._router = Router(catalog)
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            match = self._router.match(request.method, request.url.path)
+        except MethodNotAllowedError as exc:
+            return status_only(
+                ApiError(
+                    C.CONN_METHOD_NOT_ALLOWED,
+                    "Method not allowed",
+                    f"{request.method} is not allowed here; use {', '.join(exc.allowed)}.",
+                )
+            )
+        if match is None:
+            return status_only(
+                ApiError(
+                    C.CONN_DOES_NOT_EXIST,
+                    "Resource does not exist",
+                    f"No API route for {request.method} {request.url.path}.",
+                )
+            )
+        spec = match.spec
+        try:
+            data = await _read_body(request)
+            query_to_dict(spec.input_type.DESCRIPTOR, request.query_params.multi_items(), data)
+            for dotted, value in match.path_values.items():
+                _field(spec.input_type.DESCRIPTOR, dotted)
+                _set_path(data, dotted, value)
+            message = build_message(spec.input_type, data)
+        except BadRequestError as exc:
+            return status_only(ApiError(C.CONN_BAD_REQUEST_FORMAT, "Bad request format", str(exc)))
+        headers: Mapping[str, str] = request.headers
+        call = Call(
+            spec=spec,
+            request=message,
+            authorization=headers.get("authorization"),
+            session_token=headers.get("x-clarifai-session-token"),
+            peer=request.client.host if request.client else "",
+        )
+        response, error = await self._dispatcher.dispatch(call)
+        code = 200 if error is None else (error.http_status or http_status(error.code))
+        return json_response(response, code)
