@@ -26,11 +26,13 @@ class Settings:
 
 
 def resolve(data_dir: Path | None, database_url: str | None, **ports) -> Settings:
-    """Flags first, then the environment, then the per-user default data dir."""
+    """Flags first, then the environment, then the per-user default data dir.
+
+    The data dir holds the server secret (unless SCOPEGATE_SECRET_KEY is set) and, when no
+    database URL is given, the SQLite database.
+    """
     from scopegate.store.database import sqlite_url
 
-    if data_dir is not None and database_url:
-        raise ValueError("give either --data-dir or --database-url, not both")
     directory = (data_dir or default_data_dir()).expanduser().resolve()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     return Settings(data_dir=directory, database_url=database_url or sqlite_url(directory), **ports)

@@ -1,0 +1,108 @@
+"""Starting the real `scopegate serve` as a subprocess on free loopback ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scopegate(*args: str, env: dict | None = None, input: str | None = None):
+    """Run the CLI as users do: `python -m scopegate ...`."""
+    return subprocess.run(
+        [sys.executable, "-m", "scopegate", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        input=input,
+        timeout=60,
+    )
+
+
+@dataclass
+class ServerProcess:
+    data_dir: Path
+    database_url: str | None
+    grpc_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def grpc_address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def db_args(self) -> list[str]:
+        if self.database_url:
+            return ["--database-url", self.database_url, "--data-dir", str(self.data_dir)]
+        return ["--data-dir", str(self.data_dir)]
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / f"server-{self.http_port}.log"
+        log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "scopegate", "serve",
+                "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port),
+                *self.db_args(),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env()},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as reply:
+                    if reply.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")
+
+    def env(self) -> dict[str, str]:
+        # Both --data-dir and --database-url: the URL names the database, the dir the secret.
+        return {}
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+    def cli(self, *args: str, input: str | None = None):
+        return scopegate(*args, *self.db_args(), input=input)
+
+    def create_user(self, user_id: str, email: str | None = None) -> str:
+        """A new user through the CLI; returns its default PAT."""
+        result = self.cli("users", "create", user_id, "--email", email or f"{user_id}@example.com",
+                          "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])["pat"]
