@@ -60,8 +60,14 @@ class ServerProcess:
         log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "scopegate", "serve",
-                "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port),
+                sys.executable,
+                "-m",
+                "scopegate",
+                "serve",
+                "--grpc-port",
+                str(self.grpc_port),
+                "--http-port",
+                str(self.http_port),
                 *self.db_args(),
             ],
             stdout=log,
@@ -102,7 +108,8 @@ class ServerProcess:
 
     def create_user(self, user_id: str, email: str | None = None) -> str:
         """A new user through the CLI; returns its default PAT."""
-        result = self.cli("users", "create", user_id, "--email", email or f"{user_id}@example.com",
-                          "--json")
+        result = self.cli(
+            "users", "create", user_id, "--email", email or f"{user_id}@example.com", "--json"
+        )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout.strip().splitlines()[-1])["pat"]

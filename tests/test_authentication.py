@@ -32,13 +32,19 @@ def http(server, method: str, path: str, *, headers=None, body=None):
 
 
 def me(**ids):
-    return resources_pb2.UserAppIDSet(user_id=ids.get("user_id", "me"), app_id=ids.get("app_id", ""))
+    return resources_pb2.UserAppIDSet(
+        user_id=ids.get("user_id", "me"), app_id=ids.get("app_id", "")
+    )
 
 
 @pytest.mark.parametrize(
     "headers, problem",
-    [({}, "Missing"), ({"authorization": "Bearer abc"}, "Malformed"),
-     ({"authorization": "Key"}, "Malformed"), ({"authorization": "Key a b"}, "Malformed")],
+    [
+        ({}, "Missing"),
+        ({"authorization": "Bearer abc"}, "Malformed"),
+        ({"authorization": "Key"}, "Malformed"),
+        ({"authorization": "Key a b"}, "Malformed"),
+    ],
 )
 def test_rest_missing_or_malformed_header(server, headers, problem):
     status, body = http(server, "GET", "/v2/users/me/apps", headers=headers)
@@ -66,35 +72,53 @@ def test_grpc_missing_or_malformed_header(server, metadata):
     ],
 )
 def test_unknown_secret_is_key_invalid(client: Client, secret):
-    response = client.stub.ListApps(service_pb2.ListAppsRequest(user_app_id=me()),
-                                    metadata=client.auth(secret))
+    response = client.stub.ListApps(
+        service_pb2.ListAppsRequest(user_app_id=me()), metadata=client.auth(secret)
+    )
     assert response.status.code == codes.CONN_KEY_INVALID
     assert response.status.description == KEY_INVALID
 
 
 def test_unknown_secret_rest_status(server):
-    status, body = http(server, "GET", "/v2/users/me/apps",
-                        headers={"authorization": "Key sgk_" + "b" * 36})
+    status, body = http(
+        server, "GET", "/v2/users/me/apps", headers={"authorization": "Key sgk_" + "b" * 36}
+    )
     assert status == 401
     assert body["status"]["description"] == KEY_INVALID
 
 
 def _app_key(client: Client, pat: str, scopes=("All",)) -> tuple[str, str]:
     app_id = new_id("app")
-    ok(client.stub.PostApps(service_pb2.PostAppsRequest(
-        user_app_id=me(), apps=[resources_pb2.App(id=app_id)]), metadata=client.auth(pat)))
-    made = ok(client.stub.PostKeys(service_pb2.PostKeysRequest(
-        user_app_id=me(), keys=[resources_pb2.Key(
-            type="app_specific_key", scopes=list(scopes), apps=[resources_pb2.App(id=app_id)])]),
-        metadata=client.auth(pat)))
+    ok(
+        client.stub.PostApps(
+            service_pb2.PostAppsRequest(user_app_id=me(), apps=[resources_pb2.App(id=app_id)]),
+            metadata=client.auth(pat),
+        )
+    )
+    made = ok(
+        client.stub.PostKeys(
+            service_pb2.PostKeysRequest(
+                user_app_id=me(),
+                keys=[
+                    resources_pb2.Key(
+                        type="app_specific_key",
+                        scopes=list(scopes),
+                        apps=[resources_pb2.App(id=app_id)],
+                    )
+                ],
+            ),
+            metadata=client.auth(pat),
+        )
+    )
     return app_id, made.keys[0].id
 
 
 def test_api_key_refused_on_pat_only_method(client: Client, user):
     _, pat = user
     _, api_key = _app_key(client, pat)
-    response = client.stub.ListApps(service_pb2.ListAppsRequest(user_app_id=me()),
-                                    metadata=client.auth(api_key))
+    response = client.stub.ListApps(
+        service_pb2.ListAppsRequest(user_app_id=me()), metadata=client.auth(api_key)
+    )
     assert response.status.code == codes.CONN_INSUFFICIENT_SCOPES
     assert "Personal Access Token" in response.status.details
 
@@ -103,20 +127,33 @@ def test_missing_scopes_are_listed(client: Client, user):
     _, pat = user
     catalog = load_catalog()
     held = catalog.methods["ListApps"].scopes
-    narrow = ok(client.stub.PostKeys(service_pb2.PostKeysRequest(
-        user_app_id=me(), keys=[resources_pb2.Key(type="personal_access_token",
-                                                  scopes=sorted(held))]),
-        metadata=client.auth(pat))).keys[0].id
-    response = client.stub.PostApps(service_pb2.PostAppsRequest(
-        user_app_id=me(), apps=[resources_pb2.App(id=new_id("app"))]),
-        metadata=client.auth(narrow))
+    narrow = (
+        ok(
+            client.stub.PostKeys(
+                service_pb2.PostKeysRequest(
+                    user_app_id=me(),
+                    keys=[resources_pb2.Key(type="personal_access_token", scopes=sorted(held))],
+                ),
+                metadata=client.auth(pat),
+            )
+        )
+        .keys[0]
+        .id
+    )
+    response = client.stub.PostApps(
+        service_pb2.PostAppsRequest(user_app_id=me(), apps=[resources_pb2.App(id=new_id("app"))]),
+        metadata=client.auth(narrow),
+    )
     assert response.status.code == codes.CONN_INSUFFICIENT_SCOPES
     required = catalog.methods["PostApps"].scopes
     listed = set(response.status.details.split(":", 1)[1].replace(" ", "").split(","))
     assert listed == required - held
     # The scope it holds is enough for what needs only that.
-    ok(client.stub.ListApps(service_pb2.ListAppsRequest(user_app_id=me()),
-                            metadata=client.auth(narrow)))
+    ok(
+        client.stub.ListApps(
+            service_pb2.ListAppsRequest(user_app_id=me()), metadata=client.auth(narrow)
+        )
+    )
 
 
 def test_api_key_cannot_name_another_app(client: Client, user, server):
@@ -125,10 +162,14 @@ def test_api_key_cannot_name_another_app(client: Client, user, server):
     other_app, _ = _app_key(client, pat)
     stranger = new_id()
     server.create_user(stranger)
-    for ids in (me(app_id=other_app), me(app_id="no-such-app"),
-                me(user_id=stranger, app_id="anything")):
-        response = client.stub.GetApp(service_pb2.GetAppRequest(user_app_id=ids),
-                                      metadata=client.auth(api_key))
+    for ids in (
+        me(app_id=other_app),
+        me(app_id="no-such-app"),
+        me(user_id=stranger, app_id="anything"),
+    ):
+        response = client.stub.GetApp(
+            service_pb2.GetAppRequest(user_app_id=ids), metadata=client.auth(api_key)
+        )
         assert response.status.code == codes.CONN_KEY_INVALID
         assert response.status.description == KEY_INVALID
 
@@ -138,18 +179,25 @@ def test_pat_on_strangers_app_looks_missing(client: Client, user, server):
     stranger = new_id()
     stranger_pat = server.create_user(stranger)
     app_id, _ = _app_key(client, stranger_pat)
-    existing = client.stub.GetApp(service_pb2.GetAppRequest(
-        user_app_id=me(user_id=stranger, app_id=app_id)), metadata=client.auth(pat))
-    missing = client.stub.GetApp(service_pb2.GetAppRequest(
-        user_app_id=me(user_id=stranger, app_id="nope")), metadata=client.auth(pat))
-    nobody = client.stub.GetApp(service_pb2.GetAppRequest(
-        user_app_id=me(user_id=new_id(), app_id="nope")), metadata=client.auth(pat))
+    existing = client.stub.GetApp(
+        service_pb2.GetAppRequest(user_app_id=me(user_id=stranger, app_id=app_id)),
+        metadata=client.auth(pat),
+    )
+    missing = client.stub.GetApp(
+        service_pb2.GetAppRequest(user_app_id=me(user_id=stranger, app_id="nope")),
+        metadata=client.auth(pat),
+    )
+    nobody = client.stub.GetApp(
+        service_pb2.GetAppRequest(user_app_id=me(user_id=new_id(), app_id="nope")),
+        metadata=client.auth(pat),
+    )
     for response in (existing, missing, nobody):
         assert response.status.code == codes.CONN_DOES_NOT_EXIST
         assert response.status.description == "Resource does not exist"
     # The owner's own missing app answers the same.
-    own_missing = client.stub.GetApp(service_pb2.GetAppRequest(
-        user_app_id=me(app_id="nope")), metadata=client.auth(pat))
+    own_missing = client.stub.GetApp(
+        service_pb2.GetAppRequest(user_app_id=me(app_id="nope")), metadata=client.auth(pat)
+    )
     assert own_missing.status.code == codes.CONN_DOES_NOT_EXIST
 
 
@@ -158,8 +206,11 @@ def test_me_means_the_caller(client: Client, user, server):
     other = new_id()
     other_pat = server.create_user(other)
     for secret, expected in ((pat, user_id), (other_pat, other)):
-        response = ok(client.stub.GetUser(service_pb2.GetUserRequest(user_app_id=me()),
-                                          metadata=client.auth(secret)))
+        response = ok(
+            client.stub.GetUser(
+                service_pb2.GetUserRequest(user_app_id=me()), metadata=client.auth(secret)
+            )
+        )
         assert response.user.id == expected
 
 
@@ -169,10 +220,15 @@ def test_not_implemented_comes_after_auth(client: Client, user):
     unauthenticated = client.stub.ListModels(request, metadata=client.auth("sgp_nope"))
     assert unauthenticated.status.code == codes.CONN_KEY_INVALID
     app_id = new_id("app")
-    ok(client.stub.PostApps(service_pb2.PostAppsRequest(
-        user_app_id=me(), apps=[resources_pb2.App(id=app_id)]), metadata=client.auth(pat)))
-    response = client.stub.ListModels(service_pb2.ListModelsRequest(
-        user_app_id=me(app_id=app_id)), metadata=client.auth(pat))
+    ok(
+        client.stub.PostApps(
+            service_pb2.PostAppsRequest(user_app_id=me(), apps=[resources_pb2.App(id=app_id)]),
+            metadata=client.auth(pat),
+        )
+    )
+    response = client.stub.ListModels(
+        service_pb2.ListModelsRequest(user_app_id=me(app_id=app_id)), metadata=client.auth(pat)
+    )
     assert response.status.code == codes.NOT_IMPLEMENTED
     assert "ListModels" in response.status.details
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 
 import uvicorn
 from grpc_health.v1 import health_pb2
@@ -38,13 +39,18 @@ async def serve(settings: Settings, *, announce=print) -> None:
     services.evict = authenticator.evict
     dispatcher = Dispatcher(services, authenticator, all_handlers())
 
-    grpc_address = f"{settings.host}:{settings.grpc_port}"
-    grpc_server = build_grpc_server(dispatcher, services.catalog, grpc_address)
+    http_socket = _bind(settings.host, settings.http_port)
+    try:
+        grpc_server, grpc_port = build_grpc_server(
+            dispatcher, services.catalog, f"{settings.host}:{settings.grpc_port}"
+        )
+    except OSError:
+        http_socket.close()
+        raise
+    http_port = http_socket.getsockname()[1]
     http = _UvicornServer(
         uvicorn.Config(
             build_http_app(dispatcher, services.catalog),
-            host=settings.host,
-            port=settings.http_port,
             lifespan="off",
             access_log=False,
             log_level="warning",
@@ -63,17 +69,17 @@ async def serve(settings: Settings, *, announce=print) -> None:
     health = grpc_server.health_servicer
     for name in ("", SERVICE_NAME):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    http_task = asyncio.create_task(http.serve())
+    http_task = asyncio.create_task(http.serve(sockets=[http_socket]))
     watcher_task = asyncio.create_task(watcher.run())
     while not http.started and not http_task.done():
         await asyncio.sleep(0.01)
     if http_task.done():
         await grpc_server.stop(0)
         watcher_task.cancel()
-        raise OSError(f"cannot listen for HTTP on {settings.host}:{settings.http_port}")
+        raise OSError(f"cannot serve HTTP on {settings.host}:{http_port}")
 
-    announce(f"scopegate: gRPC listening on {grpc_address}")
-    announce(f"scopegate: HTTP listening on http://{settings.host}:{settings.http_port}")
+    announce(f"scopegate: gRPC listening on {settings.host}:{grpc_port}")
+    announce(f"scopegate: HTTP listening on http://{settings.host}:{http_port}")
     announce(f"scopegate: data in {settings.data_dir} ({_redacted(settings.database_url)})")
 
     await stop.wait()
@@ -88,6 +94,20 @@ async def serve(settings: Settings, *, announce=print) -> None:
     await asyncio.to_thread(watcher.flush_last_used)
     services.engine.dispose()
     announce("scopegate: stopped")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 def _redacted(url: str) -> str:

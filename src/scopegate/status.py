@@ -49,7 +49,9 @@ _HTTP_BY_CODE = {
     C.MIXED_STATUS: 207,
     C.FAILURE: 500,
     C.TRY_AGAIN: 503,
-    C.NOT_IMPLEMENTED: 501,
+    # The route is in the contract but this server has no handler for it: a client-side
+    # fact (call something else), so no 5xx that would page whoever runs the server.
+    C.NOT_IMPLEMENTED: 404,
     C.CONN_ACCOUNT_ISSUES: 403,
     C.CONN_TOKEN_INVALID: 401,
     C.CONN_CREDENTIALS_INVALID: 401,

@@ -64,7 +64,10 @@ def _method_handler(dispatcher: Dispatcher, spec: MethodSpec) -> grpc.RpcMethodH
     return grpc.stream_stream_rpc_method_handler(stream_stream, decode, encode)
 
 
-def build_grpc_server(dispatcher: Dispatcher, catalog: Catalog, address: str) -> grpc.aio.Server:
+def build_grpc_server(
+    dispatcher: Dispatcher, catalog: Catalog, address: str
+) -> tuple[grpc.aio.Server, int]:
+    """The server, and the port it bound (useful when asked for port 0)."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", 128 * 1024 * 1024),
@@ -85,6 +88,10 @@ def build_grpc_server(dispatcher: Dispatcher, catalog: Catalog, address: str) ->
         server,
     )
     server.health_servicer = health_servicer  # type: ignore[attr-defined]
-    if server.add_insecure_port(address) == 0:
-        raise OSError(f"cannot listen for gRPC on {address}")
-    return server
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise OSError(f"cannot listen for gRPC on {address}: address in use or not available")
+    return server, port

@@ -45,7 +45,10 @@ def to_json_dict(message: Message) -> dict:
 
 
 def status_only(error: ApiError, request_id: str = "") -> Response:
-    return json_response({"status": to_json_dict(error.to_status(request_id))}, error.http_status or http_status(error.code))
+    return json_response(
+        {"status": to_json_dict(error.to_status(request_id))},
+        error.http_status or http_status(error.code),
+    )
 
 
 def _set_path(target: dict, dotted: str, value) -> None:

@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Developer and CI entry point: keeps a project virtualenv in .venv and runs things in it.
+
+    python3 tools/dev.py serve [args...]   install the project, then run `scopegate serve ARGS`
+    python3 tools/dev.py test [args...]    install the project with its test extras, make sure
+                                           PostgreSQL is there, then run pytest ARGS
+
+Standard library only: it must run with a bare python3 on a fresh clone.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+VENV_BIN = VENV / "bin"
+VENV_PYTHON = VENV_BIN / "python"
+STAMP = VENV / ".scopegate-install.json"
+PYPROJECT = ROOT / "pyproject.toml"
+DIST_NAME = "scopegate"
+PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+
+
+class DevError(Exception):
+    """A failure that ends the script with a message and no traceback."""
+
+
+def log(message: str) -> None:
+    print(f"[dev] {message}", file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], *, what: str, quiet: bool = False, **kwargs) -> None:
+    """Run a command; raise DevError saying what failed (with its output when it was hidden)."""
+    if quiet:
+        kwargs.setdefault("stdout", subprocess.PIPE)
+        kwargs.setdefault("stderr", subprocess.STDOUT)
+        kwargs.setdefault("text", True)
+    try:
+        proc = subprocess.run(cmd, check=False, **kwargs)
+    except OSError as exc:
+        raise DevError(f"{what} failed: cannot run {cmd[0]}: {exc}") from exc
+    if proc.returncode != 0:
+        detail = ""
+        if quiet and proc.stdout:
+            tail = "\n".join(proc.stdout.rstrip().splitlines()[-40:])
+            detail = f"\n--- last output ---\n{tail}"
+        raise DevError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}{detail}")
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+# --- virtualenv -------------------------------------------------------------------------------
+
+
+def venv_python_works() -> bool:
+    if not VENV_PYTHON.exists():
+        return False
+    proc = subprocess.run(
+        [str(VENV_PYTHON), "-c", "import pip"],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return proc.returncode == 0
+
+
+def ensure_venv() -> None:
+    if venv_python_works():
+        return
+    if VENV.exists():
+        log(f"{VENV.name} is broken (its python or pip does not run); recreating it")
+        shutil.rmtree(VENV)
+    log(f"creating virtualenv {VENV.name} with {sys.executable}")
+    cmd = [sys.executable, "-m", "venv", str(VENV)]
+    try:
+        run(cmd, what="creating the virtualenv", quiet=True)
+    except DevError:
+        # Debian's python3 ships venv without ensurepip unless python3-venv is installed.
+        if not (is_root() and shutil.which("apt-get")):
+            raise
+        shutil.rmtree(VENV, ignore_errors=True)
+        package = f"python3.{sys.version_info.minor}-venv"
+        log(f"venv failed; installing {package} with apt-get")
+        apt_install([package])
+        run(cmd, what="creating the virtualenv", quiet=True)
+    if not venv_python_works():
+        raise DevError(f"the new virtualenv at {VENV} has no working python/pip")
+
+
+def pyproject_hash() -> str:
+    return hashlib.sha256(PYPROJECT.read_bytes()).hexdigest()
+
+
+def read_stamp() -> dict:
+    try:
+        data = json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def project_installed() -> bool:
+    code = f"import importlib.metadata as m; m.version({DIST_NAME!r})"
+    proc = subprocess.run(
+        [str(VENV_PYTHON), "-c", code],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return proc.returncode == 0
+
+
+def ensure_installed(extras: list[str]) -> None:
+    """pip install -e .[extras] unless the stamp says this pyproject.toml is already in."""
+    digest = pyproject_hash()
+    stamp = read_stamp()
+    have_extras = set(stamp.get("extras") or [])
+    if (
+        stamp.get("pyproject_sha256") == digest
+        and set(extras) <= have_extras
+        and project_installed()
+    ):
+        return
+    target = f".[{','.join(extras)}]" if extras else "."
+    log(f"installing the project into {VENV.name}: pip install -e '{target}'")
+    STAMP.unlink(missing_ok=True)
+    run(
+        [
+            str(VENV_PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--quiet",
+            "-e",
+            target,
+        ],
+        what="installing the project",
+        cwd=ROOT,
+    )
+    keep = sorted(set(extras) | have_extras) if stamp.get("pyproject_sha256") == digest else extras
+    STAMP.write_text(json.dumps({"pyproject_sha256": digest, "extras": sorted(keep)}) + "\n")
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    name = Path(path).parent.name  # /usr/lib/postgresql/<version>/bin
+    return tuple(int(part) for part in re.findall(r"\d+", name)) or (0,)
+
+
+def find_pg_bindir() -> Path | None:
+    """Directory holding initdb and pg_ctl: PATH first, then the highest Debian version."""
+    initdb = shutil.which("initdb")
+    if initdb and shutil.which("pg_ctl"):
+        return Path(initdb).resolve().parent
+    for bindir in sorted(glob.glob(PG_BIN_GLOB), key=_version_key, reverse=True):
+        if all(os.access(os.path.join(bindir, tool), os.X_OK) for tool in ("initdb", "pg_ctl")):
+            return Path(bindir)
+    return None
+
+
+def apt_install(packages: list[str]) -> None:
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    common = {"env": env, "stdin": subprocess.DEVNULL, "quiet": True}
+    run(["apt-get", "update"], what="apt-get update", **common)
+    run(
+        ["apt-get", "install", "-y", *packages],
+        what=f"apt-get install {' '.join(packages)}",
+        **common,
+    )
+
+
+def ensure_postgres() -> None:
+    bindir = find_pg_bindir()
+    if bindir:
+        log(f"PostgreSQL binaries: {bindir}")
+        return
+    if not is_root():
+        log(
+            "PostgreSQL (initdb/pg_ctl) is not installed and this is not root, so it cannot be "
+            "installed here; the PostgreSQL tests will be skipped. "
+            "Install the 'postgresql' package to run them."
+        )
+        return
+    if not shutil.which("apt-get"):
+        log("PostgreSQL is not installed and apt-get is missing; the PostgreSQL tests will skip")
+        return
+    log("PostgreSQL is not installed: installing the 'postgresql' package with apt-get")
+    apt_install(["postgresql"])
+    bindir = find_pg_bindir()
+    if not bindir:
+        raise DevError("apt-get installed postgresql but initdb/pg_ctl are still not found")
+    log(f"PostgreSQL binaries: {bindir}")
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_serve(args: list[str]) -> int:
+    ensure_venv()
+    ensure_installed([])
+    exe = VENV_BIN / "scopegate"
+    if not exe.exists():
+        raise DevError(f"{exe} is missing after installing the project")
+    argv = [str(exe), "serve", *args]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)
+    return 1  # not reached
+
+
+def cmd_test(args: list[str]) -> int:
+    ensure_venv()
+    ensure_installed(["test"])
+    ensure_postgres()
+    cmd = [str(VENV_PYTHON), "-m", "pytest", *args]
+    log("running: python -m pytest " + " ".join(args))
+    code = subprocess.run(cmd, check=False, cwd=ROOT).returncode
+    if code == 5:
+        log("pytest collected no tests: treating that as a failure")
+        return 1
+    return code
+
+
+COMMANDS = {"serve": cmd_serve, "test": cmd_test}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[argv[0]](argv[1:])
+    except DevError as exc:
+        log(f"error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
