@@ -46,6 +46,12 @@ def test_pat_creates_app_and_key_then_key_calls(client: Client, user):
     )
     assert created.apps[0].id == app_id
     assert created.apps[0].user_id == user_id
+    default_key = created.apps[0].metadata["default_api_key"]
+    assert default_key.startswith("sgk_")
+    assert (
+        ok(stub.GetApp(service_pb2.GetAppRequest(), metadata=client.auth(default_key))).app.id
+        == app_id
+    )
 
     listed = ok(
         stub.ListApps(

@@ -24,7 +24,7 @@ def post_apps(ctx: RequestContext, request):
             visibility = app.visibility.gettable or resources_pb2.Visibility.PRIVATE
             if visibility not in VISIBILITIES:
                 raise invalid_argument(f"Unknown visibility {visibility}.")
-            record, _default_key = accounts.create_app(
+            record, default_key = accounts.create_app(
                 conn,
                 ctx.services.hasher,
                 ctx.target.user_id,
@@ -33,7 +33,10 @@ def post_apps(ctx: RequestContext, request):
                 description=app.description,
                 visibility=visibility,
             )
-            response.apps.append(app_message(record))
+            created = app_message(record)
+            # Shown once: the proto's App has no key field, so the secret rides in metadata.
+            created.metadata.update({"default_api_key": default_key})
+            response.apps.append(created)
     return response
 
 
