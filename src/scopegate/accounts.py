@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -18,11 +19,41 @@ from scopegate.auth.principal import CredentialKind
 from scopegate.auth.scopes import ALL
 from scopegate.auth.tokens import SecretHasher, SecretKind
 from scopegate.status import ApiError, C, invalid_argument
-from scopegate.store import apps, changes, keys, users
-from scopegate.store.records import AppRecord, UserRecord
+from scopegate.store import apps, audit, changes, keys, users
+from scopegate.store.records import AppRecord, KeyRecord, UserRecord, now
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did something, for the audit log: never a secret."""
+
+    user_id: str
+    credential_kind: str = ""
+    credential_id: str = ""
+    client_address: str = ""
+    request_id: str = ""
+
+    def record(self, conn: Connection, action: str, target: str, details: str = "") -> None:
+        audit.record(
+            conn,
+            action,
+            actor_user_id=self.user_id,
+            credential_kind=self.credential_kind,
+            credential_id=self.credential_id,
+            target=target,
+            client_address=self.client_address,
+            request_id=self.request_id,
+            details=details,
+        )
+
+
+def cli_actor(user_id: str) -> Actor:
+    return Actor(user_id=user_id, credential_kind="cli", client_address="local")
+
+
 SECRET_KIND = {CredentialKind.PAT: SecretKind.PAT, CredentialKind.APP_KEY: SecretKind.APP_KEY}
 
 
@@ -67,7 +98,12 @@ def issue_key(
 
 
 def sign_up(
-    conn: Connection, hasher: SecretHasher, user_id: str, email: str, password_hash: str | None
+    conn: Connection,
+    hasher: SecretHasher,
+    user_id: str,
+    email: str,
+    password_hash: str | None,
+    actor: Actor | None = None,
 ) -> tuple[UserRecord, str]:
     """Create a user and its default PAT (all scopes); returns the user and the PAT."""
     validate_id("user id", user_id)
@@ -85,7 +121,7 @@ def sign_up(
         raise ApiError(
             C.CONN_INVALID_REQUEST, "Invalid request", "That user id or email is already taken."
         ) from exc
-    _, pat = issue_key(
+    public_id, pat = issue_key(
         conn,
         hasher,
         kind=CredentialKind.PAT,
@@ -94,6 +130,9 @@ def sign_up(
         description="Default PAT",
         scopes=[ALL],
     )
+    actor = actor or cli_actor(user_id)
+    actor.record(conn, "user.create", f"user:{user_id}")
+    actor.record(conn, "key.create", f"key:{public_id}", "type=personal_access_token default")
     return user, pat
 
 
@@ -106,13 +145,14 @@ def create_app(
     name: str = "",
     description: str = "",
     visibility: int = 10,
+    actor: Actor | None = None,
 ) -> tuple[AppRecord, str]:
     """Create an app and its default app-specific API key (all scopes), like Clarifai."""
     validate_id("app id", app_id)
     if apps.get(conn, user_id, app_id):
         raise ApiError(C.CONN_INVALID_REQUEST, "Invalid request", f"App '{app_id}' already exists.")
     app = apps.create(conn, user_id, app_id, name, description, visibility)
-    _, secret = issue_key(
+    public_id, secret = issue_key(
         conn,
         hasher,
         kind=CredentialKind.APP_KEY,
@@ -120,6 +160,9 @@ def create_app(
         app=app,
         description=f"Default API key for {app_id}",
         scopes=[ALL],
+    )
+    (actor or cli_actor(user_id)).record(
+        conn, "key.create", f"key:{public_id}", f"type=app_specific_key default app={app_id}"
     )
     return app, secret
 
@@ -131,3 +174,52 @@ def delete_app(conn: Connection, app: AppRecord) -> list[str]:
         changes.record(conn, "key", public_id)
     apps.delete_app(conn, app.pk)
     return public_ids
+
+
+def roll_key(
+    conn: Connection, hasher: SecretHasher, record: KeyRecord, grace_seconds: float
+) -> str:
+    """A new secret for the same key; old secrets end after `grace_seconds` (0: at once)."""
+    if grace_seconds < 0 or grace_seconds > 30 * 86400:
+        raise invalid_argument("grace_seconds must be between 0 and 2592000 (30 days).")
+    kind = CredentialKind(record.kind)
+    secret = tokens.generate(SECRET_KIND[kind])
+    keys.end_secrets(conn, record.pk, now() + timedelta(seconds=grace_seconds))
+    keys.add_secret(conn, record.pk, hasher.digest(secret))
+    keys.set_masked(conn, record.pk, tokens.mask(secret))
+    changes.record(conn, "key", record.public_id)
+    return secret
+
+
+def import_key(
+    conn: Connection,
+    hasher: SecretHasher,
+    *,
+    secret: str,
+    kind: CredentialKind,
+    user_id: str,
+    app: AppRecord | None,
+    description: str,
+    scopes: Iterable[str],
+) -> str:
+    """Adopt a secret in the original service's format (32 hex); returns its public id."""
+    if not tokens.is_legacy_format(secret):
+        raise invalid_argument("Only keys in the original format (32 lowercase hex) import.")
+    digest = hasher.digest(secret)
+    if keys.digest_exists(conn, digest):
+        raise invalid_argument("That key was imported already.")
+    public_id = tokens.new_public_id()
+    keys.create(
+        conn,
+        public_id=public_id,
+        kind=kind.value,
+        user_id=user_id,
+        app_pk=app.pk if app else None,
+        description=description,
+        scopes=scopes,
+        endpoints=(),
+        digest=digest,
+        masked=tokens.mask(secret),
+        expires_at=None,
+    )
+    return public_id

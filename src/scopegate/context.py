@@ -33,3 +33,15 @@ class RequestContext:
     request_id: str
     peer: str = ""
     extras: dict = field(default_factory=dict)
+
+    def actor(self):
+        from scopegate.accounts import Actor
+
+        principal = self.principal
+        return Actor(
+            user_id=principal.user_id if principal else "",
+            credential_kind=principal.kind.value if principal else "",
+            credential_id=principal.credential_id if principal else "",
+            client_address=self.peer,
+            request_id=self.request_id,
+        )

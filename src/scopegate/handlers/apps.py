@@ -32,7 +32,9 @@ def post_apps(ctx: RequestContext, request):
                 name=app.name,
                 description=app.description,
                 visibility=visibility,
+                actor=ctx.actor(),
             )
+            ctx.actor().record(conn, "app.create", f"app:{record.user_id}/{record.app_id}")
             created = app_message(record)
             # Shown once: the proto's App has no key field, so the secret rides in metadata.
             created.metadata.update({"default_api_key": default_key})
@@ -64,7 +66,11 @@ def get_app(ctx: RequestContext, request):
 
 def delete_app(ctx: RequestContext, request):
     with ctx.services.engine.begin() as conn:
-        removed = accounts.delete_app(conn, _app(conn, ctx))
+        app = _app(conn, ctx)
+        removed = accounts.delete_app(conn, app)
+        ctx.actor().record(
+            conn, "app.delete", f"app:{app.user_id}/{app.app_id}", f"keys deleted: {len(removed)}"
+        )
     for public_id in removed:
         ctx.services.evict(public_id)
     return ctx.spec.output_type()

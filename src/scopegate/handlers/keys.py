@@ -100,6 +100,7 @@ def post_keys(ctx: RequestContext, request):
                 expires_at=_expiry(key),
             )
             record = keys.get(conn, user_id, public_id)
+            ctx.actor().record(conn, "key.create", f"key:{public_id}", f"type={kind.value}")
             response.keys.append(key_message(record, secret=secret))
     return response
 
@@ -164,6 +165,7 @@ def delete_key(ctx: RequestContext, request):
         record = find_key(conn, ctx, request.key_id)
         keys.delete_key(conn, record.pk)
         changes.record(conn, "key", record.public_id)
+        ctx.actor().record(conn, "key.delete", f"key:{record.public_id}")
     ctx.services.evict(record.public_id)
     return ctx.spec.output_type()
 
@@ -185,6 +187,7 @@ def patch_keys(ctx: RequestContext, request):
                 expires_at=_expiry(key),
             )
             changes.record(conn, "key", record.public_id)
+            ctx.actor().record(conn, "key.patch", f"key:{record.public_id}")
             patched.append(record.public_id)
             response.keys.append(key_message(keys.get(conn, record.user_id, record.public_id)))
     for public_id in patched:

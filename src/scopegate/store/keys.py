@@ -168,3 +168,30 @@ def update(
             modified_at=now(),
         )
     )
+
+
+def add_secret(conn: Connection, pk: int, digest: bytes) -> None:
+    conn.execute(insert(key_secrets).values(digest=digest, key_pk=pk, created_at=now()))
+
+
+def end_secrets(conn: Connection, pk: int, valid_until: datetime) -> None:
+    """Old secrets of a rolled key stay valid until `valid_until` (never extended)."""
+    conn.execute(
+        update_stmt(key_secrets)
+        .where(
+            key_secrets.c.key_pk == pk,
+            or_(key_secrets.c.valid_until.is_(None), key_secrets.c.valid_until > valid_until),
+        )
+        .values(valid_until=valid_until)
+    )
+
+
+def digest_exists(conn: Connection, digest: bytes) -> bool:
+    return (
+        conn.execute(select(key_secrets.c.key_pk).where(key_secrets.c.digest == digest)).first()
+        is not None
+    )
+
+
+def set_masked(conn: Connection, pk: int, masked: str) -> None:
+    conn.execute(update_stmt(keys).where(keys.c.id == pk).values(masked=masked, modified_at=now()))

@@ -1,0 +1,92 @@
+"""The audit log of credential events. Never holds a secret: credentials appear by public id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select
+
+from scopegate.store.records import now, utc
+from scopegate.store.schema import audit_events
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: int
+    at: datetime
+    request_id: str
+    action: str
+    actor_user_id: str
+    credential_kind: str
+    credential_id: str
+    target: str
+    client_address: str
+    details: str
+
+
+def record(
+    conn: Connection,
+    action: str,
+    *,
+    actor_user_id: str = "",
+    credential_kind: str = "",
+    credential_id: str = "",
+    target: str = "",
+    client_address: str = "",
+    request_id: str = "",
+    details: str = "",
+) -> None:
+    conn.execute(
+        insert(audit_events).values(
+            at=now(),
+            action=action,
+            actor_user_id=actor_user_id,
+            credential_kind=credential_kind,
+            credential_id=credential_id,
+            target=target,
+            client_address=client_address,
+            request_id=request_id,
+            details=details,
+        )
+    )
+
+
+def search(
+    conn: Connection,
+    actor_user_id: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actions: list[str] | None = None,
+    client_addresses: list[str] | None = None,
+    ascending: bool = False,
+    offset: int = 0,
+    limit: int = 128,
+) -> list[AuditEvent]:
+    query = select(audit_events).where(audit_events.c.actor_user_id == actor_user_id)
+    if since is not None:
+        query = query.where(audit_events.c.at >= since)
+    if until is not None:
+        query = query.where(audit_events.c.at <= until)
+    if actions:
+        query = query.where(audit_events.c.action.in_(actions))
+    if client_addresses:
+        query = query.where(audit_events.c.client_address.in_(client_addresses))
+    order = audit_events.c.id.asc() if ascending else audit_events.c.id.desc()
+    rows = conn.execute(query.order_by(order).offset(offset).limit(limit))
+    return [
+        AuditEvent(
+            id=r.id,
+            at=utc(r.at),
+            request_id=r.request_id,
+            action=r.action,
+            actor_user_id=r.actor_user_id,
+            credential_kind=r.credential_kind,
+            credential_id=r.credential_id,
+            target=r.target,
+            client_address=r.client_address,
+            details=r.details,
+        )
+        for r in rows
+    ]
