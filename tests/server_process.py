@@ -106,10 +106,14 @@ class ServerProcess:
     def cli(self, *args: str, input: str | None = None):
         return scopegate(*args, *self.db_args(), input=input)
 
-    def create_user(self, user_id: str, email: str | None = None) -> str:
+    def create_user(
+        self, user_id: str, email: str | None = None, password: str | None = None
+    ) -> str:
         """A new user through the CLI; returns its default PAT."""
+        extra = ["--password-stdin"] if password else []
         result = self.cli(
-            "users", "create", user_id, "--email", email or f"{user_id}@example.com", "--json"
+            "users", "create", user_id, "--email", email or f"{user_id}@example.com", "--json",
+            *extra, input=f"{password}\n" if password else None,
         )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout.strip().splitlines()[-1])["pat"]

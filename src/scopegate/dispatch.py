@@ -7,7 +7,7 @@ import itertools
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
@@ -30,6 +30,10 @@ class Call:
     authorization: str | None
     session_token: str | None
     peer: str
+    # Extension routes (outside the Clarifai contract) name their own handler; they are
+    # authorized as the catalog method they extend.
+    handler: Handler | None = None
+    extras: dict = field(default_factory=dict)
 
 
 class Dispatcher:
@@ -76,7 +80,7 @@ class Dispatcher:
             decision = authorize(principal, spec, target, relation_of(principal, target))
             if not decision.allowed:
                 raise decision.error
-        handler = self._handlers.get(spec.name)
+        handler = call.handler or self._handlers.get(spec.name)
         if handler is None:
             raise ApiError(
                 C.NOT_IMPLEMENTED,
@@ -90,6 +94,7 @@ class Dispatcher:
             target=target,
             request_id=request_id,
             peer=call.peer,
+            extras=call.extras,
         )
         if handler.blocking:
             return await asyncio.to_thread(handler.fn, context, call.request)

@@ -17,6 +17,7 @@ from scopegate.config import Settings
 from scopegate.dispatch import Dispatcher
 from scopegate.handlers import all_handlers
 from scopegate.invalidation import ChangeWatcher
+from scopegate.login import LoginService
 from scopegate.runtime import open_services
 from scopegate.transports.grpc_server import build_grpc_server
 from scopegate.transports.http_app import build_http_app
@@ -50,7 +51,9 @@ async def serve(settings: Settings, *, announce=print) -> None:
     http_port = http_socket.getsockname()[1]
     http = _UvicornServer(
         uvicorn.Config(
-            build_http_app(dispatcher, services.catalog),
+            build_http_app(
+                dispatcher, services.catalog, LoginService(services.engine, services.hasher)
+            ),
             lifespan="off",
             access_log=False,
             log_level="warning",

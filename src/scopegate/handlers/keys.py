@@ -144,11 +144,10 @@ def list_app_keys(ctx: RequestContext, request):
 def find_key(conn, ctx: RequestContext, key_id: str) -> KeyRecord:
     """A key of the target user by public id, or by its secret as clients may send it."""
     key_id = key_id.strip()
-    record = None
-    if tokens.parse(key_id) not in (None, tokens.SecretKind.SESSION):
+    # Public ids and imported secrets share a form (32 hex): try the public id first.
+    record = keys.get(conn, ctx.target.user_id, key_id) if key_id else None
+    if record is None and tokens.parse(key_id) not in (None, tokens.SecretKind.SESSION):
         record = keys.find_by_digest(conn, ctx.services.hasher.digest(key_id), now())
-    elif key_id:
-        record = keys.get(conn, ctx.target.user_id, key_id)
     if record is None or record.user_id != ctx.target.user_id:
         raise does_not_exist("No such key.")
     return record

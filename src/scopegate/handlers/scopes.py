@@ -1,23 +1,57 @@
-"""MyScopes: what the calling credential may do."""
+"""Scope introspection: MyScopes, MyScopesUser, MyScopesRoot and ListScopes."""
 
 from __future__ import annotations
 
 from clarifai_grpc.grpc.api import resources_pb2
 
+from scopegate.auth.principal import CredentialKind
+from scopegate.catalog import AuthType
 from scopegate.context import RequestContext
 from scopegate.handlers import Handler
+from scopegate.status import invalid_argument
 
 
 def my_scopes(ctx: RequestContext, request):
+    """The calling credential's scopes and endpoints, and its app for an API key."""
     principal = ctx.principal
     response = ctx.spec.output_type(
         scopes=sorted(principal.scopes), endpoints=sorted(principal.endpoints)
     )
-    if principal.app is not None:
+    if principal.app is not None and "app" in response.DESCRIPTOR.fields_by_name:
         response.app.CopyFrom(
             resources_pb2.App(id=principal.app.app_id, user_id=principal.app.user_id)
         )
     return response
 
 
-HANDLERS = {"MyScopes": Handler(my_scopes, blocking=False)}
+def list_scopes(ctx: RequestContext, request):
+    """For a key type: every scope it may hold with what that scope depends on, and every
+    endpoint it may call with the scopes that endpoint requires."""
+    key_type = request.key_type or CredentialKind.PAT.value
+    if key_type not in (CredentialKind.PAT.value, CredentialKind.APP_KEY.value):
+        raise invalid_argument(
+            f"Unknown key_type '{key_type}': use personal_access_token or app_specific_key."
+        )
+    catalog = ctx.services.catalog
+    response = ctx.spec.output_type()
+    for scope in sorted(catalog.scopes.values(), key=lambda s: s.name):
+        if scope.exposed and not scope.deprecated:
+            response.scope_deps.add(scope=scope.name, depending_scopes=list(scope.depends_on))
+    # API keys cannot call PAT-only or session-only methods.
+    allowed = {AuthType.KEY_AUTH} | (
+        {AuthType.PAT_AUTH} if key_type == CredentialKind.PAT.value else set()
+    )
+    for spec in sorted(catalog.methods.values(), key=lambda s: s.full_name):
+        if spec.auth_type in allowed:
+            response.endpoint_deps.add(
+                endpoint=spec.full_name, depending_scopes=sorted(spec.scopes)
+            )
+    return response
+
+
+HANDLERS = {
+    "MyScopes": Handler(my_scopes, blocking=False),
+    "MyScopesUser": Handler(my_scopes, blocking=False),
+    "MyScopesRoot": Handler(my_scopes, blocking=False),
+    "ListScopes": Handler(list_scopes, blocking=False),
+}

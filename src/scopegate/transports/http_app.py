@@ -9,7 +9,9 @@ from starlette.routing import Route
 
 from scopegate.catalog import Catalog
 from scopegate.dispatch import Dispatcher
+from scopegate.login import LoginService
 from scopegate.transports.rest import RestEndpoint
+from scopegate.transports.rest_extensions import Extensions
 
 HTTP_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -18,11 +20,21 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def build_http_app(dispatcher: Dispatcher, catalog: Catalog) -> Starlette:
+def build_http_app(
+    dispatcher: Dispatcher, catalog: Catalog, login_service: LoginService
+) -> Starlette:
     api = RestEndpoint(dispatcher, catalog)
+    extensions = Extensions(dispatcher, login_service)
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/v2/login", extensions.login, methods=["POST"]),
+            Route("/v2/logout", extensions.logout, methods=["POST"]),
+            Route(
+                "/scopegate/v1/users/{user_id}/keys/{key_id}/roll",
+                extensions.roll,
+                methods=["POST"],
+            ),
             Route("/v2/{path:path}", api.handle, methods=HTTP_VERBS),
         ]
     )

@@ -113,7 +113,7 @@ def query_to_dict(descriptor: Descriptor, items: list[tuple[str, str]], into: di
         _set_path(into, dotted, value)
 
 
-async def _read_body(request: Request) -> dict:
+async def read_json_body(request: Request) -> dict:
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise BadRequestError(f"The body exceeds {MAX_BODY_BYTES} bytes.")
@@ -165,7 +165,7 @@ class RestEndpoint:
             )
         spec = match.spec
         try:
-            data = await _read_body(request)
+            data = await read_json_body(request)
             query_to_dict(spec.input_type.DESCRIPTOR, request.query_params.multi_items(), data)
             for dotted, value in match.path_values.items():
                 _field(spec.input_type.DESCRIPTOR, dotted)

@@ -1,0 +1,95 @@
+"""Password login and logout: session tokens for the portal and `POST /v2/login`."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from scopegate.accounts import Actor
+from scopegate.auth import tokens
+from scopegate.auth.passwords import verify_password
+from scopegate.auth.principal import Principal
+from scopegate.auth.tokens import SecretHasher, SecretKind
+from scopegate.status import ApiError, C
+from scopegate.store import changes, sessions, users
+from scopegate.store.records import now
+from scopegate.throttle import Throttle
+
+DEFAULT_SESSION_SECONDS = 12 * 3600
+BAD_LOGIN = "Invalid email or password"
+
+
+class LoginService:
+    def __init__(
+        self,
+        engine: Engine,
+        hasher: SecretHasher,
+        *,
+        session_seconds: float = DEFAULT_SESSION_SECONDS,
+        per_account: Throttle | None = None,
+        per_address: Throttle | None = None,
+    ) -> None:
+        self._engine = engine
+        self._hasher = hasher
+        self.session_seconds = session_seconds
+        self._per_account = per_account or Throttle(5, 15 * 60)
+        self._per_address = per_address or Throttle(20, 15 * 60)
+
+    def _check_throttle(self, email: str, address: str) -> None:
+        wait = max(self._per_account.retry_after(email), self._per_address.retry_after(address))
+        if wait > 0:
+            raise ApiError(
+                C.CONN_THROTTLED,
+                "Too many failed logins",
+                f"Too many failed login attempts; try again in {math.ceil(wait)} seconds.",
+            )
+
+    def login(
+        self, email: str, password: str, client_address: str, request_id: str = ""
+    ) -> tuple[str, str]:
+        """(user id, session token) for valid credentials; failures look alike."""
+        email = email.strip().lower()
+        self._check_throttle(email, client_address)
+        with self._engine.begin() as conn:
+            user = users.get_by_email(conn, email)
+            valid = verify_password(user.password_hash if user else None, password)
+            actor = Actor(
+                user_id=user.user_id if user else "",
+                credential_kind="password",
+                client_address=client_address,
+                request_id=request_id,
+            )
+            if not valid:
+                actor.record(conn, "login.failed", f"email:{email}")
+            else:
+                token = tokens.generate(SecretKind.SESSION)
+                session = sessions.create(
+                    conn,
+                    self._hasher.digest(token),
+                    tokens.new_public_id(),
+                    user.user_id,
+                    now() + timedelta(seconds=self.session_seconds),
+                )
+                Actor(
+                    user.user_id, "session_token", session.public_id, client_address, request_id
+                ).record(conn, "login", f"user:{user.user_id}")
+        if not valid:
+            self._per_account.fail(email)
+            self._per_address.fail(client_address)
+            raise ApiError(C.CONN_CREDENTIALS_INVALID, BAD_LOGIN, "", http_status=401)
+        self._per_account.clear(email)
+        return user.user_id, token
+
+    def logout(self, principal: Principal, client_address: str, request_id: str = "") -> None:
+        with self._engine.begin() as conn:
+            sessions.end(conn, principal.credential_id)
+            changes.record(conn, "session", principal.credential_id)
+            Actor(
+                principal.user_id,
+                "session_token",
+                principal.credential_id,
+                client_address,
+                request_id,
+            ).record(conn, "logout", f"user:{principal.user_id}")
