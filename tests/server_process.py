@@ -40,6 +40,7 @@ class ServerProcess:
     http_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def grpc_address(self) -> str:
@@ -88,7 +89,7 @@ class ServerProcess:
 
     def env(self) -> dict[str, str]:
         # Both --data-dir and --database-url: the URL names the database, the dir the secret.
-        return {}
+        return dict(self.extra_env)
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
@@ -112,8 +113,14 @@ class ServerProcess:
         """A new user through the CLI; returns its default PAT."""
         extra = ["--password-stdin"] if password else []
         result = self.cli(
-            "users", "create", user_id, "--email", email or f"{user_id}@example.com", "--json",
-            *extra, input=f"{password}\n" if password else None,
+            "users",
+            "create",
+            user_id,
+            "--email",
+            email or f"{user_id}@example.com",
+            "--json",
+            *extra,
+            input=f"{password}\n" if password else None,
         )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout.strip().splitlines()[-1])["pat"]

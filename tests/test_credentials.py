@@ -9,7 +9,8 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tests.conftest import Client, make_stub, new_id
+from tests.conftest import Client, new_id
+from tests.server_process import ServerProcess
 from tests.test_authentication import http, me
 from tests.test_flow import ok
 
@@ -326,3 +327,20 @@ def test_secrets_never_in_database_or_logs(server, client: Client, account):
         raw = b"".join(p.read_bytes() for p in server.data_dir.glob("scopegate.db*"))
         assert pat.encode() not in raw and key.id.encode() not in raw
     assert pat not in server.log() and key.id not in server.log()
+
+
+def test_sessions_expire_after_the_configured_lifetime(tmp_path):
+    server = ServerProcess(
+        data_dir=tmp_path, database_url=None, extra_env={"SCOPEGATE_SESSION_SECONDS": "1"}
+    ).start()
+    try:
+        user_id = new_id()
+        server.create_user(user_id, password=PASSWORD)
+        token = login(server, f"{user_id}@example.com")[1]["session_token"]
+        headers = {"x-clarifai-session-token": token}
+        assert http(server, "GET", "/v2/users/me/apps", headers=headers)[0] == 200
+        time.sleep(1.2)
+        status, body = http(server, "GET", "/v2/users/me/apps", headers=headers)
+        assert status == 401 and "expired" in body["status"]["details"]
+    finally:
+        assert server.stop() == 0

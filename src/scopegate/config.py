@@ -9,6 +9,7 @@ from pathlib import Path
 
 SECRET_ENV = "SCOPEGATE_SECRET_KEY"
 SECRET_FILE = "server.key"
+SESSION_SECONDS_ENV = "SCOPEGATE_SESSION_SECONDS"
 
 
 def default_data_dir() -> Path:
@@ -23,6 +24,8 @@ class Settings:
     host: str = "127.0.0.1"
     grpc_port: int = 18080
     http_port: int = 8000
+    # Login sessions last this long (SCOPEGATE_SESSION_SECONDS; default 12 hours).
+    session_seconds: float = 12 * 3600
 
 
 def resolve(data_dir: Path | None, database_url: str | None, **ports) -> Settings:
@@ -35,7 +38,19 @@ def resolve(data_dir: Path | None, database_url: str | None, **ports) -> Setting
 
     directory = (data_dir or default_data_dir()).expanduser().resolve()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return Settings(data_dir=directory, database_url=database_url or sqlite_url(directory), **ports)
+    raw = os.environ.get(SESSION_SECONDS_ENV, "")
+    try:
+        lifetime = float(raw) if raw else 12 * 3600
+    except ValueError:
+        raise ValueError(f"{SESSION_SECONDS_ENV} must be a number of seconds") from None
+    if lifetime <= 0:
+        raise ValueError(f"{SESSION_SECONDS_ENV} must be positive")
+    return Settings(
+        data_dir=directory,
+        database_url=database_url or sqlite_url(directory),
+        session_seconds=lifetime,
+        **ports,
+    )
 
 
 def server_secret(settings: Settings) -> bytes:

@@ -52,7 +52,11 @@ async def serve(settings: Settings, *, announce=print) -> None:
     http = _UvicornServer(
         uvicorn.Config(
             build_http_app(
-                dispatcher, services.catalog, LoginService(services.engine, services.hasher)
+                dispatcher,
+                services.catalog,
+                LoginService(
+                    services.engine, services.hasher, session_seconds=settings.session_seconds
+                ),
             ),
             lifespan="off",
             access_log=False,
