@@ -22,6 +22,8 @@ class Services:
     scopes: ScopeAlgebra
     # Drops a credential (public id, or `user:<id>`) from this process's cache at once.
     evict: Callable[[str], None] = lambda _subject: None
+    # Drops cached relations to an app (owner user id, app id) at once.
+    evict_app: Callable[[str, str], None] = lambda _owner, _app: None
 
 
 @dataclass(slots=True)

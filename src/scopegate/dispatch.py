@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
-from scopegate.auth.policy import authorize, relation_of, resolve_target
+from scopegate.auth.policy import Relation, authorize, needs_lookup, resolve_target
 from scopegate.authentication import Authenticator
 from scopegate.catalog import AuthType, MethodSpec
 from scopegate.context import RequestContext, Services
 from scopegate.handlers import Handler
+from scopegate.relations import RelationResolver
 from scopegate.status import ApiError, C, success
 
 log = logging.getLogger("scopegate.dispatch")
@@ -38,10 +39,15 @@ class Call:
 
 class Dispatcher:
     def __init__(
-        self, services: Services, authenticator: Authenticator, handlers: Mapping[str, Handler]
+        self,
+        services: Services,
+        authenticator: Authenticator,
+        handlers: Mapping[str, Handler],
+        relations: RelationResolver,
     ) -> None:
         self.services = services
         self.authenticator = authenticator
+        self.relations = relations
         self._handlers = handlers
         self._request_ids = itertools.count(1)
         self._request_prefix = os.urandom(4).hex()
@@ -77,7 +83,10 @@ class Dispatcher:
         ids = call.request.user_app_id if spec.has_user_app_id else None
         target = resolve_target(principal, ids.user_id if ids else "", ids.app_id if ids else "")
         if principal is not None:
-            decision = authorize(principal, spec, target, relation_of(principal, target))
+            relation = Relation.OWNER
+            if needs_lookup(principal, target):
+                relation = await self.relations.relation(principal, target)
+            decision = authorize(principal, spec, target, relation)
             if not decision.allowed:
                 raise decision.error
         handler = call.handler or self._handlers.get(spec.name)

@@ -10,6 +10,7 @@ import time
 from sqlalchemy import Engine
 
 from scopegate.authentication import Authenticator
+from scopegate.relations import RelationResolver
 from scopegate.store import changes, keys
 
 log = logging.getLogger("scopegate.invalidation")
@@ -20,12 +21,14 @@ class ChangeWatcher:
         self,
         engine: Engine,
         authenticator: Authenticator,
+        relations: RelationResolver,
         *,
         poll_seconds: float = 0.25,
         last_used_seconds: float = 5.0,
     ) -> None:
         self._engine = engine
         self._authenticator = authenticator
+        self._relations = relations
         self._poll = poll_seconds
         self._last_used_every = last_used_seconds
         self._last_id = 0
@@ -44,15 +47,23 @@ class ChangeWatcher:
             with self._engine.begin() as conn:
                 keys.touch_last_used(conn, used)
 
+    def apply(self, subject: str, subject_id: str) -> None:
+        """Evict what one change affects from this process's caches."""
+        if subject == "app":
+            owner, _, app_id = subject_id.partition("/")
+            self._relations.evict_app(owner, app_id)
+        elif subject in ("key", "session"):
+            self._authenticator.evict(subject_id)
+        else:
+            self._authenticator.evict(f"user:{subject_id}")
+
     async def run(self) -> None:
         next_flush = time.monotonic() + self._last_used_every
         while True:
             try:
                 for change_id, subject, subject_id in await asyncio.to_thread(self._poll_once):
                     self._last_id = change_id
-                    self._authenticator.evict(
-                        subject_id if subject in ("key", "session") else f"user:{subject_id}"
-                    )
+                    self.apply(subject, subject_id)
                 if time.monotonic() >= next_flush:
                     next_flush = time.monotonic() + self._last_used_every
                     await asyncio.to_thread(self.flush_last_used)

@@ -18,6 +18,7 @@ from scopegate.dispatch import Dispatcher
 from scopegate.handlers import all_handlers
 from scopegate.invalidation import ChangeWatcher
 from scopegate.login import LoginService
+from scopegate.relations import RelationResolver
 from scopegate.runtime import open_services
 from scopegate.transports.grpc_server import build_grpc_server
 from scopegate.transports.http_app import build_http_app
@@ -38,7 +39,9 @@ async def serve(settings: Settings, *, announce=print) -> None:
     services = await asyncio.to_thread(open_services, settings)
     authenticator = Authenticator(services.engine, services.hasher)
     services.evict = authenticator.evict
-    dispatcher = Dispatcher(services, authenticator, all_handlers())
+    relations = RelationResolver(services.engine)
+    services.evict_app = relations.evict_app
+    dispatcher = Dispatcher(services, authenticator, all_handlers(), relations)
 
     http_socket = _bind(settings.host, settings.http_port)
     try:
@@ -64,7 +67,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
             server_header=False,
         )
     )
-    watcher = ChangeWatcher(services.engine, authenticator)
+    watcher = ChangeWatcher(services.engine, authenticator, relations)
     await asyncio.to_thread(watcher.start_position)
 
     stop = asyncio.Event()

@@ -22,6 +22,22 @@ class Relation(enum.IntEnum):
 
     NONE = 0
     OWNER = 1
+    PUBLIC = 2  # the target app is PUBLIC and the caller is someone else
+
+
+_WRITE_PREFIXES = ("Patch", "Delete", "Put")
+
+
+def is_public_read(spec: MethodSpec) -> bool:
+    """May anyone's PAT call this on a PUBLIC app? Derived from the catalog: app-level
+    (KeyAuth) methods whose required scopes are all reads (`*_Get`, `Search`, `Predict`),
+    and which are not writes by name (a few Patch methods require only `*_Get`)."""
+    return (
+        spec.auth_type is AuthType.KEY_AUTH
+        and bool(spec.scopes)
+        and all(s.endswith("_Get") or s in ("Search", "Predict") for s in spec.scopes)
+        and not spec.name.startswith(_WRITE_PREFIXES)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +121,12 @@ def authorize(
             )
     elif relation is Relation.NONE:
         return Decision(False, does_not_exist())
+    elif relation is Relation.PUBLIC and not is_public_read(spec):
+        return _deny(
+            C.CONN_INSUFFICIENT_SCOPES,
+            "Insufficient scopes",
+            f"{spec.name} is not allowed on another user's public app: it is read-only to you.",
+        )
 
     if principal.kind is CredentialKind.SESSION or spec.full_name in principal.endpoints:
         return ALLOW
@@ -118,6 +140,7 @@ def authorize(
     return ALLOW
 
 
-def relation_of(principal: Principal, target: Target) -> Relation:
-    """The relation knowable without I/O; others are looked up by the caller."""
-    return Relation.OWNER if target.user_id == principal.user_id else Relation.NONE
+def needs_lookup(principal: Principal, target: Target) -> bool:
+    """Whether the relation must be looked up (cached I/O): a user's credential naming
+    someone else's resources. Owners and API keys are decided without I/O."""
+    return principal.app is None and target.user_id != principal.user_id

@@ -10,7 +10,7 @@ from scopegate.handlers import Handler
 from scopegate.handlers.convert import app_message
 from scopegate.handlers.paging import offset_limit
 from scopegate.status import does_not_exist, invalid_argument
-from scopegate.store import apps
+from scopegate.store import apps, changes
 
 VISIBILITIES = frozenset(resources_pb2.Visibility.Gettable.values())
 
@@ -64,15 +64,52 @@ def get_app(ctx: RequestContext, request):
     return ctx.spec.output_type(app=app_message(app))
 
 
+def patch_apps(ctx: RequestContext, request):
+    """Overwrite (or merge: only fields given) name, description and visibility."""
+    if request.action not in ("", "overwrite", "merge"):
+        raise invalid_argument(f"Unsupported action '{request.action}': use overwrite or merge.")
+    if not request.apps:
+        raise invalid_argument("Give at least one app in 'apps'.")
+    response = ctx.spec.output_type()
+    changed = []
+    with ctx.services.engine.begin() as conn:
+        for patch in request.apps:
+            app = apps.get(conn, ctx.target.user_id, patch.id or ctx.target.app_id)
+            if app is None:
+                raise does_not_exist()
+            visibility = patch.visibility.gettable or app.visibility
+            if visibility not in VISIBILITIES:
+                raise invalid_argument(f"Unknown visibility {visibility}.")
+            merge = request.action == "merge"
+            apps.update(
+                conn,
+                app.pk,
+                name=patch.name or app.name,  # an app always has a name
+                description=(patch.description or app.description) if merge else patch.description,
+                visibility=visibility,
+            )
+            changes.record(conn, "app", f"{app.user_id}/{app.app_id}")
+            ctx.actor().record(
+                conn, "app.patch", f"app:{app.user_id}/{app.app_id}", f"visibility={visibility}"
+            )
+            changed.append(app)
+            response.apps.append(app_message(apps.get(conn, app.user_id, app.app_id)))
+    for app in changed:
+        ctx.services.evict_app(app.user_id, app.app_id)
+    return response
+
+
 def delete_app(ctx: RequestContext, request):
     with ctx.services.engine.begin() as conn:
         app = _app(conn, ctx)
         removed = accounts.delete_app(conn, app)
+        changes.record(conn, "app", f"{app.user_id}/{app.app_id}")
         ctx.actor().record(
             conn, "app.delete", f"app:{app.user_id}/{app.app_id}", f"keys deleted: {len(removed)}"
         )
     for public_id in removed:
         ctx.services.evict(public_id)
+    ctx.services.evict_app(app.user_id, app.app_id)
     return ctx.spec.output_type()
 
 
@@ -81,4 +118,5 @@ HANDLERS = {
     "ListApps": Handler(list_apps),
     "GetApp": Handler(get_app),
     "DeleteApp": Handler(delete_app),
+    "PatchApps": Handler(patch_apps),
 }

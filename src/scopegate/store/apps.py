@@ -66,3 +66,15 @@ def list_for_user(
 
 def delete_app(conn: Connection, pk: int) -> None:
     conn.execute(delete(apps).where(apps.c.id == pk))
+
+
+def update(conn: Connection, pk: int, *, name: str, description: str, visibility: int) -> None:
+    from sqlalchemy import update as update_stmt
+
+    from scopegate.store.records import now as _now
+
+    conn.execute(
+        update_stmt(apps)
+        .where(apps.c.id == pk)
+        .values(name=name, description=description, visibility=visibility, modified_at=_now())
+    )
