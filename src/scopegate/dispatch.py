@@ -83,10 +83,10 @@ class Dispatcher:
         ids = call.request.user_app_id if spec.has_user_app_id else None
         target = resolve_target(principal, ids.user_id if ids else "", ids.app_id if ids else "")
         if principal is not None:
-            relation = Relation.OWNER
+            relation, grant = Relation.OWNER, None
             if needs_lookup(principal, target):
-                relation = await self.relations.relation(principal, target)
-            decision = authorize(principal, spec, target, relation)
+                relation, grant = await self.relations.relation(principal, target)
+            decision = authorize(principal, spec, target, relation, grant)
             if not decision.allowed:
                 raise decision.error
         handler = call.handler or self._handlers.get(spec.name)

@@ -23,6 +23,17 @@ class Relation(enum.IntEnum):
     NONE = 0
     OWNER = 1
     PUBLIC = 2  # the target app is PUBLIC and the caller is someone else
+    COLLABORATOR = 3  # the caller was granted scopes on the target app
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What an app's owner granted a collaborator; the caller gets the intersection of this
+    and its own credential."""
+
+    scopes: frozenset[str]
+    endpoints: frozenset[str]
+    also_public: bool = False  # the app is PUBLIC too: public reads stay allowed
 
 
 _WRITE_PREFIXES = ("Patch", "Delete", "Put")
@@ -96,7 +107,11 @@ def _check_auth_type(principal: Principal, spec: MethodSpec) -> Decision:
 
 
 def authorize(
-    principal: Principal, spec: MethodSpec, target: Target, relation: Relation
+    principal: Principal,
+    spec: MethodSpec,
+    target: Target,
+    relation: Relation,
+    grant: Grant | None = None,
 ) -> Decision:
     """Allow, or the status to answer with. `principal` is authenticated already."""
     if spec.auth_type is AuthType.NO_AUTH:
@@ -128,9 +143,14 @@ def authorize(
             f"{spec.name} is not allowed on another user's public app: it is read-only to you.",
         )
 
-    if principal.kind is CredentialKind.SESSION or spec.full_name in principal.endpoints:
-        return ALLOW
-    lacking = scopes.missing(spec.scopes, principal.scopes)
+    lacking = _lacking(spec, principal.scopes, principal.endpoints)
+    if principal.kind is CredentialKind.SESSION:
+        lacking = frozenset()  # a logged-in user is the user: all scopes
+    if relation is Relation.COLLABORATOR and grant is not None:
+        if grant.also_public and is_public_read(spec) and not lacking:
+            return ALLOW
+        # Both the credential and the owner's grant must permit the call.
+        lacking = lacking | _lacking(spec, grant.scopes, grant.endpoints)
     if lacking:
         return _deny(
             C.CONN_INSUFFICIENT_SCOPES,
@@ -138,6 +158,13 @@ def authorize(
             f"{spec.name} requires scopes the credential lacks: {', '.join(sorted(lacking))}",
         )
     return ALLOW
+
+
+def _lacking(spec: MethodSpec, held: frozenset[str], endpoints: frozenset[str]) -> frozenset[str]:
+    """Scopes `spec` needs that `held` lacks; none if the endpoint itself is granted."""
+    if spec.full_name in endpoints:
+        return frozenset()
+    return scopes.missing(spec.scopes, held)
 
 
 def needs_lookup(principal: Principal, target: Target) -> bool:

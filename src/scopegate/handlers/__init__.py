@@ -19,10 +19,19 @@ class Handler:
 
 
 def all_handlers() -> dict[str, Handler]:
-    from scopegate.handlers import apps, audit, keys, passwords, scopes, status_codes, users
+    from scopegate.handlers import (
+        apps,
+        audit,
+        collaborators,
+        keys,
+        passwords,
+        scopes,
+        status_codes,
+        users,
+    )
 
     merged: dict[str, Handler] = {}
-    for module in (status_codes, users, apps, keys, scopes, passwords, audit):
+    for module in (status_codes, users, apps, keys, scopes, passwords, audit, collaborators):
         overlap = merged.keys() & module.HANDLERS.keys()
         if overlap:
             raise RuntimeError(f"methods handled twice: {sorted(overlap)}")

@@ -108,3 +108,19 @@ audit_events = Table(
     Column("details", Text, nullable=False, server_default=""),
     Index("ix_audit_actor_at", "actor_user_id", "at"),
 )
+
+# A user granted access to someone else's app, with the scopes and endpoints of the grant.
+collaborators = Table(
+    "collaborators",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("public_id", String(64), nullable=False, unique=True),
+    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("scopes", Text, nullable=False, server_default="[]"),
+    Column("endpoints", Text, nullable=False, server_default="[]"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("modified_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("app_pk", "user_id", name="uq_collaborators_app_user"),
+    Index("ix_collaborators_user", "user_id"),
+)

@@ -1,0 +1,154 @@
+"""Collaborators: users granted scopes on another user's app."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from scopegate.store.records import now, utc
+from scopegate.store.schema import apps, collaborators, users
+
+
+@dataclass(frozen=True, slots=True)
+class CollaboratorRecord:
+    public_id: str
+    app_pk: int
+    owner_user_id: str
+    app_id: str
+    user_id: str
+    email: str
+    scopes: tuple[str, ...]
+    endpoints: tuple[str, ...]
+    created_at: datetime
+    modified_at: datetime
+
+
+def _select():
+    return select(
+        collaborators.c.public_id,
+        collaborators.c.app_pk,
+        apps.c.user_id.label("owner_user_id"),
+        apps.c.app_id,
+        collaborators.c.user_id,
+        users.c.email,
+        collaborators.c.scopes,
+        collaborators.c.endpoints,
+        collaborators.c.created_at,
+        collaborators.c.modified_at,
+    ).select_from(
+        collaborators.join(apps, collaborators.c.app_pk == apps.c.id).join(
+            users, collaborators.c.user_id == users.c.user_id
+        )
+    )
+
+
+def _record(row) -> CollaboratorRecord:
+    return CollaboratorRecord(
+        public_id=row.public_id,
+        app_pk=row.app_pk,
+        owner_user_id=row.owner_user_id,
+        app_id=row.app_id,
+        user_id=row.user_id,
+        email=row.email,
+        scopes=tuple(json.loads(row.scopes)),
+        endpoints=tuple(json.loads(row.endpoints)),
+        created_at=utc(row.created_at),
+        modified_at=utc(row.modified_at),
+    )
+
+
+def add(
+    conn: Connection,
+    *,
+    public_id: str,
+    app_pk: int,
+    user_id: str,
+    scopes: Iterable[str],
+    endpoints: Iterable[str],
+) -> None:
+    at = now()
+    conn.execute(
+        insert(collaborators).values(
+            public_id=public_id,
+            app_pk=app_pk,
+            user_id=user_id,
+            scopes=json.dumps(sorted(scopes)),
+            endpoints=json.dumps(sorted(endpoints)),
+            created_at=at,
+            modified_at=at,
+        )
+    )
+
+
+def for_app(conn: Connection, app_pk: int, *, offset: int = 0, limit: int = 128):
+    rows = conn.execute(
+        _select()
+        .where(collaborators.c.app_pk == app_pk)
+        .order_by(collaborators.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_record(r) for r in rows]
+
+
+def for_user(conn: Connection, user_id: str, *, offset: int = 0, limit: int = 128):
+    rows = conn.execute(
+        _select()
+        .where(collaborators.c.user_id == user_id)
+        .order_by(collaborators.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_record(r) for r in rows]
+
+
+def grant(
+    conn: Connection, user_id: str, owner_user_id: str, app_id: str
+) -> CollaboratorRecord | None:
+    row = conn.execute(
+        _select().where(
+            collaborators.c.user_id == user_id,
+            apps.c.user_id == owner_user_id,
+            apps.c.app_id == app_id,
+        )
+    ).first()
+    return _record(row) if row else None
+
+
+def find(conn: Connection, app_pk: int, key: str) -> CollaboratorRecord | None:
+    """By collaborator public id, collaborator user id, or email."""
+    row = conn.execute(
+        _select().where(
+            collaborators.c.app_pk == app_pk,
+            (collaborators.c.public_id == key)
+            | (collaborators.c.user_id == key)
+            | (users.c.email == key.strip().lower()),
+        )
+    ).first()
+    return _record(row) if row else None
+
+
+def set_grant(
+    conn: Connection, app_pk: int, user_id: str, scopes: Iterable[str], endpoints: Iterable[str]
+) -> None:
+    conn.execute(
+        update(collaborators)
+        .where(collaborators.c.app_pk == app_pk, collaborators.c.user_id == user_id)
+        .values(
+            scopes=json.dumps(sorted(scopes)),
+            endpoints=json.dumps(sorted(endpoints)),
+            modified_at=now(),
+        )
+    )
+
+
+def remove(conn: Connection, app_pk: int, user_id: str) -> None:
+    conn.execute(
+        delete(collaborators).where(
+            collaborators.c.app_pk == app_pk, collaborators.c.user_id == user_id
+        )
+    )
