@@ -10,17 +10,21 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from scopegate.auth import tokens
 from scopegate.auth.principal import CredentialKind
-from scopegate.auth.scopes import ALL
+from scopegate.auth.scopes import ALL, ScopeAlgebra, UnknownScopeError
 from scopegate.auth.tokens import SecretHasher, SecretKind
-from scopegate.status import ApiError, C, invalid_argument
+from scopegate.status import ApiError, C, does_not_exist, invalid_argument
 from scopegate.store import apps, audit, changes, keys, users
 from scopegate.store.records import AppRecord, KeyRecord, UserRecord, now
+
+if TYPE_CHECKING:
+    from scopegate.catalog import Catalog
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -55,6 +59,7 @@ def cli_actor(user_id: str) -> Actor:
 
 
 SECRET_KIND = {CredentialKind.PAT: SecretKind.PAT, CredentialKind.APP_KEY: SecretKind.APP_KEY}
+KEY_TYPES = {kind.value: kind for kind in (CredentialKind.PAT, CredentialKind.APP_KEY)}
 
 
 def validate_id(kind: str, value: str) -> str:
@@ -64,6 +69,56 @@ def validate_id(kind: str, value: str) -> str:
             "starting with a letter or digit."
         )
     return value
+
+
+def key_type(name: str) -> CredentialKind:
+    """The kind of key a type name asks for; empty means a Personal Access Token."""
+    kind = KEY_TYPES.get(name or CredentialKind.PAT.value)
+    if kind is None:
+        raise invalid_argument(
+            f"Unknown key type '{name}': use personal_access_token or app_specific_key."
+        )
+    return kind
+
+
+def key_scopes(algebra: ScopeAlgebra, names: Iterable[str]) -> frozenset[str]:
+    """Canonical scope names (`Inputs:Get` -> `Inputs_Get`) plus those they depend on."""
+    try:
+        return algebra.close(algebra.normalize(names))
+    except UnknownScopeError as error:
+        raise invalid_argument(
+            f"Unknown scopes: {', '.join(error.names)}. Valid scopes: "
+            f"{', '.join(sorted(algebra.names))}."
+        ) from None
+
+
+def key_endpoints(catalog: Catalog, names: Iterable[str]) -> frozenset[str]:
+    """Full method names (`/clarifai.api.V2/PostModelOutputs`) from full or short names."""
+    result, unknown = set(), []
+    for name in names:
+        spec = catalog.by_full_name.get(name) or catalog.methods.get(name.strip("/"))
+        if spec is None:
+            unknown.append(name)
+        else:
+            result.add(spec.full_name)
+    if unknown:
+        raise invalid_argument(
+            f"Unknown endpoints: {', '.join(unknown)}. Give full method names such as "
+            "/clarifai.api.V2/PostModelOutputs."
+        )
+    return frozenset(result)
+
+
+def find_key(conn: Connection, hasher: SecretHasher, user_id: str, key_id: str) -> KeyRecord:
+    """A key of `user_id` named by its public id, or by a still-valid secret of it."""
+    key_id = key_id.strip()
+    # Public ids and imported secrets share a form (32 hex): try the public id first.
+    record = keys.get(conn, user_id, key_id) if key_id else None
+    if record is None and tokens.parse(key_id) not in (None, SecretKind.SESSION):
+        record = keys.find_by_digest(conn, hasher.digest(key_id), now())
+    if record is None or record.user_id != user_id:
+        raise does_not_exist("No such key.")
+    return record
 
 
 def issue_key(
@@ -78,7 +133,10 @@ def issue_key(
     endpoints: Iterable[str] = (),
     expires_at: datetime | None = None,
 ) -> tuple[str, str]:
-    """Store a new key; returns (public id, secret). The secret is never stored."""
+    """Store a new key; returns (public id, secret). The secret is never stored.
+
+    The change is logged like any other, so no server keeps a stale view of the key.
+    """
     secret = tokens.generate(SECRET_KIND[kind])
     public_id = tokens.new_public_id()
     keys.create(
@@ -94,7 +152,69 @@ def issue_key(
         masked=tokens.mask(secret),
         expires_at=expires_at,
     )
+    changes.record(conn, "key", public_id)
     return public_id, secret
+
+
+def create_key(
+    conn: Connection,
+    hasher: SecretHasher,
+    *,
+    kind: CredentialKind,
+    user_id: str,
+    app: AppRecord | None,
+    description: str,
+    scopes: Iterable[str],
+    endpoints: Iterable[str] = (),
+    expires_at: datetime | None = None,
+    actor: Actor,
+) -> tuple[KeyRecord, str]:
+    """Issue a key and audit it; returns the stored key and its secret, shown once."""
+    public_id, secret = issue_key(
+        conn,
+        hasher,
+        kind=kind,
+        user_id=user_id,
+        app=app,
+        description=description,
+        scopes=scopes,
+        endpoints=endpoints,
+        expires_at=expires_at,
+    )
+    actor.record(conn, "key.create", f"key:{public_id}", f"type={kind.value}")
+    return keys.get(conn, user_id, public_id), secret
+
+
+def patch_key(
+    conn: Connection,
+    record: KeyRecord,
+    *,
+    description: str,
+    scopes: Iterable[str],
+    endpoints: Iterable[str],
+    expires_at: datetime | None,
+    actor: Actor,
+    details: str = "",
+) -> KeyRecord:
+    """Overwrite a key's mutable fields; running servers drop it from their caches."""
+    keys.update(
+        conn,
+        record.pk,
+        description=description,
+        scopes=scopes,
+        endpoints=endpoints,
+        expires_at=expires_at,
+    )
+    changes.record(conn, "key", record.public_id)
+    actor.record(conn, "key.patch", f"key:{record.public_id}", details)
+    return keys.get(conn, record.user_id, record.public_id)
+
+
+def delete_key(conn: Connection, record: KeyRecord, *, actor: Actor) -> None:
+    """Delete a key and all its secrets; running servers drop it from their caches."""
+    keys.delete_key(conn, record.pk)
+    changes.record(conn, "key", record.public_id)
+    actor.record(conn, "key.delete", f"key:{record.public_id}")
 
 
 def sign_up(
@@ -222,4 +342,5 @@ def import_key(
         masked=tokens.mask(secret),
         expires_at=None,
     )
+    changes.record(conn, "key", public_id)
     return public_id

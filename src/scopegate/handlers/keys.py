@@ -9,46 +9,24 @@ from __future__ import annotations
 from datetime import datetime
 
 from scopegate import accounts
-from scopegate.auth import tokens
 from scopegate.auth.principal import CredentialKind
-from scopegate.auth.scopes import UnknownScopeError
 from scopegate.context import RequestContext
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import key_message
 from scopegate.handlers.paging import offset_limit
 from scopegate.status import does_not_exist, invalid_argument
-from scopegate.store import apps, changes, keys
+from scopegate.store import apps, keys
 from scopegate.store.records import KeyRecord, now
 
-KEY_TYPES = {kind.value: kind for kind in (CredentialKind.PAT, CredentialKind.APP_KEY)}
+KEY_TYPES = accounts.KEY_TYPES
 
 
 def _scopes(ctx: RequestContext, names) -> frozenset[str]:
-    algebra = ctx.services.scopes
-    try:
-        return algebra.close(algebra.normalize(names))
-    except UnknownScopeError as error:
-        raise invalid_argument(
-            f"Unknown scopes: {', '.join(error.names)}. Valid scopes: "
-            f"{', '.join(sorted(algebra.names))}."
-        ) from None
+    return accounts.key_scopes(ctx.services.scopes, names)
 
 
 def _endpoints(ctx: RequestContext, names) -> frozenset[str]:
-    catalog = ctx.services.catalog
-    result, unknown = set(), []
-    for name in names:
-        spec = catalog.by_full_name.get(name) or catalog.methods.get(name.strip("/"))
-        if spec is None:
-            unknown.append(name)
-        else:
-            result.add(spec.full_name)
-    if unknown:
-        raise invalid_argument(
-            f"Unknown endpoints: {', '.join(unknown)}. Give full method names such as "
-            "/clarifai.api.V2/PostModelOutputs."
-        )
-    return frozenset(result)
+    return accounts.key_endpoints(ctx.services.catalog, names)
 
 
 def _expiry(message) -> datetime | None:
@@ -61,12 +39,7 @@ def _expiry(message) -> datetime | None:
 
 
 def _key_type(name: str) -> CredentialKind:
-    kind = KEY_TYPES.get(name or CredentialKind.PAT.value)
-    if kind is None:
-        raise invalid_argument(
-            f"Unknown key type '{name}': use personal_access_token or app_specific_key."
-        )
-    return kind
+    return accounts.key_type(name)
 
 
 def post_keys(ctx: RequestContext, request):
@@ -88,7 +61,7 @@ def post_keys(ctx: RequestContext, request):
                     raise does_not_exist(f"App '{named.id}' was not found among your apps.")
             elif key.apps:
                 raise invalid_argument("A personal access token is not tied to apps.")
-            public_id, secret = accounts.issue_key(
+            record, secret = accounts.create_key(
                 conn,
                 ctx.services.hasher,
                 kind=kind,
@@ -98,9 +71,8 @@ def post_keys(ctx: RequestContext, request):
                 scopes=_scopes(ctx, key.scopes),
                 endpoints=_endpoints(ctx, key.endpoints),
                 expires_at=_expiry(key),
+                actor=ctx.actor(),
             )
-            record = keys.get(conn, user_id, public_id)
-            ctx.actor().record(conn, "key.create", f"key:{public_id}", f"type={kind.value}")
             response.keys.append(key_message(record, secret=secret))
     return response
 
@@ -143,14 +115,7 @@ def list_app_keys(ctx: RequestContext, request):
 
 def find_key(conn, ctx: RequestContext, key_id: str) -> KeyRecord:
     """A key of the target user by public id, or by its secret as clients may send it."""
-    key_id = key_id.strip()
-    # Public ids and imported secrets share a form (32 hex): try the public id first.
-    record = keys.get(conn, ctx.target.user_id, key_id) if key_id else None
-    if record is None and tokens.parse(key_id) not in (None, tokens.SecretKind.SESSION):
-        record = keys.find_by_digest(conn, ctx.services.hasher.digest(key_id), now())
-    if record is None or record.user_id != ctx.target.user_id:
-        raise does_not_exist("No such key.")
-    return record
+    return accounts.find_key(conn, ctx.services.hasher, ctx.target.user_id, key_id)
 
 
 def get_key(ctx: RequestContext, request):
@@ -162,9 +127,7 @@ def get_key(ctx: RequestContext, request):
 def delete_key(ctx: RequestContext, request):
     with ctx.services.engine.begin() as conn:
         record = find_key(conn, ctx, request.key_id)
-        keys.delete_key(conn, record.pk)
-        changes.record(conn, "key", record.public_id)
-        ctx.actor().record(conn, "key.delete", f"key:{record.public_id}")
+        accounts.delete_key(conn, record, actor=ctx.actor())
     ctx.services.evict(record.public_id)
     return ctx.spec.output_type()
 
@@ -177,18 +140,17 @@ def patch_keys(ctx: RequestContext, request):
     with ctx.services.engine.begin() as conn:
         for key in request.keys:
             record = find_key(conn, ctx, key.id)
-            keys.update(
+            patched_record = accounts.patch_key(
                 conn,
-                record.pk,
+                record,
                 description=key.description,
                 scopes=_scopes(ctx, key.scopes),
                 endpoints=_endpoints(ctx, key.endpoints),
                 expires_at=_expiry(key),
+                actor=ctx.actor(),
             )
-            changes.record(conn, "key", record.public_id)
-            ctx.actor().record(conn, "key.patch", f"key:{record.public_id}")
             patched.append(record.public_id)
-            response.keys.append(key_message(keys.get(conn, record.user_id, record.public_id)))
+            response.keys.append(key_message(patched_record))
     for public_id in patched:
         ctx.services.evict(public_id)
     return response

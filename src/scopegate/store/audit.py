@@ -54,7 +54,7 @@ def record(
 
 def search(
     conn: Connection,
-    actor_user_id: str,
+    actor_user_id: str | None,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -64,7 +64,10 @@ def search(
     offset: int = 0,
     limit: int = 128,
 ) -> list[AuditEvent]:
-    query = select(audit_events).where(audit_events.c.actor_user_id == actor_user_id)
+    """Events newest first (or oldest first); `actor_user_id=None` means every user's."""
+    query = select(audit_events)
+    if actor_user_id is not None:
+        query = query.where(audit_events.c.actor_user_id == actor_user_id)
     if since is not None:
         query = query.where(audit_events.c.at >= since)
     if until is not None:
