@@ -344,3 +344,22 @@ def test_sessions_expire_after_the_configured_lifetime(tmp_path):
         assert status == 401 and "expired" in body["status"]["details"]
     finally:
         assert server.stop() == 0
+
+
+def test_rest_key_listing_shows_masked_form_and_last_use(server, account):
+    _, _, pat = account
+    headers = {"authorization": f"Key {pat}"}
+    assert http(server, "GET", "/v2/users/me/apps", headers=headers)[0] == 200
+    deadline = time.monotonic() + 10  # last use is written in batches every few seconds
+    while True:
+        status, body = http(server, "GET", "/v2/users/me/keys", headers=headers)
+        assert status == 200
+        default = next(k for k in body["keys"] if k["description"] == "Default PAT")
+        if default["last_used_at"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert default["masked"] == f"sgp_…{pat[-4:]}"
+    assert default["last_used_at"]
+    one = http(server, "GET", f"/v2/users/me/keys/{default['id']}", headers=headers)[1]["key"]
+    assert one["masked"] == default["masked"]
+    assert pat not in str(body)

@@ -98,7 +98,7 @@ def list_keys(ctx: RequestContext, request):
     if wanted_scopes or wanted_endpoints:
         found = [k for k in found if _matches(k, wanted_scopes, wanted_endpoints)]
         found = found[offset : offset + limit]
-    return ctx.spec.output_type(keys=[key_message(k) for k in found])
+    return ctx.spec.output_type(keys=[key_message(k) for k in note_details(ctx, found)])
 
 
 def list_app_keys(ctx: RequestContext, request):
@@ -110,7 +110,20 @@ def list_app_keys(ctx: RequestContext, request):
         found = keys.list_for_user(
             conn, ctx.target.user_id, app_pk=app.pk, offset=offset, limit=limit
         )
-    return ctx.spec.output_type(keys=[key_message(k) for k in found])
+    return ctx.spec.output_type(keys=[key_message(k) for k in note_details(ctx, found)])
+
+
+def note_details(ctx: RequestContext, records: list[KeyRecord]) -> list[KeyRecord]:
+    """The proto's Key has no masked form or last use: REST answers add them (see
+    transports/rest.py); gRPC callers find them in the CLI and the portal."""
+    ctx.extras["key_details"] = {
+        r.public_id: {
+            "masked": r.masked,
+            "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None,
+        }
+        for r in records
+    }
+    return records
 
 
 def find_key(conn, ctx: RequestContext, key_id: str) -> KeyRecord:
@@ -121,6 +134,7 @@ def find_key(conn, ctx: RequestContext, key_id: str) -> KeyRecord:
 def get_key(ctx: RequestContext, request):
     with ctx.services.engine.connect() as conn:
         record = find_key(conn, ctx, request.key_id)
+    note_details(ctx, [record])
     return ctx.spec.output_type(key=key_message(record))
 
 

@@ -137,6 +137,15 @@ def build_message(message_type: type[Message], data: dict) -> Message:
     return message
 
 
+def with_key_details(body: dict, details: dict[str, dict]) -> dict:
+    """Add `masked` and `last_used_at` to keys in a JSON answer (clients ignore unknown
+    fields; the proto's Key has neither)."""
+    listed = body.get("keys", []) + ([body["key"]] if "key" in body else [])
+    for key in listed:
+        key.update(details.get(key.get("id"), {}))
+    return body
+
+
 class RestEndpoint:
     """The ASGI endpoint behind `/v2/...`."""
 
@@ -183,4 +192,7 @@ class RestEndpoint:
         )
         response, error = await self._dispatcher.dispatch(call)
         code = 200 if error is None else (error.http_status or http_status(error.code))
+        details = call.extras.get("key_details")
+        if details:
+            return json_response(with_key_details(to_json_dict(response), details), code)
         return json_response(response, code)
