@@ -363,3 +363,40 @@ def test_rest_key_listing_shows_masked_form_and_last_use(server, account):
     one = http(server, "GET", f"/v2/users/me/keys/{default['id']}", headers=headers)[1]["key"]
     assert one["masked"] == default["masked"]
     assert pat not in str(body)
+
+
+def test_deleting_an_app_deletes_its_keys(client: Client, account):
+    _, _, pat = account
+    app_id = new_id("app")
+    created = ok(
+        client.stub.PostApps(
+            service_pb2.PostAppsRequest(user_app_id=me(), apps=[resources_pb2.App(id=app_id)]),
+            metadata=client.auth(pat),
+        )
+    )
+    api_key = created.apps[0].metadata["default_api_key"]
+    ok(client.stub.MyScopes(service_pb2.MyScopesRequest(), metadata=client.auth(api_key)))
+    ok(
+        client.stub.DeleteApp(
+            service_pb2.DeleteAppRequest(user_app_id=me(app_id=app_id)), metadata=client.auth(pat)
+        )
+    )
+    gone = client.stub.MyScopes(service_pb2.MyScopesRequest(), metadata=client.auth(api_key))
+    assert gone.status.code == codes.CONN_KEY_INVALID
+    keys = ok(
+        client.stub.ListKeys(
+            service_pb2.ListKeysRequest(user_app_id=me()), metadata=client.auth(pat)
+        )
+    ).keys
+    assert all(k.type != "app_specific_key" for k in keys)
+
+
+def test_my_scopes_user_and_root_describe_the_pat(client: Client, account):
+    _, _, pat = account
+    narrow = _new_pat(client, pat, scopes=["Inputs_Get"])
+    for call, request in (
+        (client.stub.MyScopesUser, service_pb2.MyScopesUserRequest()),
+        (client.stub.MyScopesRoot, service_pb2.MyScopesRootRequest()),
+    ):
+        response = ok(call(request, metadata=client.auth(narrow.id)))
+        assert list(response.scopes) == ["Inputs_Get"]
