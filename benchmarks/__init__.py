@@ -1,0 +1,1 @@
+"""scopegate benchmarks: run them all with `python -m benchmarks` (see README.md here)."""

@@ -1,0 +1,163 @@
+"""Shared helpers: result rows, percentiles, in-process services, the real server, CPU time."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+CACHE_DIR = BENCH_DIR / ".cache"
+
+# `tests.server_process` starts the real server; it lives next to `src/`, not in the package.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+@dataclass(slots=True)
+class Result:
+    """One row of the results table."""
+
+    benchmark: str
+    metric: str
+    value: float | int | str
+    unit: str = ""
+    target: str = ""
+    passed: bool | None = None  # None: informational, no target
+    note: str = ""
+
+    def verdict(self) -> str:
+        if self.passed is None:
+            return ""
+        return "ok" if self.passed else "MISS"
+
+    def shown(self) -> str:
+        value = self.value
+        if isinstance(value, float):
+            if abs(value) >= 100:
+                return f"{value:,.0f}"
+            if abs(value) >= 10:
+                return f"{value:.1f}"
+            return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+        if isinstance(value, int):
+            return f"{value:,}"
+        return str(value)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), math.ceil(q / 100.0 * len(sorted_values))))
+    return sorted_values[rank - 1]
+
+
+def summarize_ns(samples_ns: Sequence[int]) -> dict[str, float]:
+    """p50, p90, p99, p99.9 and mean in microseconds."""
+    ordered = sorted(samples_ns)
+    n = len(ordered)
+    return {
+        "n": n,
+        "p50_us": percentile(ordered, 50) / 1000,
+        "p90_us": percentile(ordered, 90) / 1000,
+        "p99_us": percentile(ordered, 99) / 1000,
+        "p999_us": percentile(ordered, 99.9) / 1000,
+        "mean_us": sum(ordered) / n / 1000 if n else float("nan"),
+    }
+
+
+@contextlib.contextmanager
+def temp_dir(prefix: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def open_services(data_dir: Path):
+    """Services as the server builds them (migrations run), on SQLite in `data_dir`."""
+    from scopegate import config, runtime
+
+    return runtime.open_services(config.resolve(data_dir, None))
+
+
+def sign_up(services, user_id: str) -> str:
+    """A user with its default PAT (scope `All`); returns the PAT."""
+    from scopegate import accounts
+
+    with services.engine.begin() as conn:
+        _user, pat = accounts.sign_up(
+            conn, services.hasher, user_id, f"{user_id}@example.com", None
+        )
+    return pat
+
+
+# ---------------------------------------------------------------------------- server
+
+
+def start_server(data_dir: Path):
+    from tests.server_process import ServerProcess
+
+    return ServerProcess(data_dir=data_dir, database_url=None).start()
+
+
+def stop_server(server) -> None:
+    with contextlib.suppress(Exception):
+        server.stop(timeout=20)
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (all threads), from /proc; None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read().decode()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime
+
+
+class CpuMeter:
+    """CPU seconds a process spent between `start()` and `stop()`."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._cpu0: float | None = None
+        self._wall0 = 0.0
+        self.cpu_seconds: float | None = None
+        self.wall_seconds = 0.0
+
+    def start(self) -> CpuMeter:
+        self._cpu0 = process_cpu_seconds(self.pid)
+        self._wall0 = time.monotonic()
+        return self
+
+    def stop(self) -> CpuMeter:
+        cpu1 = process_cpu_seconds(self.pid)
+        self.wall_seconds = time.monotonic() - self._wall0
+        if cpu1 is not None and self._cpu0 is not None:
+            self.cpu_seconds = cpu1 - self._cpu0
+        return self
+
+    @property
+    def utilisation(self) -> float | None:
+        """Cores busy on average (1.0 = one core saturated)."""
+        if self.cpu_seconds is None or self.wall_seconds <= 0:
+            return None
+        return self.cpu_seconds / self.wall_seconds
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
