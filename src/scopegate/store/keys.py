@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select
 from sqlalchemy import update as update_stmt
 
 from scopegate.store.records import KeyRecord, now, utc
@@ -87,16 +87,21 @@ def create(
     return pk
 
 
+# Built once: this runs on every credential cache miss, and building the statement (and
+# its cache key) costs more than the indexed query itself.
+_BY_DIGEST = (
+    _select()
+    .join(key_secrets, key_secrets.c.key_pk == keys.c.id)
+    .where(
+        key_secrets.c.digest == bindparam("digest"),
+        or_(key_secrets.c.valid_until.is_(None), key_secrets.c.valid_until > bindparam("at")),
+    )
+)
+
+
 def find_by_digest(conn: Connection, digest: bytes, at: datetime) -> KeyRecord | None:
     """The key a secret belongs to, if that secret is still valid (rolled ones expire)."""
-    row = conn.execute(
-        _select()
-        .join(key_secrets, key_secrets.c.key_pk == keys.c.id)
-        .where(
-            key_secrets.c.digest == digest,
-            or_(key_secrets.c.valid_until.is_(None), key_secrets.c.valid_until > at),
-        )
-    ).first()
+    row = conn.execute(_BY_DIGEST, {"digest": digest, "at": at}).first()
     return _record(row) if row else None
 
 
