@@ -138,6 +138,34 @@ def issue_key(
     The change is logged like any other, so no server keeps a stale view of the key.
     """
     secret = tokens.generate(SECRET_KIND[kind])
+    public_id = _store_key(
+        conn,
+        hasher.digest(secret),
+        secret,
+        kind=kind,
+        user_id=user_id,
+        app=app,
+        description=description,
+        scopes=scopes,
+        endpoints=endpoints,
+        expires_at=expires_at,
+    )
+    return public_id, secret
+
+
+def _store_key(
+    conn: Connection,
+    digest: bytes,
+    secret: str,
+    *,
+    kind: CredentialKind,
+    user_id: str,
+    app: AppRecord | None,
+    description: str,
+    scopes: Iterable[str],
+    endpoints: Iterable[str],
+    expires_at: datetime | None,
+) -> str:
     public_id = tokens.new_public_id()
     keys.create(
         conn,
@@ -148,12 +176,12 @@ def issue_key(
         description=description,
         scopes=scopes,
         endpoints=endpoints,
-        digest=hasher.digest(secret),
+        digest=digest,
         masked=tokens.mask(secret),
         expires_at=expires_at,
     )
     changes.record(conn, "key", public_id)
-    return public_id, secret
+    return public_id
 
 
 def create_key(
@@ -328,19 +356,15 @@ def import_key(
     digest = hasher.digest(secret)
     if keys.digest_exists(conn, digest):
         raise invalid_argument("That key was imported already.")
-    public_id = tokens.new_public_id()
-    keys.create(
+    return _store_key(
         conn,
-        public_id=public_id,
-        kind=kind.value,
+        digest,
+        secret,
+        kind=kind,
         user_id=user_id,
-        app_pk=app.pk if app else None,
+        app=app,
         description=description,
         scopes=scopes,
         endpoints=(),
-        digest=digest,
-        masked=tokens.mask(secret),
         expires_at=None,
     )
-    changes.record(conn, "key", public_id)
-    return public_id
