@@ -143,9 +143,8 @@ def authorize(
             f"{spec.name} is not allowed on another user's public app: it is read-only to you.",
         )
 
+    # A session's principal holds `All`: a logged-in user is the user.
     lacking = _lacking(spec, principal.scopes, principal.endpoints)
-    if principal.kind is CredentialKind.SESSION:
-        lacking = frozenset()  # a logged-in user is the user: all scopes
     if relation is Relation.COLLABORATOR and grant is not None:
         if grant.also_public and is_public_read(spec) and not lacking:
             return ALLOW

@@ -84,26 +84,19 @@ def add(
     )
 
 
-def for_app(conn: Connection, app_pk: int, *, offset: int = 0, limit: int = 128):
+def _list(conn: Connection, condition, offset: int, limit: int) -> list[CollaboratorRecord]:
     rows = conn.execute(
-        _select()
-        .where(collaborators.c.app_pk == app_pk)
-        .order_by(collaborators.c.id)
-        .offset(offset)
-        .limit(limit)
+        _select().where(condition).order_by(collaborators.c.id).offset(offset).limit(limit)
     )
     return [_record(r) for r in rows]
+
+
+def for_app(conn: Connection, app_pk: int, *, offset: int = 0, limit: int = 128):
+    return _list(conn, collaborators.c.app_pk == app_pk, offset, limit)
 
 
 def for_user(conn: Connection, user_id: str, *, offset: int = 0, limit: int = 128):
-    rows = conn.execute(
-        _select()
-        .where(collaborators.c.user_id == user_id)
-        .order_by(collaborators.c.id)
-        .offset(offset)
-        .limit(limit)
-    )
-    return [_record(r) for r in rows]
+    return _list(conn, collaborators.c.user_id == user_id, offset, limit)
 
 
 def grant(
