@@ -1,0 +1,545 @@
+"""The authorization matrix: every catalog method, every credential situation, both
+transports, against a reference policy written once here from the documented rules
+(README, "Authorization" and "Organizations and teams").
+
+Each call's answer is sorted into: allowed (past authorization: success, or the handler's
+own answer such as NOT_IMPLEMENTED or a validation error), or the denial code. A denial as
+"does not exist" carries no details (a handler's own not-found names what is missing).
+Any difference fails the suite: a wrong allow most of all.
+
+The world: owner O with private apps (one per situation and transport, so a method that
+deletes its target, run last, spoils nothing), a public app, a collaborator C granted All
+on one app and only reads on another, a stranger S, and a member M holding a different
+role in each of six organizations, each with one private app per transport.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import grpc
+import pytest
+import requests
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from scopegate.catalog import AuthType, MethodSpec, load_catalog
+from tests.conftest import make_stub, new_id
+from tests.test_credentials import PASSWORD, login
+from tests.test_flow import ok
+from tests.test_organizations import ORGS, call
+
+CATALOG = load_catalog()
+ALLOW = "allowed"
+INVALID = codes.CONN_INVALID_REQUEST  # no or malformed `authorization`
+KEY_INVALID = codes.CONN_KEY_INVALID
+SCOPES = codes.CONN_INSUFFICIENT_SCOPES
+MISSING = codes.CONN_DOES_NOT_EXIST
+ALL = "All"
+ALL_SCOPES = frozenset(CATALOG.scopes) - {ALL}
+TRANSPORTS = ("grpc", "rest")
+
+# --- the reference policy, from the documented rules -------------------------------------
+
+
+def closure(scopes) -> frozenset[str]:
+    """A scope with its dependencies (`clarifai_depending_scopes`), transitively."""
+    if ALL in scopes:
+        return frozenset({ALL})
+    seen, todo = set(), list(scopes)
+    while todo:
+        scope = todo.pop()
+        if scope not in seen:
+            seen.add(scope)
+            todo.extend(CATALOG.scopes[scope].depends_on)
+    return frozenset(seen)
+
+
+def covers(held: frozenset[str], required: frozenset[str]) -> bool:
+    return ALL in held or required <= held
+
+
+def public_read(spec: MethodSpec) -> bool:
+    """README: app-level methods whose scopes are all `*_Get`, `Search` or `Predict`,
+    not writes by name."""
+    return (
+        spec.auth_type is AuthType.KEY_AUTH
+        and bool(spec.scopes)
+        and all(s.endswith("_Get") or s in ("Search", "Predict") for s in spec.scopes)
+        and not spec.name.startswith(("Patch", "Delete", "Put"))
+    )
+
+
+def _resource(scope: str) -> str:
+    return scope.rpartition("_")[0]
+
+
+_ADMINISTRATION = {"Keys", "Collaborators", "AuditLogs", "Secrets", "PasswordPolicies"}
+_BILLING = {"HistoricalUsage", "UserMetrics"}
+_INFRA = {"ComputeClusters", "Nodepools", "Deployments", "Runners", "RunnerItems"}
+_INFRA |= {"InstanceTypes"}
+LISTING = CATALOG.methods["ListApps"].scopes
+DATA = {s for s in ALL_SCOPES if _resource(s) not in _ADMINISTRATION | _BILLING | _INFRA | {"Apps"}}
+READ = frozenset({s for s in DATA if s.endswith("_Get") or s in ("Search", "Predict")} | LISTING)
+WRITE = frozenset(DATA | LISTING)
+ROLE_ON_APP = {
+    "admin": frozenset({ALL}),
+    "org_contributor": WRITE,
+    "org_user": READ,
+    "team_contributor": frozenset(),
+    "financial_manager": frozenset(),
+    "infrastructure_manager": frozenset(),
+}
+ROLE_ON_ORG = {
+    "admin": frozenset({ALL}),
+    "org_contributor": WRITE | {"Apps_Add"},
+    "org_user": LISTING,
+    "team_contributor": LISTING,
+    "financial_manager": LISTING | {s for s in ALL_SCOPES if _resource(s) in _BILLING},
+    "infrastructure_manager": LISTING | {s for s in ALL_SCOPES if _resource(s) in _INFRA},
+}
+
+
+@dataclass(frozen=True)
+class Credential:
+    kind: str  # none, malformed, garbage, expired, revoked, session, app_key, pat
+    user: str = ""
+    scopes: frozenset[str] = frozenset({ALL})
+    app: tuple[str, str] = ("", "")  # an app key's (owner, app)
+
+
+@dataclass
+class World:
+    owner: str = ""
+    grants: dict[tuple[str, str, str], frozenset[str]] = field(default_factory=dict)
+    roles: dict[tuple[str, str], str] = field(default_factory=dict)  # (org, user) -> role
+    public: set[tuple[str, str]] = field(default_factory=set)
+
+    def granted(self, caller: str, user: str, app: str) -> frozenset[str] | None:
+        role = self.roles.get((user, caller))
+        if not app:
+            return ROLE_ON_ORG[role] if role else None
+        scopes = set(self.grants.get((caller, user, app), ()))
+        if role:
+            scopes |= ROLE_ON_APP[role]
+        return frozenset(scopes) or None
+
+
+def expected(spec: MethodSpec, cred: Credential, user: str, app: str, world: World):
+    if spec.auth_type is AuthType.NO_AUTH:
+        return ALLOW
+    if cred.kind in ("none", "malformed"):
+        return INVALID
+    if cred.kind in ("garbage", "expired", "revoked"):
+        return KEY_INVALID
+    if spec.auth_type is AuthType.ADMIN_AUTH:
+        return SCOPES
+    if spec.auth_type is AuthType.SESSION_TOKEN_AUTH and cred.kind != "session":
+        return SCOPES
+    if spec.auth_type is AuthType.PAT_AUTH and cred.kind == "app_key":
+        return SCOPES
+    if cred.kind == "app_key":  # default app keys hold All
+        owner, own_app = cred.app
+        if (user or owner) != owner or (app and app != own_app):
+            return KEY_INVALID
+        return ALLOW
+    user = cred.user if user in ("", "me") else user
+    held = closure(cred.scopes)
+    if user == cred.user:
+        return ALLOW if covers(held, spec.scopes) else SCOPES
+    granted = world.granted(cred.user, user, app)
+    public = (user, app) in world.public
+    if granted is None:
+        if not public:
+            return MISSING
+        return ALLOW if public_read(spec) and covers(held, spec.scopes) else SCOPES
+    if public and public_read(spec) and covers(held, spec.scopes):
+        return ALLOW
+    both = covers(held, spec.scopes) and covers(granted, spec.scopes)
+    return ALLOW if both else SCOPES
+
+
+def outcome(code: int, details: str):
+    if code == INVALID:  # also a handler's "invalid request": only ours names the header
+        return INVALID if "authorization header" in details else ALLOW
+    if code in (KEY_INVALID, SCOPES):
+        return code
+    if code == MISSING and not details:
+        return MISSING
+    return ALLOW
+
+
+# --- the world ----------------------------------------------------------------------------
+
+SITUATIONS = (
+    "none",
+    "malformed",
+    "garbage",
+    "expired",
+    "revoked",
+    "session",
+    "app key on its app",
+    "app key naming another app",
+    "owner PAT",
+    "owner PAT lacking a required scope",
+    "collaborator PAT, granted All",
+    "collaborator PAT, granted reads",
+    *(f"org {role} PAT" for role in ROLE_ON_APP),
+    "stranger PAT, private app",
+    "stranger PAT, public app",
+)
+
+
+@dataclass
+class Situation:
+    credential: Credential
+    secret: str  # what goes in the header ("" for none)
+    user: str  # named owner ("" names nothing)
+    app: str
+    header: str = "authorization"
+
+
+class Matrix:
+    def __init__(self, server) -> None:
+        self.server = server
+        self.world = World()
+        self.stub = make_stub(server, "grpc")
+        self.channel = grpc.insecure_channel(server.grpc_address)  # generic calls, any method
+        self.http = requests.Session()
+        self.situations: dict[tuple[str, str], Situation] = {}
+        self._lacking: dict[str, tuple[str, frozenset[str]]] = {}
+
+    # building ---------------------------------------------------------------------------
+
+    def _app(self, pat: str, owner: str, visibility: int = 0) -> tuple[str, str]:
+        app = resources_pb2.App(id=new_id("app"))
+        if visibility:
+            app.visibility.gettable = visibility
+        made = ok(
+            self.stub.PostApps(
+                service_pb2.PostAppsRequest(
+                    user_app_id=resources_pb2.UserAppIDSet(user_id=owner), apps=[app]
+                ),
+                metadata=(("authorization", f"Key {pat}"),),
+            )
+        )
+        return app.id, made.apps[0].metadata["default_api_key"]
+
+    def _pat(self, pat: str, scopes, expires_at: Timestamp | None = None) -> str:
+        key = resources_pb2.Key(type="personal_access_token", scopes=sorted(scopes))
+        if expires_at is not None:
+            key.expires_at.CopyFrom(expires_at)
+        return (
+            ok(
+                self.stub.PostKeys(
+                    service_pb2.PostKeysRequest(
+                        user_app_id=resources_pb2.UserAppIDSet(), keys=[key]
+                    ),
+                    metadata=(("authorization", f"Key {pat}"),),
+                )
+            )
+            .keys[0]
+            .id
+        )
+
+    def build(self) -> None:
+        server, world = self.server, self.world
+        owner, collaborator, stranger, member = (new_id(p) for p in ("o", "c", "s", "m"))
+        world.owner = owner
+        owner_pat = server.create_user(owner, password=PASSWORD)
+        collaborator_pat = server.create_user(collaborator)
+        stranger_pat = server.create_user(stranger)
+        member_pat = server.create_user(member)
+        self.owner_pat = owner_pat
+        _, body = login(server, f"{owner}@example.com")
+        session = body["session_token"]
+
+        expires = Timestamp()
+        expires.FromSeconds(int(time.time()) + 2)
+        expired = self._pat(owner_pat, [ALL], expires)
+        revoked = self._pat(owner_pat, [ALL])
+        ok(
+            self.stub.DeleteKey(
+                service_pb2.DeleteKeyRequest(key_id=revoked),
+                metadata=(("authorization", f"Key {owner_pat}"),),
+            )
+        )
+        orgs = {}
+        for role in ROLE_ON_APP:
+            org_id = new_id("org")
+            call(server, "POST", ORGS, owner_pat, {"id": org_id})
+            call(
+                server,
+                "POST",
+                f"{ORGS}/{org_id}/members",
+                owner_pat,
+                {"user_id": member, "role": role},
+            )
+            world.roles[(org_id, member)] = role
+            orgs[role] = org_id
+        garbage = "sgp_" + "A" * 36
+        for transport in TRANSPORTS:
+            apps = {name: self._app(owner_pat, owner) for name in SITUATIONS}
+            other_app, _ = self._app(owner_pat, owner)
+            public_app, _ = self._app(owner_pat, owner, resources_pb2.Visibility.PUBLIC)
+            world.public.add((owner, public_app))
+            for name, grant in (
+                ("collaborator PAT, granted All", [ALL]),
+                ("collaborator PAT, granted reads", sorted(READ)),
+            ):
+                ok(
+                    self.stub.PostCollaborators(
+                        service_pb2.PostCollaboratorsRequest(
+                            user_app_id=resources_pb2.UserAppIDSet(
+                                user_id=owner, app_id=apps[name][0]
+                            ),
+                            collaborators=[
+                                resources_pb2.Collaborator(
+                                    user=resources_pb2.User(id=collaborator), scopes=grant
+                                )
+                            ],
+                        ),
+                        metadata=(("authorization", f"Key {owner_pat}"),),
+                    )
+                )
+                world.grants[(collaborator, owner, apps[name][0])] = closure(grant)
+            owner_cred = Credential("pat", owner)
+            own = {name: (owner, app_id) for name, (app_id, _) in apps.items()}
+            plain = {
+                "none": Situation(Credential("none"), "", *own["none"]),
+                "malformed": Situation(Credential("malformed"), "", *own["malformed"]),
+                "garbage": Situation(Credential("garbage"), garbage, *own["garbage"]),
+                "expired": Situation(Credential("expired"), expired, *own["expired"]),
+                "revoked": Situation(Credential("revoked"), revoked, *own["revoked"]),
+                "session": Situation(
+                    Credential("session", owner),
+                    session,
+                    *own["session"],
+                    header="x-clarifai-session-token",
+                ),
+                "app key on its app": Situation(
+                    Credential("app_key", owner, app=own["app key on its app"]),
+                    apps["app key on its app"][1],
+                    "",
+                    "",
+                ),
+                "app key naming another app": Situation(
+                    Credential("app_key", owner, app=own["app key naming another app"]),
+                    apps["app key naming another app"][1],
+                    owner,
+                    other_app,
+                ),
+                "owner PAT": Situation(owner_cred, owner_pat, *own["owner PAT"]),
+                "owner PAT lacking a required scope": Situation(
+                    owner_cred, owner_pat, *own["owner PAT lacking a required scope"]
+                ),
+                "collaborator PAT, granted All": Situation(
+                    Credential("pat", collaborator),
+                    collaborator_pat,
+                    *own["collaborator PAT, granted All"],
+                ),
+                "collaborator PAT, granted reads": Situation(
+                    Credential("pat", collaborator),
+                    collaborator_pat,
+                    *own["collaborator PAT, granted reads"],
+                ),
+                "stranger PAT, private app": Situation(
+                    Credential("pat", stranger), stranger_pat, *own["stranger PAT, private app"]
+                ),
+                "stranger PAT, public app": Situation(
+                    Credential("pat", stranger), stranger_pat, owner, public_app
+                ),
+            }
+            for role, org_id in orgs.items():
+                org_app, _ = self._app(owner_pat, org_id)
+                plain[f"org {role} PAT"] = Situation(
+                    Credential("pat", member), member_pat, org_id, org_app
+                )
+            for name, situation in plain.items():
+                self.situations[(transport, name)] = situation
+        time.sleep(max(0.0, expires.seconds + 0.2 - time.time()))
+
+    def lacking(self, spec: MethodSpec) -> tuple[str, frozenset[str]] | None:
+        """An owner PAT holding every scope whose dependencies avoid one that `spec`
+        requires: the PAT truly lacks it (created once per scope)."""
+        if not spec.scopes:
+            return None
+        scope = sorted(spec.scopes)[0]
+        if scope not in self._lacking:
+            held = frozenset(s for s in ALL_SCOPES if scope not in closure({s}))
+            self._lacking[scope] = (self._pat(self.owner_pat, held), held)
+        return self._lacking[scope]
+
+    # calling ----------------------------------------------------------------------------
+
+    def grpc_call(self, spec: MethodSpec, situation: Situation) -> tuple[int, str]:
+        request = spec.input_type()
+        if spec.has_user_app_id:
+            request.user_app_id.user_id = situation.user
+            request.user_app_id.app_id = situation.app
+        metadata = _metadata(situation)
+        path = spec.full_name
+        ser, de = spec.input_type.SerializeToString, spec.output_type.FromString
+        if spec.client_streaming and spec.server_streaming:
+            replies = self.channel.stream_stream(path, ser, de)(
+                iter([request]), metadata=metadata, timeout=20
+            )
+            reply = next(iter(replies))
+        elif spec.client_streaming:
+            reply = self.channel.stream_unary(path, ser, de)(
+                iter([request]), metadata=metadata, timeout=20
+            )
+        elif spec.server_streaming:
+            reply = next(
+                iter(
+                    self.channel.unary_stream(path, ser, de)(request, metadata=metadata, timeout=20)
+                )
+            )
+        else:
+            reply = self.channel.unary_unary(path, ser, de)(request, metadata=metadata, timeout=20)
+        return reply.status.code, reply.status.details
+
+    def rest_call(self, spec: MethodSpec, situation: Situation) -> tuple[int, str, str, str]:
+        """(code, details, user named, app named): a path names only what its template has."""
+        binding = UNIQUE_BINDINGS[spec.name]
+        user = situation.user or (
+            situation.credential.app[0] if "user_app_id.user_id" in binding.variables else ""
+        )
+        app = situation.app or (
+            situation.credential.app[1] if "user_app_id.app_id" in binding.variables else ""
+        )
+        path = binding.template
+        for variable in binding.variables:
+            value = {"user_app_id.user_id": user, "user_app_id.app_id": app}.get(
+                variable, _sample(spec, variable)
+            )
+            path = path.replace("{" + variable + "}", value)
+        headers = {"content-type": "application/json"}
+        if situation.credential.kind == "malformed":
+            headers["authorization"] = "Bearer abc"
+        elif situation.secret:
+            value = situation.secret
+            headers[situation.header] = (
+                f"Key {value}" if situation.header == "authorization" else value
+            )
+        body = "{}" if binding.body else None
+        reply = self.http.request(
+            binding.verb, self.server.http_url + path, headers=headers, data=body, timeout=20
+        )
+        status = json.loads(reply.content)["status"]
+        named_user = user if "user_app_id.user_id" in binding.variables else ""
+        named_app = app if "user_app_id.app_id" in binding.variables else ""
+        return status["code"], status.get("details", ""), named_user, named_app
+
+
+def _metadata(situation: Situation):
+    if situation.credential.kind == "malformed":
+        return (("authorization", "Bearer abc"),)
+    if not situation.secret:
+        return ()
+    if situation.header == "authorization":
+        return (("authorization", f"Key {situation.secret}"),)
+    return ((situation.header, situation.secret),)
+
+
+def _sample(spec: MethodSpec, dotted: str) -> str:
+    """A path value that parses as the field's type and names nothing that exists."""
+    descriptor = spec.input_type.DESCRIPTOR
+    field = None
+    for name in dotted.split("."):
+        field = descriptor.fields_by_name[name]
+        descriptor = field.message_type
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return str(field.enum_type.values[-1].number)
+    if field.type in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
+        return "x1"
+    return "1"
+
+
+def _unique_bindings():
+    """Per method, a REST binding no other method shares (REST reaches only the first of
+    methods sharing a verb and path shape; gRPC reaches them all)."""
+    shapes: dict[tuple[str, str], list[str]] = {}
+    for spec in CATALOG.methods.values():
+        for binding in spec.bindings:
+            shape = binding.template
+            for variable in binding.variables:
+                shape = shape.replace("{" + variable + "}", "*")
+            shapes.setdefault((binding.verb, shape), []).append(spec.name)
+    unique = {}
+    for spec in CATALOG.methods.values():
+        for binding in spec.bindings:
+            shape = binding.template
+            for variable in binding.variables:
+                shape = shape.replace("{" + variable + "}", "*")
+            if shapes[(binding.verb, shape)] == [spec.name]:
+                unique[spec.name] = binding
+                break
+    return unique
+
+
+UNIQUE_BINDINGS = _unique_bindings()
+
+
+def _ordered_methods() -> list[MethodSpec]:
+    """DeleteApp last: it removes the situation's app (each situation has its own)."""
+    return sorted(CATALOG.methods.values(), key=lambda s: (s.name == "DeleteApp", s.name))
+
+
+@pytest.fixture(scope="module")
+def matrix(server) -> Iterator[Matrix]:
+    built = Matrix(server)
+    built.build()
+    yield built
+    built.channel.close()
+    built.http.close()
+
+
+def _situations(matrix: Matrix, transport: str, spec: MethodSpec):
+    for name in SITUATIONS:
+        situation = matrix.situations[(transport, name)]
+        if name == "owner PAT lacking a required scope":
+            lacking = matrix.lacking(spec)
+            if lacking is None:
+                continue
+            secret, held = lacking
+            situation = Situation(
+                Credential("pat", situation.credential.user, held),
+                secret,
+                situation.user,
+                situation.app,
+            )
+        yield name, situation
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_every_method_in_every_situation(matrix: Matrix, transport: str):
+    assert len(CATALOG.methods) == 273
+    wrong: list[str] = []
+    checked = 0
+    for spec in _ordered_methods():
+        if transport == "rest" and spec.name not in UNIQUE_BINDINGS:
+            continue
+        for name, situation in _situations(matrix, transport, spec):
+            if transport == "grpc":
+                code, details = matrix.grpc_call(spec, situation)
+                user = situation.user if spec.has_user_app_id else ""
+                app = situation.app if spec.has_user_app_id else ""
+            else:
+                code, details, user, app = matrix.rest_call(spec, situation)
+            want = expected(spec, situation.credential, user, app, matrix.world)
+            got = outcome(code, details)
+            checked += 1
+            if got != want:
+                kind = "WRONG ALLOW" if got == ALLOW else "mismatch"
+                wrong.append(
+                    f"{kind}: {spec.name} / {name}: expected {want}, got {code} {details!r}"
+                )
+    assert not wrong, f"{len(wrong)} of {checked} calls differ:\n" + "\n".join(wrong[:40])
+    # gRPC reaches every method in every situation; REST every method with its own route.
+    assert checked > (250 if transport == "grpc" else 200) * (len(SITUATIONS) - 1)
