@@ -94,6 +94,10 @@ class Authenticator:
         # public id -> wall-clock time of last use, written to the database in batches.
         self.last_used: dict[str, float] = {}
         self.store_lookups = 0  # how many requests reached the database; for benchmarks
+        # Whether secrets in the legacy format (32 hex, no checksum) may match a stored key.
+        # The change watcher turns it off when none were ever imported, so floods of random
+        # hex cost no query there, and back on when an import shows up in the change log.
+        self.accept_legacy = True
 
     async def authenticate(
         self, authorization: str | None, session_token: str | None = None
@@ -109,7 +113,7 @@ class Authenticator:
         mono = time.monotonic()
         if entry is None or mono - entry.loaded_at > self._ttl:
             kind = tokens.parse(secret)
-            if kind is None:
+            if kind is None or (kind is SecretKind.LEGACY and not self.accept_legacy):
                 raise key_invalid()
             entry = await self._load(cache_key, secret, kind, mono)
         if from_session_header and entry.principal.kind is not CredentialKind.SESSION:

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response
 
+from scopegate.auth_throttle import ThrottledError
 from scopegate.catalog import Catalog
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.status import ApiError, C, http_status
@@ -49,6 +50,13 @@ def status_only(error: ApiError, request_id: str = "") -> Response:
         {"status": to_json_dict(error.to_status(request_id))},
         error.http_status or http_status(error.code),
     )
+
+
+def with_retry_after(response: Response, error: ApiError | None) -> Response:
+    """A throttled answer says when to come back (RFC 9110 `Retry-After`)."""
+    if isinstance(error, ThrottledError):
+        response.headers["retry-after"] = str(error.retry_after)
+    return response
 
 
 def _set_path(target: dict, dotted: str, value) -> None:
@@ -195,4 +203,4 @@ class RestEndpoint:
         details = call.extras.get("key_details")
         if details:
             return json_response(with_key_details(to_json_dict(response), details), code)
-        return json_response(response, code)
+        return with_retry_after(json_response(response, code), error)
