@@ -22,6 +22,13 @@ from scopegate.dispatch import Call, Dispatcher
 from scopegate.status import ApiError, C, http_status
 from scopegate.transports.rest_routes import MethodNotAllowedError, Router
 
+
+def route_path(scope) -> str:
+    """The path routes are matched on: what Starlette's `request.url.path` gives, without
+    building the URL."""
+    return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
 MAX_BODY_BYTES = 128 * 1024 * 1024
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
 
@@ -159,11 +166,11 @@ class RestEndpoint:
 
     def __init__(self, dispatcher: Dispatcher, catalog: Catalog) -> None:
         self._dispatcher = dispatcher
-        self._router = Router(catalog)
+        self.router = Router(catalog)
 
     async def handle(self, request: Request) -> Response:
         try:
-            match = self._router.match(request.method, request.url.path)
+            match = self.router.match(request.method, route_path(request.scope))
         except MethodNotAllowedError as exc:
             return status_only(
                 ApiError(
