@@ -104,10 +104,10 @@ def sign_up(services, user_id: str) -> str:
 # ---------------------------------------------------------------------------- server
 
 
-def start_server(data_dir: Path):
+def start_server(data_dir: Path, env: dict[str, str] | None = None):
     from tests.server_process import ServerProcess
 
-    return ServerProcess(data_dir=data_dir, database_url=None).start()
+    return ServerProcess(data_dir=data_dir, database_url=None, extra_env=env or {}).start()
 
 
 def stop_server(server) -> None:

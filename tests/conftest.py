@@ -33,7 +33,10 @@ def start_server(request, tmp_path_factory, backend: str) -> ServerProcess:
     if backend == "postgres":
         cluster = request.getfixturevalue("postgres_cluster")
         url = cluster.create_database(f"sg_{uuid.uuid4().hex[:12]}")
-    return ServerProcess(data_dir=data_dir, database_url=url).start()
+    # The shared servers see hundreds of deliberate failures from 127.0.0.1: count them, but
+    # never throttle (test_auth_throttle.py has servers of its own for that).
+    env = {"SCOPEGATE_AUTH_FAILURE_LIMIT": "1000000"}
+    return ServerProcess(data_dir=data_dir, database_url=url, extra_env=env).start()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -54,6 +54,13 @@ def secret_from_header(authorization: str | None) -> str:
     return secret
 
 
+def _secret(authorization: str | None, session_token: str | None) -> tuple[str, bool]:
+    """(secret, whether it came in the session-token header)."""
+    if session_token and not authorization:
+        return session_token.strip(), True
+    return secret_from_header(authorization), False
+
+
 def _raise(error: ApiError):
     raise error
 
@@ -94,24 +101,45 @@ class Authenticator:
         # public id -> wall-clock time of last use, written to the database in batches.
         self.last_used: dict[str, float] = {}
         self.store_lookups = 0  # how many requests reached the database; for benchmarks
+        # Whether secrets in the legacy format (32 hex, no checksum) may match a stored key.
+        # The change watcher turns it off when none were ever imported, so floods of random
+        # hex cost no query there, and back on when an import shows up in the change log.
+        self.accept_legacy = True
+
+    def _parse(self, secret: str) -> SecretKind:
+        kind = tokens.parse(secret)
+        if kind is None or (kind is SecretKind.LEGACY and not self.accept_legacy):
+            raise key_invalid()
+        return kind
+
+    def _cache_key(self, secret: str) -> bytes:
+        return blake2b(secret.encode(), key=self._cache_salt, digest_size=16).digest()
+
+    def refusal(
+        self, authorization: str | None, session_token: str | None = None
+    ) -> ApiError | None:
+        """The error `authenticate` would raise without I/O (missing or malformed header,
+        checksum-invalid secret), or None when the credentials may be valid. Lets a
+        transport refuse garbage before it decodes the request."""
+        try:
+            secret, _ = _secret(authorization, session_token)
+            if self._cache_key(secret) not in self._cache:
+                self._parse(secret)
+        except ApiError as error:
+            return error
+        return None
 
     async def authenticate(
         self, authorization: str | None, session_token: str | None = None
     ) -> Principal:
-        if session_token and not authorization:
-            secret, from_session_header = session_token.strip(), True
-        else:
-            secret, from_session_header = secret_from_header(authorization), False
+        secret, from_session_header = _secret(authorization, session_token)
         # The warm path: one fast keyed hash and a dict lookup. Parsing the checksum and the
         # HMAC that the database is keyed by are only needed on a miss.
-        cache_key = blake2b(secret.encode(), key=self._cache_salt, digest_size=16).digest()
+        cache_key = self._cache_key(secret)
         entry = self._cache.get(cache_key)
         mono = time.monotonic()
         if entry is None or mono - entry.loaded_at > self._ttl:
-            kind = tokens.parse(secret)
-            if kind is None:
-                raise key_invalid()
-            entry = await self._load(cache_key, secret, kind, mono)
+            entry = await self._load(cache_key, secret, self._parse(secret), mono)
         if from_session_header and entry.principal.kind is not CredentialKind.SESSION:
             raise key_invalid()
         if entry.expires_ts is not None and time.time() >= entry.expires_ts:

@@ -10,6 +10,13 @@ from pathlib import Path
 SECRET_ENV = "SCOPEGATE_SECRET_KEY"
 SECRET_FILE = "server.key"
 SESSION_SECONDS_ENV = "SCOPEGATE_SESSION_SECONDS"
+AUTH_FAILURE_LIMIT_ENV = "SCOPEGATE_AUTH_FAILURE_LIMIT"
+AUTH_FAILURE_WINDOW_ENV = "SCOPEGATE_AUTH_FAILURE_WINDOW_SECONDS"
+AUTH_FAILURE_DELAY_ENV = "SCOPEGATE_AUTH_FAILURE_DELAY_SECONDS"
+AUTH_FAILURE_LIMIT = 50
+AUTH_FAILURE_WINDOW_SECONDS = 60.0
+AUTH_FAILURE_DELAY_SECONDS = 1.0
+MAX_AUTH_FAILURE_DELAY_SECONDS = 30.0  # a tarpitted request holds its connection this long
 
 
 def default_data_dir() -> Path:
@@ -26,6 +33,23 @@ class Settings:
     http_port: int = 8000
     # Login sessions last this long (SCOPEGATE_SESSION_SECONDS; default 12 hours).
     session_seconds: float = 12 * 3600
+    # Failed authentications per client address (see auth_throttle.py): this many per
+    # window are answered as usual, later ones CONN_THROTTLED after the delay; limit 0
+    # turns it off (SCOPEGATE_AUTH_FAILURE_LIMIT, ..._WINDOW_SECONDS, ..._DELAY_SECONDS).
+    auth_failure_limit: int = AUTH_FAILURE_LIMIT
+    auth_failure_window_seconds: float = AUTH_FAILURE_WINDOW_SECONDS
+    auth_failure_delay_seconds: float = AUTH_FAILURE_DELAY_SECONDS
+
+
+def _env_number(name: str, default: float, *, low: float, high: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}")
+    return value
 
 
 def resolve(data_dir: Path | None, database_url: str | None, **ports) -> Settings:
@@ -45,10 +69,21 @@ def resolve(data_dir: Path | None, database_url: str | None, **ports) -> Setting
         raise ValueError(f"{SESSION_SECONDS_ENV} must be a number of seconds") from None
     if lifetime <= 0:
         raise ValueError(f"{SESSION_SECONDS_ENV} must be positive")
+    limit = _env_number(AUTH_FAILURE_LIMIT_ENV, AUTH_FAILURE_LIMIT, low=0, high=1e9)
     return Settings(
         data_dir=directory,
         database_url=database_url or sqlite_url(directory),
         session_seconds=lifetime,
+        auth_failure_limit=int(limit),
+        auth_failure_window_seconds=_env_number(
+            AUTH_FAILURE_WINDOW_ENV, AUTH_FAILURE_WINDOW_SECONDS, low=0.1, high=86400
+        ),
+        auth_failure_delay_seconds=_env_number(
+            AUTH_FAILURE_DELAY_ENV,
+            AUTH_FAILURE_DELAY_SECONDS,
+            low=0,
+            high=MAX_AUTH_FAILURE_DELAY_SECONDS,
+        ),
         **ports,
     )
 

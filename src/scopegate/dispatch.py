@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from google.protobuf.message import Message
 
 from scopegate.auth.policy import Relation, authorize, needs_lookup, resolve_target
+from scopegate.auth.principal import Principal
+from scopegate.auth_throttle import AuthFailureThrottle
 from scopegate.authentication import Authenticator
 from scopegate.catalog import AuthType, MethodSpec
 from scopegate.context import RequestContext, Services
@@ -44,10 +46,12 @@ class Dispatcher:
         authenticator: Authenticator,
         handlers: Mapping[str, Handler],
         relations: RelationResolver,
+        auth_failures: AuthFailureThrottle | None = None,
     ) -> None:
         self.services = services
         self.authenticator = authenticator
         self.relations = relations
+        self.auth_failures = auth_failures or AuthFailureThrottle(0, 1.0, 0.0)  # off
         self._handlers = handlers
         self._request_ids = itertools.count(1)
         self._request_prefix = os.urandom(4).hex()
@@ -77,9 +81,7 @@ class Dispatcher:
         spec = call.spec
         principal = None
         if spec.auth_type is not AuthType.NO_AUTH:
-            principal = await self.authenticator.authenticate(
-                call.authorization, call.session_token
-            )
+            principal = await self.authenticate(call.authorization, call.session_token, call.peer)
         ids = call.request.user_app_id if spec.has_user_app_id else None
         target = resolve_target(principal, ids.user_id if ids else "", ids.app_id if ids else "")
         if principal is not None:
@@ -108,6 +110,16 @@ class Dispatcher:
         if handler.blocking:
             return await asyncio.to_thread(handler.fn, context, call.request)
         return handler.fn(context, call.request)
+
+    async def authenticate(
+        self, authorization: str | None, session_token: str | None, peer: str
+    ) -> Principal:
+        """The caller's principal; a failure counts against the caller's address and may
+        come back throttled, late (see auth_throttle.py)."""
+        try:
+            return await self.authenticator.authenticate(authorization, session_token)
+        except ApiError as error:
+            raise await self.auth_failures.refuse(peer, error) from None
 
     @staticmethod
     def error_response(spec: MethodSpec, error: ApiError, request_id: str) -> Message:

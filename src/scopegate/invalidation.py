@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from scopegate.authentication import Authenticator
 from scopegate.relations import RelationResolver
 from scopegate.store import changes, keys
+from scopegate.store.records import now
 
 log = logging.getLogger("scopegate.invalidation")
 
@@ -36,10 +37,18 @@ class ChangeWatcher:
     def start_position(self) -> None:
         with self._engine.connect() as conn:
             self._last_id = changes.latest_id(conn)
+            self._authenticator.accept_legacy = keys.legacy_secrets_may_exist(conn, now())
 
-    def _poll_once(self) -> list[tuple[int, str, str]]:
+    def _poll_once(self) -> tuple[list[tuple[int, str, str]], bool]:
+        """New changes, and whether one of them is a key holding an imported secret
+        (checked only while this process refuses the legacy format unseen)."""
         with self._engine.connect() as conn:
-            return changes.since(conn, self._last_id)
+            new = changes.since(conn, self._last_id)
+            imported = False
+            if not self._authenticator.accept_legacy:
+                changed_keys = {subject_id for _, subject, subject_id in new if subject == "key"}
+                imported = keys.any_imported(conn, changed_keys)
+            return new, imported
 
     def flush_last_used(self) -> None:
         used = self._authenticator.take_last_used()
@@ -63,7 +72,10 @@ class ChangeWatcher:
         next_flush = time.monotonic() + self._last_used_every
         while True:
             try:
-                for change_id, subject, subject_id in await asyncio.to_thread(self._poll_once):
+                new, imported = await asyncio.to_thread(self._poll_once)
+                if imported:  # once on, stays on: a deleted import is refused by the query
+                    self._authenticator.accept_legacy = True
+                for change_id, subject, subject_id in new:
                     self._last_id = change_id
                     self.apply(subject, subject_id)
                 if time.monotonic() >= next_flush:

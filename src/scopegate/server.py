@@ -11,6 +11,7 @@ import socket
 import uvicorn
 from grpc_health.v1 import health_pb2
 
+from scopegate.auth_throttle import AuthFailureThrottle
 from scopegate.authentication import Authenticator
 from scopegate.catalog import SERVICE_NAME
 from scopegate.config import Settings
@@ -42,7 +43,12 @@ async def serve(settings: Settings, *, announce=print) -> None:
     relations = RelationResolver(services.engine)
     services.evict_app = relations.evict_app
     services.evict_owner = relations.evict_owner
-    dispatcher = Dispatcher(services, authenticator, all_handlers(), relations)
+    auth_failures = AuthFailureThrottle(
+        settings.auth_failure_limit,
+        settings.auth_failure_window_seconds,
+        settings.auth_failure_delay_seconds,
+    )
+    dispatcher = Dispatcher(services, authenticator, all_handlers(), relations, auth_failures)
 
     http_socket = _bind(settings.host, settings.http_port)
     try:

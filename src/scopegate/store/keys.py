@@ -198,5 +198,29 @@ def digest_exists(conn: Connection, digest: bytes) -> bool:
     )
 
 
+# Masks of imported secrets have no type prefix: `tokens.mask` gives them as `…abcd`.
+_LEGACY_MASKED = keys.c.masked.startswith("…")
+
+
+def legacy_secrets_may_exist(conn: Connection, at: datetime) -> bool:
+    """Whether any stored secret may be in the legacy format: a key whose secret was
+    imported, or a rolled-over secret still in its grace period (it may be an imported
+    one; its key's mask already shows the new secret). Scans `keys`: run it rarely."""
+    imported = select(keys.c.id).where(_LEGACY_MASKED).limit(1)
+    if conn.execute(imported).first() is not None:
+        return True
+    in_grace = select(key_secrets.c.key_pk).where(key_secrets.c.valid_until > at).limit(1)
+    return conn.execute(in_grace).first() is not None
+
+
+def any_imported(conn: Connection, public_ids: Iterable[str]) -> bool:
+    """Whether one of these keys holds an imported (legacy-format) secret."""
+    ids = list(public_ids)
+    if not ids:
+        return False
+    found = select(keys.c.id).where(keys.c.public_id.in_(ids), _LEGACY_MASKED).limit(1)
+    return conn.execute(found).first() is not None
+
+
 def set_masked(conn: Connection, pk: int, masked: str) -> None:
     conn.execute(update_stmt(keys).where(keys.c.id == pk).values(masked=masked, modified_at=now()))

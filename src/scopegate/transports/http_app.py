@@ -12,6 +12,7 @@ from scopegate.dispatch import Dispatcher
 from scopegate.login import LoginService
 from scopegate.transports.rest import RestEndpoint
 from scopegate.transports.rest_extensions import Extensions
+from scopegate.transports.rest_gate import RefusalGate
 from scopegate.transports.rest_orgs import OrganizationRoutes
 
 HTTP_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -23,20 +24,20 @@ async def healthz(_request: Request) -> JSONResponse:
 
 def build_http_app(
     dispatcher: Dispatcher, catalog: Catalog, login_service: LoginService
-) -> Starlette:
+) -> RefusalGate:
     api = RestEndpoint(dispatcher, catalog)
     extensions = Extensions(dispatcher, login_service)
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/v2/login", extensions.login, methods=["POST"]),
-            Route("/v2/logout", extensions.logout, methods=["POST"]),
-            Route(
-                "/scopegate/v1/users/{user_id}/keys/{key_id}/roll",
-                extensions.roll,
-                methods=["POST"],
-            ),
-            *OrganizationRoutes(dispatcher).routes(),
-            Route("/v2/{path:path}", api.handle, methods=HTTP_VERBS),
-        ]
-    )
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/v2/login", extensions.login, methods=["POST"]),
+        Route("/v2/logout", extensions.logout, methods=["POST"]),
+        Route(
+            "/scopegate/v1/users/{user_id}/keys/{key_id}/roll",
+            extensions.roll,
+            methods=["POST"],
+        ),
+        *OrganizationRoutes(dispatcher).routes(),
+        Route("/v2/{path:path}", api.handle, methods=HTTP_VERBS),
+    ]
+    owned = [route.path for route in routes if "{" not in route.path]
+    return RefusalGate(Starlette(routes=routes), dispatcher, api.router, passthrough=owned)

@@ -16,10 +16,18 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response
 
+from scopegate.auth_throttle import ThrottledError
 from scopegate.catalog import Catalog
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.status import ApiError, C, http_status
 from scopegate.transports.rest_routes import MethodNotAllowedError, Router
+
+
+def route_path(scope) -> str:
+    """The path routes are matched on: what Starlette's `request.url.path` gives, without
+    building the URL."""
+    return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
 
 MAX_BODY_BYTES = 128 * 1024 * 1024
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
@@ -49,6 +57,13 @@ def status_only(error: ApiError, request_id: str = "") -> Response:
         {"status": to_json_dict(error.to_status(request_id))},
         error.http_status or http_status(error.code),
     )
+
+
+def with_retry_after(response: Response, error: ApiError | None) -> Response:
+    """A throttled answer says when to come back (RFC 9110 `Retry-After`)."""
+    if isinstance(error, ThrottledError):
+        response.headers["retry-after"] = str(error.retry_after)
+    return response
 
 
 def _set_path(target: dict, dotted: str, value) -> None:
@@ -151,11 +166,11 @@ class RestEndpoint:
 
     def __init__(self, dispatcher: Dispatcher, catalog: Catalog) -> None:
         self._dispatcher = dispatcher
-        self._router = Router(catalog)
+        self.router = Router(catalog)
 
     async def handle(self, request: Request) -> Response:
         try:
-            match = self._router.match(request.method, request.url.path)
+            match = self.router.match(request.method, route_path(request.scope))
         except MethodNotAllowedError as exc:
             return status_only(
                 ApiError(
@@ -195,4 +210,4 @@ class RestEndpoint:
         details = call.extras.get("key_details")
         if details:
             return json_response(with_key_details(to_json_dict(response), details), code)
-        return json_response(response, code)
+        return with_retry_after(json_response(response, code), error)

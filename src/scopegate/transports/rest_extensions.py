@@ -23,6 +23,7 @@ from scopegate.transports.rest import (
     read_json_body,
     status_only,
     to_json_dict,
+    with_retry_after,
 )
 
 
@@ -60,14 +61,14 @@ class Extensions:
     async def logout(self, request: Request) -> Response:
         request_id = self._dispatcher.new_request_id()
         try:
-            principal = await self._dispatcher.authenticator.authenticate(
-                None, request.headers.get("x-clarifai-session-token")
+            principal = await self._dispatcher.authenticate(
+                None, request.headers.get("x-clarifai-session-token"), _peer(request)
             )
             if principal.kind is not CredentialKind.SESSION:
                 raise ApiError(C.CONN_INVALID_REQUEST, "Invalid request", "Not a session.")
             await asyncio.to_thread(self._login.logout, principal, _peer(request), request_id)
         except ApiError as error:
-            return status_only(error, request_id)
+            return with_retry_after(status_only(error, request_id), error)
         self._dispatcher.authenticator.evict(principal.credential_id)
         return json_response({"status": to_json_dict(success(request_id))})
 
@@ -94,4 +95,4 @@ class Extensions:
         )
         response, error = await self._dispatcher.dispatch(call)
         code = 200 if error is None else (error.http_status or http_status(error.code))
-        return json_response(response, code)
+        return with_retry_after(json_response(response, code), error)

@@ -1,0 +1,101 @@
+"""A thin pure-ASGI layer in front of Starlette: garbage credentials refused cheaply.
+
+A request to a V2 method that needs credentials, whose credentials can be refused without
+I/O (missing or malformed `authorization` header, a secret that fails its checksum), is
+answered here: no Starlette routing, no request object, no decoding of the query or body,
+no response message. The answer is the one the dispatcher would give (same status body
+and HTTP code, the same failure throttle), built from a few strings. Everything else goes
+on to Starlette untouched. One consequence: such a request is refused before its body is
+read, so a malformed body behind garbage credentials gets the 401, not the 400 (gRPC too
+authenticates before it looks at any field).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Collection, MutableMapping
+from typing import Any
+
+from scopegate.auth_throttle import ThrottledError
+from scopegate.catalog import AuthType
+from scopegate.dispatch import Dispatcher
+from scopegate.status import ApiError, http_status
+from scopegate.transports.rest import route_path
+from scopegate.transports.rest_routes import MethodNotAllowedError, Router
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_AUTHORIZATION, _SESSION_TOKEN = b"authorization", b"x-clarifai-session-token"
+
+
+def status_json(error: ApiError, request_id: str) -> bytes:
+    """`{"status": {...}}` as `MessageToDict` writes an error response (fields in number
+    order, empty strings left out); a test holds the two equal."""
+    status: dict[str, Any] = {"code": error.code}
+    if error.description:
+        status["description"] = error.description
+    if error.details:
+        status["details"] = error.details
+    if request_id:
+        status["req_id"] = request_id
+    return json.dumps({"status": status}, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class RefusalGate:
+    def __init__(
+        self, app: ASGIApp, dispatcher: Dispatcher, router: Router, passthrough: Collection[str]
+    ) -> None:
+        self._app = app
+        self._dispatcher = dispatcher
+        self._router = router
+        self._passthrough = frozenset(passthrough)  # paths other routes own (/v2/login)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v2/"):
+            error = await self._refusal(scope)
+            if error is not None:
+                await self._answer(send, error)
+                return
+        await self._app(scope, receive, send)
+
+    async def _refusal(self, scope: Scope) -> ApiError | None:
+        path = route_path(scope)
+        if path in self._passthrough:
+            return None
+        try:
+            match = self._router.match(scope["method"], path)
+        except MethodNotAllowedError:
+            return None
+        if match is None or match.spec.auth_type is AuthType.NO_AUTH:
+            return None
+        authorization = session_token = None
+        for name, value in scope["headers"]:  # the first of repeated ones, as Starlette
+            if name == _AUTHORIZATION and authorization is None:
+                authorization = value.decode("latin-1")
+            elif name == _SESSION_TOKEN and session_token is None:
+                session_token = value.decode("latin-1")
+        error = self._dispatcher.authenticator.refusal(authorization, session_token)
+        if error is None:
+            return None
+        client = scope.get("client")
+        return await self._dispatcher.auth_failures.refuse(client[0] if client else "", error)
+
+    async def _answer(self, send: Send, error: ApiError) -> None:
+        body = status_json(error, self._dispatcher.new_request_id())
+        headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+        ]
+        if isinstance(error, ThrottledError):
+            headers.append((b"retry-after", str(error.retry_after).encode()))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": error.http_status or http_status(error.code),
+                "headers": headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
