@@ -29,8 +29,11 @@ class _Handler(BaseHTTPRequestHandler):
     /img/<w>x<h>.png   a PNG of that size        /text         text/plain, not an image
     /big               2 MiB of PNG-ish bytes    /slow         headers, then 10 s of silence
     /trickle           one byte every 0.2 s      /redirect     302 to /img/5x5.png
+    /gated.png         a 3x3 PNG once `gate` is set (waits up to 30 s)
     anything else      404
     """
+
+    gate = threading.Event()
 
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
@@ -69,6 +72,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"x")
                 self.wfile.flush()
                 time.sleep(0.2)
+        elif path == "/gated.png":
+            if self.gate.wait(30):
+                self._send(png_bytes(3, 3), "image/png")
+            else:
+                self.send_error(503)
         elif path == "/redirect":
             self.send_response(302)
             self.send_header("Location", "/img/5x5.png")
@@ -80,7 +88,19 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def image_server() -> Iterator[str]:
     """A loopback HTTP server in a thread; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    yield from _serve(_Handler)
+
+
+@contextmanager
+def gated_image_server() -> Iterator[tuple[str, threading.Event]]:
+    """Like `image_server`, with its own gate for /gated.png: (base URL, gate)."""
+    handler = type("GatedHandler", (_Handler,), {"gate": threading.Event()})
+    for url in _serve(handler):
+        yield url, handler.gate
+
+
+def _serve(handler) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
