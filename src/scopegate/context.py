@@ -25,6 +25,8 @@ class Services:
     evict: Callable[[str], None] = lambda _subject: None
     # Drops cached relations to an app (owner user id, app id) at once.
     evict_app: Callable[[str, str], None] = lambda _owner, _app: None
+    # Drops cached relations to every app of an owner (organization changes) at once.
+    evict_owner: Callable[[str], None] = lambda _owner: None
     media: MediaSettings = field(default_factory=MediaSettings)
     # Queues the background download of an input's URL (input pk, url); set by the server.
     schedule_download: Callable[[int, str], None] = lambda _pk, _url: None

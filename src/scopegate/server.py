@@ -42,6 +42,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
     services.evict = authenticator.evict
     relations = RelationResolver(services.engine)
     services.evict_app = relations.evict_app
+    services.evict_owner = relations.evict_owner
     downloader = Downloader(services.engine, services.media)
     services.schedule_download = downloader.schedule
     dispatcher = Dispatcher(services, authenticator, all_handlers(), relations)

@@ -12,6 +12,7 @@ from scopegate.dispatch import Dispatcher
 from scopegate.login import LoginService
 from scopegate.transports.rest import RestEndpoint
 from scopegate.transports.rest_extensions import Extensions
+from scopegate.transports.rest_orgs import OrganizationRoutes
 
 HTTP_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -35,6 +36,7 @@ def build_http_app(
                 extensions.roll,
                 methods=["POST"],
             ),
+            *OrganizationRoutes(dispatcher).routes(),
             Route("/v2/{path:path}", api.handle, methods=HTTP_VERBS),
         ]
     )
