@@ -14,6 +14,16 @@ from tests.server_process import ServerProcess
 
 BACKENDS = ["sqlite", "postgres"]
 TRANSPORTS = ["grpc", "json"]
+# Test servers fetch images from loopback HTTP servers the tests start, with limits small
+# enough that "too large" and "too slow" take a moment.
+SERVER_ENV = {
+    # The shared servers see thousands of deliberate failures from 127.0.0.1: count them,
+    # but never throttle (test_auth_throttle.py has servers of its own for that).
+    "SCOPEGATE_AUTH_FAILURE_LIMIT": "1000000",
+    "SCOPEGATE_FETCH_PRIVATE_HOSTS": "1",
+    "SCOPEGATE_MAX_IMAGE_BYTES": str(1024 * 1024),
+    "SCOPEGATE_FETCH_TIMEOUT_SECONDS": "2",
+}
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +43,7 @@ def start_server(request, tmp_path_factory, backend: str) -> ServerProcess:
     if backend == "postgres":
         cluster = request.getfixturevalue("postgres_cluster")
         url = cluster.create_database(f"sg_{uuid.uuid4().hex[:12]}")
-    # The shared servers see hundreds of deliberate failures from 127.0.0.1: count them, but
-    # never throttle (test_auth_throttle.py has servers of its own for that).
-    env = {"SCOPEGATE_AUTH_FAILURE_LIMIT": "1000000"}
-    return ServerProcess(data_dir=data_dir, database_url=url, extra_env=env).start()
+    return ServerProcess(data_dir=data_dir, database_url=url, extra_env=dict(SERVER_ENV)).start()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -12,6 +12,7 @@ from scopegate.auth.principal import Principal
 from scopegate.auth.scopes import ScopeAlgebra
 from scopegate.auth.tokens import SecretHasher
 from scopegate.catalog import Catalog, MethodSpec
+from scopegate.config import MediaSettings
 
 
 @dataclass(slots=True)
@@ -26,6 +27,9 @@ class Services:
     evict_app: Callable[[str, str], None] = lambda _owner, _app: None
     # Drops cached relations to every app of an owner (organization changes) at once.
     evict_owner: Callable[[str], None] = lambda _owner: None
+    media: MediaSettings = field(default_factory=MediaSettings)
+    # Queues the background download of an input's URL (input pk, url); set by the server.
+    schedule_download: Callable[[int, str], None] = lambda _pk, _url: None
 
 
 @dataclass(slots=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from clarifai_grpc.channel.custom_converters.custom_dict_to_message import dict_to_protobuf
+from clarifai_grpc.channel.custom_converters.custom_message_to_dict import protobuf_to_dict
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -47,9 +49,10 @@ def json_response(message: Message | dict, status_code: int = 200) -> Response:
 
 
 def to_json_dict(message: Message) -> dict:
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, use_integers_for_enums=True
-    )
+    # The official converters, as Clarifai's REST API: fields marked `cl_show_if_empty`
+    # (a concept's `value`, …) are shown even when zero, since a client reading JSON takes a
+    # missing `value` for its `cl_default_float` (1.0), not for 0.
+    return protobuf_to_dict(message, use_integers_for_enums=True)
 
 
 def status_only(error: ApiError, request_id: str = "") -> Response:
@@ -144,12 +147,12 @@ async def read_json_body(request: Request) -> dict:
 
 
 def build_message(message_type: type[Message], data: dict) -> Message:
-    message = message_type()
+    """JSON to a message; fields marked `cl_default_float` take that default when absent
+    (a concept sent without `value` is present, 1.0), as Clarifai's REST API reads them."""
     try:
-        json_format.ParseDict(data, message)
+        return dict_to_protobuf(message_type, data)
     except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
         raise BadRequestError(str(exc)) from None
-    return message
 
 
 def with_key_details(body: dict, details: dict[str, dict]) -> dict:

@@ -1,0 +1,363 @@
+"""Inputs: image bytes and URLs (served by a loopback HTTP server), the download status as
+the real service reports it, patch actions, deletes; both transports and both databases."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
+from clarifai_grpc.grpc.api.status import status_pb2
+from google.protobuf import struct_pb2
+
+from tests.conftest import Client, new_id
+from tests.support.apps import new_app
+from tests.support.images import image_server, jpeg_bytes, png_bytes
+from tests.test_authentication import http, me
+from tests.test_flow import ok
+
+Input, Data, Image, Concept = (
+    resources_pb2.Input,
+    resources_pb2.Data,
+    resources_pb2.Image,
+    resources_pb2.Concept,
+)
+
+
+@pytest.fixture(scope="module")
+def images_url():
+    with image_server() as url:
+        yield url
+
+
+@pytest.fixture
+def app(client: Client, user):
+    """(client, auth metadata, user_app_id) of a fresh app."""
+    _, pat = user
+    app_id, _ = new_app(client, pat)
+    return client, client.auth(pat), me(app_id=app_id)
+
+
+def struct(**values) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(values)
+    return message
+
+
+def from_bytes(input_id: str, data: bytes, **extra) -> Input:
+    return Input(id=input_id, data=Data(image=Image(base64=data), **extra))
+
+
+def from_url(input_id: str, url: str) -> Input:
+    return Input(id=input_id, data=Data(image=Image(url=url)))
+
+
+def post(app, *inputs):
+    client, auth, ids = app
+    return client.stub.PostInputs(
+        service_pb2.PostInputsRequest(user_app_id=ids, inputs=list(inputs)), metadata=auth
+    )
+
+
+def get(app, input_id: str):
+    client, auth, ids = app
+    return client.stub.GetInput(
+        service_pb2.GetInputRequest(user_app_id=ids, input_id=input_id), metadata=auth
+    )
+
+
+def listed(app, **request) -> list[str]:
+    client, auth, ids = app
+    response = ok(
+        client.stub.ListInputs(
+            service_pb2.ListInputsRequest(user_app_id=ids, **request), metadata=auth
+        )
+    )
+    return [i.id for i in response.inputs]
+
+
+def settled(app, input_ids, timeout: float = 15.0) -> dict:
+    """Each input once its download is no longer pending."""
+    deadline = time.monotonic() + timeout
+    found = {}
+    while time.monotonic() < deadline:
+        for input_id in input_ids:
+            if input_id not in found:
+                current = ok(get(app, input_id)).input
+                if current.status.code != codes.INPUT_DOWNLOAD_PENDING:
+                    found[input_id] = current
+        if len(found) == len(input_ids):
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"still pending after {timeout}s: {set(input_ids) - set(found)}")
+
+
+def test_bytes_input_is_stored_with_its_concepts_and_metadata(app):
+    client, auth, ids = app
+    posted = ok(
+        post(
+            app,
+            from_bytes(
+                "photo1",
+                png_bytes(7, 5),
+                concepts=[Concept(id="dog", value=1), Concept(id="cat", name="Cat", value=0)],
+                metadata=struct(source="camera", tags={"a": 1}),
+            ),
+            from_bytes("photo2", jpeg_bytes(8, 8)),
+        )
+    )
+    # As the real service answers: every new input is "Download pending" in this response.
+    assert [(i.id, i.status.code, i.status.description) for i in posted.inputs] == [
+        ("photo1", codes.INPUT_DOWNLOAD_PENDING, "Download pending"),
+        ("photo2", codes.INPUT_DOWNLOAD_PENDING, "Download pending"),
+    ]
+    got = ok(get(app, "photo1")).input
+    assert (got.status.code, got.status.description) == (
+        codes.INPUT_DOWNLOAD_SUCCESS,
+        "Download complete",
+    )
+    info = got.data.image.image_info
+    assert (info.width, info.height, info.format, info.color_mode) == (7, 5, "PNG", "RGB")
+    assert not got.data.image.base64  # bytes are stored, never echoed
+    assert [(c.id, c.name, c.value) for c in got.data.concepts] == [
+        ("cat", "Cat", 0.0),
+        ("dog", "dog", 1.0),
+    ]
+    assert got.data.metadata["source"] == "camera"
+    assert got.data.metadata["tags"]["a"] == 1
+    assert ok(get(app, "photo2")).input.data.image.image_info.format == "JPEG"
+    # Unknown concepts were created in the app, as Clarifai does.
+    concept = ok(
+        client.stub.GetConcept(
+            service_pb2.GetConceptRequest(user_app_id=ids, concept_id="cat"), metadata=auth
+        )
+    )
+    assert concept.concept.name == "Cat"
+    generated = ok(post(app, Input(data=Data(image=Image(base64=png_bytes())))))
+    assert len(generated.inputs[0].id) == 32  # an id is generated when none is given
+
+
+def test_bad_bytes_refuse_the_request_and_write_nothing(app):
+    refused = post(
+        app,
+        from_bytes("good", png_bytes()),
+        from_bytes("garbage", b"this is not an image"),
+        from_bytes("huge", png_bytes() + b"\0" * (1024 * 1024)),
+        Input(id="empty"),
+    )
+    assert refused.status.code == codes.INPUT_INVALID_REQUEST
+    assert "3 of 4 inputs refused" in refused.status.details
+    assert "nothing was written" in refused.status.details
+    by_id = {i.id: i.status for i in refused.inputs}
+    assert by_id["garbage"].code == codes.INPUT_INVALID_ARGUMENT
+    assert "not a decodable image" in by_id["garbage"].details
+    assert by_id["huge"].code == codes.INPUT_OVER_LIMIT
+    assert "limit is 1048576 bytes" in by_id["huge"].details
+    assert by_id["empty"].code == codes.INPUT_INVALID_ARGUMENT
+    assert "no image" in by_id["empty"].details
+    assert by_id["good"].code == codes.INPUT_INVALID_REQUEST  # fine, but not written
+    assert listed(app) == []
+    assert get(app, "good").status.code == codes.CONN_DOES_NOT_EXIST
+
+
+def test_duplicate_input_ids(app):
+    ok(post(app, from_bytes("one", png_bytes())))
+    again = post(app, from_bytes("two", png_bytes()), from_bytes("one", png_bytes()))
+    assert again.status.code == codes.INPUT_INVALID_REQUEST
+    assert {i.id: i.status.code for i in again.inputs}["one"] == codes.INPUT_DUPLICATE
+    assert listed(app) == ["one"]
+    twice = post(app, from_bytes("x", png_bytes()), from_bytes("x", png_bytes()))
+    assert twice.status.code == codes.INPUT_INVALID_REQUEST
+
+
+def test_url_inputs_download_in_the_background(app, images_url):
+    cases = {
+        "ok": (f"{images_url}/img/6x4.png", codes.INPUT_DOWNLOAD_SUCCESS, ""),
+        "redirected": (f"{images_url}/redirect", codes.INPUT_DOWNLOAD_SUCCESS, ""),
+        "missing": (f"{images_url}/nope.png", codes.INPUT_DOWNLOAD_FAILED, "HTTP 404"),
+        "big": (f"{images_url}/big", codes.INPUT_DOWNLOAD_FAILED, "larger than 1048576"),
+        "slow": (f"{images_url}/slow", codes.INPUT_DOWNLOAD_FAILED, "longer than allowed"),
+        "text": (f"{images_url}/text", codes.INPUT_DOWNLOAD_FAILED, "not a decodable image"),
+    }
+    posted = ok(post(app, *(from_url(name, url) for name, (url, _, _) in cases.items())))
+    assert {i.status.code for i in posted.inputs} == {codes.INPUT_DOWNLOAD_PENDING}
+    assert posted.inputs[0].data.image.url == cases["ok"][0]
+    results = settled(app, list(cases))
+    for name, (url, code, reason) in cases.items():
+        status = results[name].status
+        assert status.code == code, (name, status)
+        assert reason in status.details, (name, status)
+        assert results[name].data.image.url == url
+    assert results["missing"].status.description == "Download failed"
+    info = results["ok"].data.image.image_info
+    assert (info.width, info.height) == (6, 4)
+    assert sorted(listed(app, status=status_pb2.Status(code=codes.INPUT_DOWNLOAD_SUCCESS))) == [
+        "ok",
+        "redirected",
+    ]
+    failed = listed(app, status=status_pb2.Status(code=codes.INPUT_DOWNLOAD_FAILED))
+    assert sorted(failed) == ["big", "missing", "slow", "text"]
+
+
+def test_non_http_urls_are_refused_at_once(app):
+    refused = post(app, from_url("f", "file:///etc/passwd"), from_url("g", "ftp://x/y.png"))
+    assert refused.status.code == codes.INPUT_INVALID_REQUEST
+    assert [i.status.code for i in refused.inputs] == [codes.INPUT_INVALID_URL] * 2
+    assert "http or https" in refused.inputs[0].status.details
+
+
+def test_list_pages_and_filters(app):
+    ok(post(app, *(from_bytes(f"in{n}", png_bytes()) for n in range(5))))
+    assert listed(app) == ["in4", "in3", "in2", "in1", "in0"]  # newest first
+    assert listed(app, page=1, per_page=2) == ["in4", "in3"]
+    assert listed(app, page=3, per_page=2) == ["in0"]
+    assert listed(app, page=4, per_page=2) == []
+    assert sorted(listed(app, ids=["in1", "in3", "other"])) == ["in1", "in3"]
+
+
+def patch(app, action: str, *inputs):
+    client, auth, ids = app
+    return client.stub.PatchInputs(
+        service_pb2.PatchInputsRequest(user_app_id=ids, action=action, inputs=list(inputs)),
+        metadata=auth,
+    )
+
+
+def test_patch_actions(app):
+    ok(
+        post(
+            app,
+            from_bytes(
+                "p",
+                png_bytes(),
+                concepts=[Concept(id="dog", value=1)],
+                metadata=struct(a=1, nested={"x": 1, "y": 2}),
+            ),
+        )
+    )
+    merged = ok(
+        patch(
+            app,
+            "merge",
+            Input(
+                id="p",
+                data=Data(
+                    metadata=struct(b=2, nested={"y": 3}), concepts=[Concept(id="cat", value=1)]
+                ),
+            ),
+        )
+    ).inputs[0]
+    assert dict(merged.data.metadata) == {"a": 1, "b": 2, "nested": {"x": 1, "y": 3}}
+    assert [c.id for c in merged.data.concepts] == ["cat", "dog"]
+    removed = ok(
+        patch(
+            app,
+            "remove",
+            Input(
+                id="p",
+                data=Data(
+                    metadata=struct(a=None, nested={"x": None}), concepts=[Concept(id="dog")]
+                ),
+            ),
+        )
+    ).inputs[0]
+    assert dict(removed.data.metadata) == {"b": 2, "nested": {"y": 3}}
+    assert [c.id for c in removed.data.concepts] == ["cat"]
+    overwritten = ok(
+        patch(
+            app,
+            "overwrite",
+            Input(
+                id="p", data=Data(metadata=struct(only=True), concepts=[Concept(id="fox", value=1)])
+            ),
+        )
+    ).inputs[0]
+    assert dict(overwritten.data.metadata) == {"only": True}
+    assert [c.id for c in overwritten.data.concepts] == ["fox"]
+    stored = ok(get(app, "p")).input
+    assert dict(stored.data.metadata) == {"only": True}
+    assert stored.modified_at.ToNanoseconds() > stored.created_at.ToNanoseconds()
+
+    missing = patch(app, "merge", Input(id="p", data=Data(metadata=struct(z=1))), Input(id="gone"))
+    assert missing.status.code == codes.CONN_DOES_NOT_EXIST and "gone" in missing.status.details
+    assert "z" not in dict(ok(get(app, "p")).input.data.metadata)  # all or nothing
+    bad = patch(app, "replace", Input(id="p"))
+    assert bad.status.code == codes.CONN_INVALID_REQUEST and "merge" in bad.status.details
+
+
+def test_deletes(app):
+    client, auth, ids = app
+    ok(post(app, *(from_bytes(f"d{n}", png_bytes()) for n in range(4))))
+    ok(
+        client.stub.DeleteInput(
+            service_pb2.DeleteInputRequest(user_app_id=ids, input_id="d0"), metadata=auth
+        )
+    )
+    assert get(app, "d0").status.code == codes.CONN_DOES_NOT_EXIST
+    again = client.stub.DeleteInput(
+        service_pb2.DeleteInputRequest(user_app_id=ids, input_id="d0"), metadata=auth
+    )
+    assert again.status.code == codes.CONN_DOES_NOT_EXIST
+    partly = client.stub.DeleteInputs(
+        service_pb2.DeleteInputsRequest(user_app_id=ids, ids=["d1", "nope"]), metadata=auth
+    )
+    assert partly.status.code == codes.CONN_DOES_NOT_EXIST and "nope" in partly.status.details
+    assert sorted(listed(app)) == ["d1", "d2", "d3"]  # nothing deleted
+    ok(
+        client.stub.DeleteInputs(
+            service_pb2.DeleteInputsRequest(user_app_id=ids, ids=["d1", "d2"]), metadata=auth
+        )
+    )
+    assert listed(app) == ["d3"]
+    # Deleting the app deletes its inputs and concepts with it.
+    ok(client.stub.DeleteApp(service_pb2.DeleteAppRequest(user_app_id=ids), metadata=auth))
+    assert get(app, "d3").status.code == codes.CONN_DOES_NOT_EXIST
+
+
+def test_plain_rest_as_in_the_clarifai_docs(server, user):
+    """curl-style JSON: a concept without `value` is present (1), as Clarifai reads it; a
+    value of 0 is shown in answers, not left out; refused inputs answer HTTP 400."""
+    _, pat = user
+    app_id = new_id("app")
+    headers = {"authorization": f"Key {pat}", "content-type": "application/json"}
+    status, _ = http(
+        server, "POST", "/v2/users/me/apps", headers=headers, body={"apps": [{"id": app_id}]}
+    )
+    assert status == 200
+    image = base64.b64encode(png_bytes()).decode()
+    status, body = http(
+        server,
+        "POST",
+        f"/v2/users/me/apps/{app_id}/inputs",
+        headers=headers,
+        body={
+            "inputs": [
+                {
+                    "id": "r1",
+                    "data": {
+                        "image": {"base64": image},
+                        "concepts": [{"id": "yes"}, {"id": "no", "value": 0}],
+                    },
+                }
+            ]
+        },
+    )
+    assert status == 200, body
+    assert body["inputs"][0]["status"]["code"] == codes.INPUT_DOWNLOAD_PENDING
+    status, body = http(server, "GET", f"/v2/users/me/apps/{app_id}/inputs/r1", headers=headers)
+    assert status == 200
+    assert body["input"]["status"]["code"] == codes.INPUT_DOWNLOAD_SUCCESS
+    values = {c["id"]: c["value"] for c in body["input"]["data"]["concepts"]}
+    assert values == {"yes": 1, "no": 0}
+    status, body = http(
+        server,
+        "POST",
+        f"/v2/users/me/apps/{app_id}/inputs",
+        headers=headers,
+        body={"inputs": [{"data": {"image": {"base64": "bm90IGFuIGltYWdl"}}}]},
+    )
+    assert status == 400
+    assert body["status"]["code"] == codes.INPUT_INVALID_REQUEST
+    assert body["inputs"][0]["status"]["code"] == codes.INPUT_INVALID_ARGUMENT
