@@ -1,6 +1,6 @@
 """The built-in `color-recognition` model: an image's dominant colours, from its pixels.
 
-The image is shrunk to at most 128×128 (densities are shares, so this changes little),
+The image is shrunk to at most 128x128 (densities are shares, so this changes little),
 quantized to 16 colours by median cut, and each palette colour is mapped to the nearest
 W3C named colour by distance in CIELAB (closer to how people judge colour difference than
 RGB). Palette colours with the same name are merged: `value` is the share of pixels, and
