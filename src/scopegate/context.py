@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -12,6 +13,9 @@ from scopegate.auth.principal import Principal
 from scopegate.auth.scopes import ScopeAlgebra
 from scopegate.auth.tokens import SecretHasher
 from scopegate.catalog import Catalog, MethodSpec
+
+if TYPE_CHECKING:
+    from scopegate.runners.registry import RunnerPool
 
 
 @dataclass(slots=True)
@@ -24,6 +28,8 @@ class Services:
     evict: Callable[[str], None] = lambda _subject: None
     # Drops cached relations to an app (owner user id, app id) at once.
     evict_app: Callable[[str, str], None] = lambda _owner, _app: None
+    # Loaded model runners (PostModelOutputs); None where nothing predicts (the CLI).
+    runners: RunnerPool | None = None
 
 
 @dataclass(slots=True)

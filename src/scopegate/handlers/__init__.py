@@ -29,6 +29,8 @@ HANDLER_MODULES = (
     "passwords",
     "audit",
     "collaborators",
+    "models",
+    "outputs",
 )
 
 
