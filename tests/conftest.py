@@ -14,6 +14,13 @@ from tests.server_process import ServerProcess
 
 BACKENDS = ["sqlite", "postgres"]
 TRANSPORTS = ["grpc", "json"]
+# Test servers fetch images from loopback HTTP servers the tests start, with limits small
+# enough that "too large" and "too slow" take a moment.
+SERVER_ENV = {
+    "SCOPEGATE_FETCH_PRIVATE_HOSTS": "1",
+    "SCOPEGATE_MAX_IMAGE_BYTES": str(1024 * 1024),
+    "SCOPEGATE_FETCH_TIMEOUT_SECONDS": "2",
+}
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +40,7 @@ def start_server(request, tmp_path_factory, backend: str) -> ServerProcess:
     if backend == "postgres":
         cluster = request.getfixturevalue("postgres_cluster")
         url = cluster.create_database(f"sg_{uuid.uuid4().hex[:12]}")
-    return ServerProcess(data_dir=data_dir, database_url=url).start()
+    return ServerProcess(data_dir=data_dir, database_url=url, extra_env=dict(SERVER_ENV)).start()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -4,17 +4,62 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SECRET_ENV = "SCOPEGATE_SECRET_KEY"
 SECRET_FILE = "server.key"
 SESSION_SECONDS_ENV = "SCOPEGATE_SESSION_SECONDS"
+MAX_IMAGE_BYTES_ENV = "SCOPEGATE_MAX_IMAGE_BYTES"
+MAX_IMAGE_PIXELS_ENV = "SCOPEGATE_MAX_IMAGE_PIXELS"
+FETCH_TIMEOUT_ENV = "SCOPEGATE_FETCH_TIMEOUT_SECONDS"
+FETCH_PRIVATE_ENV = "SCOPEGATE_FETCH_PRIVATE_HOSTS"
+DOWNLOAD_WORKERS_ENV = "SCOPEGATE_DOWNLOAD_WORKERS"
 
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "scopegate"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSettings:
+    """Limits on images received as bytes or fetched from URLs (inputs, predict)."""
+
+    # Largest image accepted, as bytes sent or downloaded (SCOPEGATE_MAX_IMAGE_BYTES).
+    max_image_bytes: int = 10 * 1024 * 1024
+    # Largest width x height decoded (SCOPEGATE_MAX_IMAGE_PIXELS): refuses decompression bombs.
+    max_image_pixels: int = 40_000_000
+    # Total time allowed for one URL fetch (SCOPEGATE_FETCH_TIMEOUT_SECONDS).
+    fetch_timeout: float = 10.0
+    # Fetch URLs whose host is loopback or private (SCOPEGATE_FETCH_PRIVATE_HOSTS=1); off by
+    # default so API callers cannot make the server probe its own network.
+    fetch_private_hosts: bool = False
+    # Background URL downloads at a time (SCOPEGATE_DOWNLOAD_WORKERS).
+    download_workers: int = 4
+
+
+def _positive(name: str, default: float, kind: type = float):
+    raw = os.environ.get(name, "")
+    try:
+        value = kind(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive")
+    return value
+
+
+def media_settings() -> MediaSettings:
+    """Media limits from the environment, defaults where unset."""
+    defaults = MediaSettings()
+    return MediaSettings(
+        max_image_bytes=_positive(MAX_IMAGE_BYTES_ENV, defaults.max_image_bytes, int),
+        max_image_pixels=_positive(MAX_IMAGE_PIXELS_ENV, defaults.max_image_pixels, int),
+        fetch_timeout=_positive(FETCH_TIMEOUT_ENV, defaults.fetch_timeout),
+        fetch_private_hosts=os.environ.get(FETCH_PRIVATE_ENV, "").lower() in ("1", "true", "yes"),
+        download_workers=_positive(DOWNLOAD_WORKERS_ENV, defaults.download_workers, int),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +71,7 @@ class Settings:
     http_port: int = 8000
     # Login sessions last this long (SCOPEGATE_SESSION_SECONDS; default 12 hours).
     session_seconds: float = 12 * 3600
+    media: MediaSettings = field(default_factory=MediaSettings)
 
 
 def resolve(data_dir: Path | None, database_url: str | None, **ports) -> Settings:
@@ -49,6 +95,7 @@ def resolve(data_dir: Path | None, database_url: str | None, **ports) -> Setting
         data_dir=directory,
         database_url=database_url or sqlite_url(directory),
         session_seconds=lifetime,
+        media=media_settings(),
         **ports,
     )
 

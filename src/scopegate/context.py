@@ -13,6 +13,7 @@ from scopegate.auth.principal import Principal
 from scopegate.auth.scopes import ScopeAlgebra
 from scopegate.auth.tokens import SecretHasher
 from scopegate.catalog import Catalog, MethodSpec
+from scopegate.config import MediaSettings
 
 if TYPE_CHECKING:
     from scopegate.runners.registry import RunnerPool
@@ -28,6 +29,9 @@ class Services:
     evict: Callable[[str], None] = lambda _subject: None
     # Drops cached relations to an app (owner user id, app id) at once.
     evict_app: Callable[[str, str], None] = lambda _owner, _app: None
+    media: MediaSettings = field(default_factory=MediaSettings)
+    # Queues the background download of an input's URL (input pk, url); set by the server.
+    schedule_download: Callable[[int, str], None] = lambda _pk, _url: None
     # Loaded model runners (PostModelOutputs); None where nothing predicts (the CLI).
     runners: RunnerPool | None = None
 

@@ -111,6 +111,6 @@ class Dispatcher:
 
     @staticmethod
     def error_response(spec: MethodSpec, error: ApiError, request_id: str) -> Message:
-        response = spec.output_type()
+        response = error.response if error.response is not None else spec.output_type()
         response.status.CopyFrom(error.to_status(request_id))
         return response

@@ -22,5 +22,6 @@ def open_services(settings: Settings) -> Services:
         hasher=SecretHasher(server_secret(settings)),
         catalog=catalog,
         scopes=ScopeAlgebra({name: s.depends_on for name, s in catalog.scopes.items()}),
+        media=settings.media,
         runners=RunnerPool(engine),
     )

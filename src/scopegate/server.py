@@ -15,6 +15,7 @@ from scopegate.authentication import Authenticator
 from scopegate.catalog import SERVICE_NAME
 from scopegate.config import Settings
 from scopegate.dispatch import Dispatcher
+from scopegate.downloads import Downloader
 from scopegate.handlers import all_handlers
 from scopegate.invalidation import ChangeWatcher
 from scopegate.login import LoginService
@@ -41,6 +42,8 @@ async def serve(settings: Settings, *, announce=print) -> None:
     services.evict = authenticator.evict
     relations = RelationResolver(services.engine)
     services.evict_app = relations.evict_app
+    downloader = Downloader(services.engine, services.media)
+    services.schedule_download = downloader.schedule
     dispatcher = Dispatcher(services, authenticator, all_handlers(), relations)
 
     http_socket = _bind(settings.host, settings.http_port)
@@ -69,6 +72,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
     )
     watcher = ChangeWatcher(services.engine, authenticator, relations)
     await asyncio.to_thread(watcher.start_position)
+    await asyncio.to_thread(downloader.resume)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -102,6 +106,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await watcher_task
     await asyncio.to_thread(watcher.flush_last_used)
+    await asyncio.to_thread(downloader.close)
     services.engine.dispose()
     announce("scopegate: stopped")
 

@@ -14,7 +14,13 @@ class ApiError(Exception):
     """A client-visible failure: becomes the response's `status`, never a stack trace."""
 
     def __init__(
-        self, code: int, description: str, details: str = "", *, http_status: int | None = None
+        self,
+        code: int,
+        description: str,
+        details: str = "",
+        *,
+        http_status: int | None = None,
+        response=None,
     ) -> None:
         super().__init__(description)
         self.code = code
@@ -23,6 +29,9 @@ class ApiError(Exception):
         # Set where the code alone does not tell REST callers enough (an authentication
         # failure answered with CONN_INVALID_REQUEST is a 401, not a 400).
         self.http_status = http_status
+        # A response message to answer with (its status is set from this error), for
+        # failures that report on each item of a batch, such as a refused input.
+        self.response = response
 
     def to_status(self, req_id: str = "") -> status_pb2.Status:
         return status_pb2.Status(

@@ -29,6 +29,8 @@ HANDLER_MODULES = (
     "passwords",
     "audit",
     "collaborators",
+    "concepts",
+    "inputs",
     "models",
     "outputs",
 )

@@ -10,19 +10,10 @@ from scopegate.context import RequestContext
 from scopegate.handlers import Handler
 from scopegate.handlers.model_convert import model_message, version_message
 from scopegate.handlers.paging import offset_limit
+from scopegate.handlers.target_app import target_app
 from scopegate.status import does_not_exist, invalid_argument
-from scopegate.store import apps
 from scopegate.store import models as store
 from scopegate.store.records import AppRecord, ModelRecord, ModelVersionRecord
-
-
-def target_app(conn: Connection, ctx: RequestContext) -> AppRecord:
-    if not ctx.target.app_id:
-        raise invalid_argument("Name the app: user_app_id.app_id is empty.")
-    app = apps.get(conn, ctx.target.user_id, ctx.target.app_id)
-    if app is None:
-        raise does_not_exist(f"No app '{ctx.target.app_id}' of user '{ctx.target.user_id}'.")
-    return app
 
 
 def find_model(conn: Connection, app: AppRecord, model_id: str) -> ModelRecord:

@@ -7,32 +7,29 @@ failed, or FAILURE when all did.
 
 from __future__ import annotations
 
-import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_pb2
 from PIL import Image
 
 from scopegate import media
+from scopegate.config import MediaSettings
 from scopegate.context import RequestContext
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import timestamp
 from scopegate.handlers.model_convert import DEFAULT_MAX_CONCEPTS, model_message
-from scopegate.handlers.models import find_model, find_version, target_app
+from scopegate.handlers.models import find_model, find_version
+from scopegate.handlers.target_app import target_app
 from scopegate.runners.base import Prediction, RunnerError
 from scopegate.status import ApiError, C, invalid_argument
 from scopegate.store.records import ModelRecord, now
 
 MAX_INPUTS = 128  # per request, as the Clarifai API
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
-MAX_IMAGE_PIXELS = 36_000_000
-FETCH_TIMEOUT_SECONDS = 10.0
 FETCH_WORKERS = 8
-# Fetching URLs on loopback or private networks is refused unless this is "1" (tests).
-ALLOW_PRIVATE_URLS_ENV = "SCOPEGATE_ALLOW_PRIVATE_URLS"
 
 _INPUT_DESCRIPTIONS = {
     C.INPUT_DOWNLOAD_FAILED: "Download failed",
@@ -49,7 +46,7 @@ class _Loaded:
     error: media.MediaError | None = None
 
 
-def _load(item: resources_pb2.Input) -> _Loaded:
+def _load(limits: MediaSettings, item: resources_pb2.Input) -> _Loaded:
     image = item.data.image
     try:
         if image.base64:
@@ -57,26 +54,30 @@ def _load(item: resources_pb2.Input) -> _Loaded:
         elif image.url:
             data = media.fetch_image(
                 image.url,
-                max_bytes=MAX_IMAGE_BYTES,
-                timeout=FETCH_TIMEOUT_SECONDS,
-                allow_private=os.environ.get(ALLOW_PRIVATE_URLS_ENV) == "1",
+                max_bytes=limits.max_image_bytes,
+                timeout=limits.fetch_timeout,
+                allow_private=limits.fetch_private_hosts,
             )
         else:
             raise media.MediaError(
                 C.INPUT_INVALID_ARGUMENT,
                 "This input has no image: set data.image.base64 or data.image.url.",
             )
-        media.decode_image(data, max_bytes=MAX_IMAGE_BYTES, max_pixels=MAX_IMAGE_PIXELS)
+        media.decode_image(
+            data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels
+        )
         return _Loaded(image=media.open_image(data))
     except media.MediaError as error:
         return _Loaded(error=error)
 
 
-def _load_all(inputs) -> list[_Loaded]:
+def _load_all(limits: MediaSettings, inputs) -> list[_Loaded]:
+    load = partial(_load, limits)
     if sum(1 for i in inputs if i.data.image.url and not i.data.image.base64) <= 1:
-        return [_load(i) for i in inputs]
+        return [load(i) for i in inputs]
+    # URLs are fetched side by side: a batch waits for its slowest URL, not their sum.
     with ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="fetch") as pool:
-        return list(pool.map(_load, inputs))
+        return list(pool.map(load, inputs))
 
 
 def _fill(data: resources_pb2.Data, prediction: Prediction, config) -> None:
@@ -124,7 +125,7 @@ def post_model_outputs(ctx: RequestContext, request):
     if len(request.inputs) > MAX_INPUTS:
         raise invalid_argument(f"At most {MAX_INPUTS} inputs per request.")
 
-    loaded = _load_all(request.inputs)
+    loaded = _load_all(ctx.services.media, request.inputs)
     images = [item.image for item in loaded if item.image is not None]
     try:
         runner = ctx.services.runners.runner(model.model_type_id, version)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -169,6 +170,57 @@ team_apps = Table(
     metadata,
     Column("team_pk", Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
     Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# Concepts of an app. `name_folded` is casefold(name), computed in Python, so a
+# case-insensitive search means the same on SQLite and PostgreSQL, Unicode included.
+concepts = Table(
+    "concepts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("concept_id", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("name_folded", String(255), nullable=False),
+    Column("language", String(16), nullable=False, server_default=""),
+    Column("metadata", Text, nullable=False, server_default="{}"),  # JSON object
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("modified_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("app_pk", "concept_id", name="uq_concepts_app_concept"),
+    Index("ix_concepts_app_name", "app_pk", "name_folded"),
+)
+
+# Inputs of an app: an image kept in the database once decoded (from bytes at once, from a
+# URL by the background downloader), with the input's download status.
+inputs = Table(
+    "inputs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("input_id", String(255), nullable=False),
+    Column("url", Text, nullable=False, server_default=""),
+    Column("image", LargeBinary),
+    Column("width", Integer, nullable=False, server_default="0"),
+    Column("height", Integer, nullable=False, server_default="0"),
+    Column("mime", String(32), nullable=False, server_default=""),
+    Column("color_mode", String(16), nullable=False, server_default=""),
+    Column("metadata", Text, nullable=False, server_default="{}"),  # JSON object
+    Column("status_code", Integer, nullable=False),
+    Column("status_details", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("modified_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("app_pk", "input_id", name="uq_inputs_app_input"),
+    Index("ix_inputs_status", "status_code"),
+)
+
+# The concepts an input is labelled with: value 1 (present) or 0 (absent), as Clarifai has it.
+input_concepts = Table(
+    "input_concepts",
+    metadata,
+    Column("input_pk", Integer, ForeignKey("inputs.id", ondelete="CASCADE"), primary_key=True),
+    Column("concept_pk", Integer, ForeignKey("concepts.id", ondelete="CASCADE"), primary_key=True),
+    Column("value", Float, nullable=False),
+    Index("ix_input_concepts_concept", "concept_pk"),
 )
 
 # Models of an app. What a model runs is decided by its type (scopegate.runners.registry).

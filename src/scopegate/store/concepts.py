@@ -1,0 +1,108 @@
+"""Concepts table access. Names are matched through `name_folded` (Python's casefold)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from scopegate.store.records import now, utc
+from scopegate.store.schema import concepts
+
+
+@dataclass(frozen=True, slots=True)
+class ConceptRecord:
+    pk: int
+    app_pk: int
+    concept_id: str
+    name: str
+    language: str
+    metadata: dict
+    created_at: datetime
+    modified_at: datetime
+
+
+def fold(name: str) -> str:
+    return name.casefold()
+
+
+def _record(row) -> ConceptRecord:
+    return ConceptRecord(
+        pk=row.id,
+        app_pk=row.app_pk,
+        concept_id=row.concept_id,
+        name=row.name,
+        language=row.language,
+        metadata=json.loads(row.metadata or "{}"),
+        created_at=utc(row.created_at),
+        modified_at=utc(row.modified_at),
+    )
+
+
+def add(
+    conn: Connection,
+    app_pk: int,
+    concept_id: str,
+    *,
+    name: str,
+    language: str = "",
+    metadata: dict | None = None,
+) -> int:
+    at = now()
+    return conn.execute(
+        insert(concepts).values(
+            app_pk=app_pk,
+            concept_id=concept_id,
+            name=name,
+            name_folded=fold(name),
+            language=language,
+            metadata=json.dumps(metadata or {}),
+            created_at=at,
+            modified_at=at,
+        )
+    ).inserted_primary_key[0]
+
+
+def get(conn: Connection, app_pk: int, concept_id: str) -> ConceptRecord | None:
+    row = conn.execute(
+        select(concepts).where(concepts.c.app_pk == app_pk, concepts.c.concept_id == concept_id)
+    ).first()
+    return _record(row) if row else None
+
+
+def get_many(conn: Connection, app_pk: int, concept_ids: list[str]) -> dict[str, ConceptRecord]:
+    if not concept_ids:
+        return {}
+    rows = conn.execute(
+        select(concepts).where(
+            concepts.c.app_pk == app_pk, concepts.c.concept_id.in_(set(concept_ids))
+        )
+    )
+    return {row.concept_id: _record(row) for row in rows}
+
+
+def list_for_app(
+    conn: Connection, app_pk: int, *, offset: int, limit: int, name_pattern: str | None = None
+) -> list[ConceptRecord]:
+    """Oldest first. `name_pattern`: a LIKE pattern over folded names (escape char '\\')."""
+    query = select(concepts).where(concepts.c.app_pk == app_pk)
+    if name_pattern is not None:
+        query = query.where(concepts.c.name_folded.like(name_pattern, escape="\\"))
+    rows = conn.execute(query.order_by(concepts.c.id).offset(offset).limit(limit))
+    return [_record(r) for r in rows]
+
+
+def set_fields(conn: Connection, pk: int, *, name: str, language: str, metadata: dict) -> None:
+    conn.execute(
+        update(concepts)
+        .where(concepts.c.id == pk)
+        .values(
+            name=name,
+            name_folded=fold(name),
+            language=language,
+            metadata=json.dumps(metadata),
+            modified_at=now(),
+        )
+    )
