@@ -91,3 +91,12 @@ def user(server) -> tuple[str, str]:
     """A fresh user: (user_id, default PAT)."""
     user_id = new_id()
     return user_id, server.create_user(user_id)
+
+
+@pytest.fixture(scope="session")
+def image_base() -> Iterator[str]:
+    """Base URL of a loopback HTTP server with images (tests.support.images)."""
+    from tests.support.images import image_server
+
+    with image_server() as base:
+        yield base

@@ -216,8 +216,8 @@ def test_me_means_the_caller(client: Client, user, server):
 
 def test_not_implemented_comes_after_auth(client: Client, user):
     _, pat = user
-    request = service_pb2.ListModelsRequest(user_app_id=me(app_id="x"))
-    unauthenticated = client.stub.ListModels(request, metadata=client.auth("sgp_nope"))
+    request = service_pb2.ListWorkflowsRequest(user_app_id=me(app_id="x"))
+    unauthenticated = client.stub.ListWorkflows(request, metadata=client.auth("sgp_nope"))
     assert unauthenticated.status.code == codes.CONN_KEY_INVALID
     app_id = new_id("app")
     ok(
@@ -226,11 +226,11 @@ def test_not_implemented_comes_after_auth(client: Client, user):
             metadata=client.auth(pat),
         )
     )
-    response = client.stub.ListModels(
-        service_pb2.ListModelsRequest(user_app_id=me(app_id=app_id)), metadata=client.auth(pat)
+    response = client.stub.ListWorkflows(
+        service_pb2.ListWorkflowsRequest(user_app_id=me(app_id=app_id)), metadata=client.auth(pat)
     )
     assert response.status.code == codes.NOT_IMPLEMENTED
-    assert "ListModels" in response.status.details
+    assert "ListWorkflows" in response.status.details
 
 
 def test_no_auth_methods_need_no_key(server):

@@ -53,7 +53,9 @@ def test_stranger_reads_public_app_but_cannot_write(server, client: Client, user
     predicted = client.stub.PostModelOutputs(
         service_pb2.PostModelOutputsRequest(user_app_id=target, model_id="m"), metadata=stranger
     )
-    assert predicted.status.code == codes.NOT_IMPLEMENTED  # authorized; no models yet
+    # Authorized (a public read), then answered by the handler: the app has no such model.
+    assert predicted.status.code == codes.CONN_DOES_NOT_EXIST, predicted.status
+    assert "No model 'm'" in predicted.status.details
     for call, request in (
         (
             client.stub.PatchApps,

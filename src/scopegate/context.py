@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -13,6 +14,9 @@ from scopegate.auth.scopes import ScopeAlgebra
 from scopegate.auth.tokens import SecretHasher
 from scopegate.catalog import Catalog, MethodSpec
 from scopegate.config import MediaSettings
+
+if TYPE_CHECKING:
+    from scopegate.runners.registry import RunnerPool
 
 
 @dataclass(slots=True)
@@ -30,6 +34,8 @@ class Services:
     media: MediaSettings = field(default_factory=MediaSettings)
     # Queues the background download of an input's URL (input pk, url); set by the server.
     schedule_download: Callable[[int, str], None] = lambda _pk, _url: None
+    # Loaded model runners (PostModelOutputs); None where nothing predicts (the CLI).
+    runners: RunnerPool | None = None
 
 
 @dataclass(slots=True)

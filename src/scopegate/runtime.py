@@ -7,12 +7,15 @@ from scopegate.auth.tokens import SecretHasher
 from scopegate.catalog import load_catalog
 from scopegate.config import Settings, server_secret
 from scopegate.context import Services
+from scopegate.runners.registry import RunnerPool
+from scopegate.seed import seed_clarifai_main
 from scopegate.store.database import migrate, open_engine
 
 
 def open_services(settings: Settings) -> Services:
     engine = open_engine(settings.database_url)
     migrate(engine)
+    seed_clarifai_main(engine)
     catalog = load_catalog()
     return Services(
         engine=engine,
@@ -20,4 +23,5 @@ def open_services(settings: Settings) -> Services:
         catalog=catalog,
         scopes=ScopeAlgebra({name: s.depends_on for name, s in catalog.scopes.items()}),
         media=settings.media,
+        runners=RunnerPool(engine),
     )

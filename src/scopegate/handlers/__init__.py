@@ -31,6 +31,8 @@ HANDLER_MODULES = (
     "collaborators",
     "concepts",
     "inputs",
+    "models",
+    "outputs",
 )
 
 

@@ -50,7 +50,8 @@ def post_keys(ctx: RequestContext, request):
     response = ctx.spec.output_type()
     with ctx.services.engine.begin() as conn:
         for key in request.keys:
-            kind = _key_type(key.type)
+            # No type but an app, as in Clarifai's documented cURL example: an API key.
+            kind = _key_type(key.type or ("app_specific_key" if key.apps else ""))
             app = None
             if kind is CredentialKind.APP_KEY:
                 if len(key.apps) != 1:

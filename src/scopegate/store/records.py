@@ -60,3 +60,41 @@ class KeyRecord:
     last_used_at: datetime | None
     created_at: datetime
     modified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    pk: int
+    app_pk: int
+    user_id: str  # the app's owner
+    app_id: str
+    app_visibility: int  # a model is as visible as its app
+    model_id: str
+    name: str
+    description: str
+    notes: str
+    model_type_id: str
+    created_at: datetime
+    modified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionRecord:
+    pk: int
+    model_pk: int
+    version_id: str
+    description: str
+    status_code: int
+    created_at: datetime
+    # (concept id, name) in output order, for classifiers with registered weights.
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WeightsRecord:
+    version_pk: int
+    format: str
+    weights: bytes
+    sha256: str
+    labels: tuple[tuple[str, str], ...]
+    preprocessing: str  # JSON

@@ -222,3 +222,49 @@ input_concepts = Table(
     Column("value", Float, nullable=False),
     Index("ix_input_concepts_concept", "concept_pk"),
 )
+
+# Models of an app. What a model runs is decided by its type (scopegate.runners.registry).
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("model_id", String(64), nullable=False),
+    Column("name", String(255), nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("model_type_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("modified_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("app_pk", "model_id", name="uq_models_app_model"),
+)
+
+# Versions are immutable: new weights make a new version, so a loaded runner never goes stale.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_pk", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("version_id", String(64), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("status_code", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("model_pk", "version_id", name="uq_model_versions_model_version"),
+)
+
+# Registered weights, in the database so every instance sharing it can serve them.
+model_weights = Table(
+    "model_weights",
+    metadata,
+    Column(
+        "version_pk",
+        Integer,
+        ForeignKey("model_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("format", String(16), nullable=False),  # "onnx"
+    Column("weights", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("labels", Text, nullable=False),  # JSON [[concept id, name], ...] in output order
+    Column("preprocessing", Text, nullable=False),  # JSON, runners.onnx_classifier.Preprocessing
+)

@@ -1,0 +1,237 @@
+"""Models and their versions; registered weights are in `model_weights`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from scopegate.store.records import (
+    ModelRecord,
+    ModelVersionRecord,
+    WeightsRecord,
+    now,
+    utc,
+)
+from scopegate.store.schema import apps, model_versions, model_weights, models
+
+_MODEL_COLUMNS = (
+    models,
+    apps.c.user_id,
+    apps.c.app_id,
+    apps.c.visibility.label("app_visibility"),
+)
+
+
+def _model(row) -> ModelRecord:
+    return ModelRecord(
+        pk=row.id,
+        app_pk=row.app_pk,
+        user_id=row.user_id,
+        app_id=row.app_id,
+        app_visibility=row.app_visibility,
+        model_id=row.model_id,
+        name=row.name,
+        description=row.description,
+        notes=row.notes,
+        model_type_id=row.model_type_id,
+        created_at=utc(row.created_at),
+        modified_at=utc(row.modified_at),
+    )
+
+
+def _select_models():
+    return select(*_MODEL_COLUMNS).join(apps, apps.c.id == models.c.app_pk)
+
+
+def create(
+    conn: Connection,
+    app_pk: int,
+    model_id: str,
+    *,
+    model_type_id: str,
+    name: str = "",
+    description: str = "",
+    notes: str = "",
+) -> int:
+    at = now()
+    return conn.execute(
+        insert(models).values(
+            app_pk=app_pk,
+            model_id=model_id,
+            name=name or model_id,
+            description=description,
+            notes=notes,
+            model_type_id=model_type_id,
+            created_at=at,
+            modified_at=at,
+        )
+    ).inserted_primary_key[0]
+
+
+def get(conn: Connection, app_pk: int, model_id: str) -> ModelRecord | None:
+    row = conn.execute(
+        _select_models().where(models.c.app_pk == app_pk, models.c.model_id == model_id)
+    ).first()
+    return _model(row) if row else None
+
+
+def list_models(
+    conn: Connection,
+    *,
+    app_pk: int | None = None,
+    user_id: str | None = None,
+    model_type_id: str = "",
+    offset: int = 0,
+    limit: int = 128,
+) -> list[ModelRecord]:
+    """Models of one app, or of every app of a user; newest first."""
+    query = _select_models()
+    if app_pk is not None:
+        query = query.where(models.c.app_pk == app_pk)
+    if user_id is not None:
+        query = query.where(apps.c.user_id == user_id)
+    if model_type_id:
+        query = query.where(models.c.model_type_id == model_type_id)
+    rows = conn.execute(
+        query.order_by(models.c.created_at.desc(), models.c.id.desc()).offset(offset).limit(limit)
+    )
+    return [_model(r) for r in rows]
+
+
+def update_model(conn: Connection, pk: int, *, name: str, description: str, notes: str) -> None:
+    conn.execute(
+        update(models)
+        .where(models.c.id == pk)
+        .values(name=name, description=description, notes=notes, modified_at=now())
+    )
+
+
+def delete_model(conn: Connection, pk: int) -> None:
+    conn.execute(delete(models).where(models.c.id == pk))
+
+
+# --- versions ----------------------------------------------------------------------------
+
+
+def _version(row) -> ModelVersionRecord:
+    labels = tuple(tuple(pair) for pair in json.loads(row.labels)) if row.labels else ()
+    return ModelVersionRecord(
+        pk=row.id,
+        model_pk=row.model_pk,
+        version_id=row.version_id,
+        description=row.description,
+        status_code=row.status_code,
+        created_at=utc(row.created_at),
+        labels=labels,
+    )
+
+
+def _select_versions():
+    # Labels come along for output info; the weights themselves only when a runner loads.
+    return select(model_versions, model_weights.c.labels).outerjoin(
+        model_weights, model_weights.c.version_pk == model_versions.c.id
+    )
+
+
+def create_version(
+    conn: Connection,
+    model_pk: int,
+    version_id: str,
+    *,
+    status_code: int,
+    description: str = "",
+) -> ModelVersionRecord:
+    at = now()
+    pk = conn.execute(
+        insert(model_versions).values(
+            model_pk=model_pk,
+            version_id=version_id,
+            description=description,
+            status_code=status_code,
+            created_at=at,
+        )
+    ).inserted_primary_key[0]
+    conn.execute(update(models).where(models.c.id == model_pk).values(modified_at=at))
+    return ModelVersionRecord(pk, model_pk, version_id, description, status_code, at)
+
+
+def get_version(conn: Connection, model_pk: int, version_id: str) -> ModelVersionRecord | None:
+    row = conn.execute(
+        _select_versions().where(
+            model_versions.c.model_pk == model_pk, model_versions.c.version_id == version_id
+        )
+    ).first()
+    return _version(row) if row else None
+
+
+def latest_version(conn: Connection, model_pk: int) -> ModelVersionRecord | None:
+    row = conn.execute(
+        _select_versions()
+        .where(model_versions.c.model_pk == model_pk)
+        .order_by(model_versions.c.created_at.desc(), model_versions.c.id.desc())
+        .limit(1)
+    ).first()
+    return _version(row) if row else None
+
+
+def list_versions(
+    conn: Connection, model_pk: int, *, offset: int = 0, limit: int = 128
+) -> list[ModelVersionRecord]:
+    rows = conn.execute(
+        _select_versions()
+        .where(model_versions.c.model_pk == model_pk)
+        .order_by(model_versions.c.created_at.desc(), model_versions.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_version(r) for r in rows]
+
+
+def count_versions(conn: Connection, model_pk: int) -> int:
+    return conn.execute(
+        select(func.count())
+        .select_from(model_versions)
+        .where(model_versions.c.model_pk == model_pk)
+    ).scalar_one()
+
+
+# --- weights -------------------------------------------------------------------------------
+
+
+def store_weights(
+    conn: Connection,
+    version_pk: int,
+    *,
+    weights: bytes,
+    labels: list[tuple[str, str]],
+    preprocessing: str,
+    format: str = "onnx",
+) -> None:
+    conn.execute(
+        insert(model_weights).values(
+            version_pk=version_pk,
+            format=format,
+            weights=weights,
+            sha256=hashlib.sha256(weights).hexdigest(),
+            labels=json.dumps([list(pair) for pair in labels]),
+            preprocessing=preprocessing,
+        )
+    )
+
+
+def load_weights(conn: Connection, version_pk: int) -> WeightsRecord | None:
+    row = conn.execute(
+        select(model_weights).where(model_weights.c.version_pk == version_pk)
+    ).first()
+    if row is None:
+        return None
+    return WeightsRecord(
+        version_pk=row.version_pk,
+        format=row.format,
+        weights=bytes(row.weights),
+        sha256=row.sha256,
+        labels=tuple(tuple(pair) for pair in json.loads(row.labels)),
+        preprocessing=row.preprocessing,
+    )

@@ -1,0 +1,274 @@
+"""Models, versions and predict with the official client, on both transports and both
+databases: the built-in colour model and a registered ONNX classifier, with real outputs."""
+
+from __future__ import annotations
+
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
+
+from tests.conftest import Client
+from tests.support.predicting import (
+    BLUE,
+    RED,
+    image_input,
+    new_app,
+    new_color_model,
+    png,
+    register_classifier,
+)
+from tests.test_authentication import me
+from tests.test_flow import ok
+
+
+def predict(client: Client, secret: str, ids, model_id: str, inputs, **fields):
+    return client.stub.PostModelOutputs(
+        service_pb2.PostModelOutputsRequest(
+            user_app_id=ids, model_id=model_id, inputs=inputs, **fields
+        ),
+        metadata=client.auth(secret),
+    )
+
+
+def test_model_lifecycle(client: Client, user):
+    user_id, pat = user
+    app_id, _ = new_app(client, pat)
+    ids, auth = me(app_id=app_id), client.auth(pat)
+    created = ok(
+        client.stub.PostModels(
+            service_pb2.PostModelsRequest(
+                user_app_id=ids,
+                model=resources_pb2.Model(
+                    id="colors", name="My colours", model_type_id="color-recognizer"
+                ),
+            ),
+            metadata=auth,
+        )
+    ).model
+    assert (created.id, created.name, created.user_id, created.app_id) == (
+        "colors",
+        "My colours",
+        user_id,
+        app_id,
+    )
+    assert created.model_version.status.code == codes.MODEL_TRAINED
+    assert created.visibility.gettable == resources_pb2.Visibility.PRIVATE
+    for n in range(3):
+        new_color_model(client, pat, ids, f"more-{n}")
+
+    got = ok(
+        client.stub.GetModel(
+            service_pb2.GetModelRequest(user_app_id=ids, model_id="colors"), metadata=auth
+        )
+    ).model
+    assert got.model_type_id == "color-recognizer" and got.version_count == 1
+    listed = ok(
+        client.stub.ListModels(service_pb2.ListModelsRequest(user_app_id=ids), metadata=auth)
+    )
+    assert [m.id for m in listed.models] == ["more-2", "more-1", "more-0", "colors"]
+    page = ok(
+        client.stub.ListModels(
+            service_pb2.ListModelsRequest(user_app_id=ids, page=2, per_page=3), metadata=auth
+        )
+    )
+    assert [m.id for m in page.models] == ["colors"]
+    mine = ok(
+        client.stub.ListModels(service_pb2.ListModelsRequest(user_app_id=me()), metadata=auth)
+    )
+    assert len(mine.models) == 4  # every app of the user
+
+    patched = ok(
+        client.stub.PatchModels(
+            service_pb2.PatchModelsRequest(
+                user_app_id=ids,
+                action="merge",
+                models=[resources_pb2.Model(id="colors", description="Dominant colours")],
+            ),
+            metadata=auth,
+        )
+    ).models[0]
+    assert (patched.name, patched.description) == ("My colours", "Dominant colours")
+
+    versions = ok(
+        client.stub.ListModelVersions(
+            service_pb2.ListModelVersionsRequest(user_app_id=ids, model_id="colors"),
+            metadata=auth,
+        )
+    ).model_versions
+    assert [v.id for v in versions] == [created.model_version.id]
+    version = ok(
+        client.stub.GetModelVersion(
+            service_pb2.GetModelVersionRequest(
+                user_app_id=ids, model_id="colors", version_id=versions[0].id
+            ),
+            metadata=auth,
+        )
+    ).model_version
+    assert version.status.code == codes.MODEL_TRAINED
+
+    ok(
+        client.stub.DeleteModel(
+            service_pb2.DeleteModelRequest(user_app_id=ids, model_id="colors"), metadata=auth
+        )
+    )
+    for response in (
+        client.stub.GetModel(
+            service_pb2.GetModelRequest(user_app_id=ids, model_id="colors"), metadata=auth
+        ),
+        client.stub.GetModelVersion(
+            service_pb2.GetModelVersionRequest(
+                user_app_id=ids, model_id="more-0", version_id="nope"
+            ),
+            metadata=auth,
+        ),
+        predict(client, pat, ids, "colors", [image_input(png())]),
+    ):
+        assert response.status.code == codes.CONN_DOES_NOT_EXIST, response.status
+
+
+def test_bad_model_requests(client: Client, user):
+    _, pat = user
+    app_id, _ = new_app(client, pat)
+    ids, auth = me(app_id=app_id), client.auth(pat)
+    new_color_model(client, pat, ids)
+
+    def post(model):
+        return client.stub.PostModels(
+            service_pb2.PostModelsRequest(user_app_id=ids, model=model), metadata=auth
+        )
+
+    for model, words in (
+        (resources_pb2.Model(id="x", model_type_id="text-to-image"), "Unsupported model_type_id"),
+        (resources_pb2.Model(id="x"), "model_type_id"),
+        (resources_pb2.Model(id="colors", model_type_id="color-recognizer"), "already exists"),
+        (resources_pb2.Model(id="bad id!", model_type_id="color-recognizer"), "not valid"),
+        (
+            resources_pb2.Model(
+                id="x",
+                model_type_id="color-recognizer",
+                visibility=resources_pb2.Visibility(gettable=resources_pb2.Visibility.PUBLIC),
+            ),
+            "as visible as its app",
+        ),
+    ):
+        response = post(model)
+        assert response.status.code == codes.CONN_INVALID_REQUEST, response.status
+        assert words in response.status.details
+    empty = predict(client, pat, ids, "colors", [])
+    assert empty.status.code == codes.CONN_INVALID_REQUEST
+    no_version = predict(client, pat, ids, "colors", [image_input(png())], version_id="nope")
+    assert no_version.status.code == codes.CONN_DOES_NOT_EXIST
+
+
+def test_colour_predict_on_bytes_batches_and_versions(client: Client, user):
+    _, pat = user
+    app_id, _ = new_app(client, pat)
+    ids = me(app_id=app_id)
+    new_color_model(client, pat, ids)
+    inputs = [image_input(png(RED), input_id="red-one"), image_input(png(BLUE))]
+    answer = ok(predict(client, pat, ids, "colors", inputs))
+    assert len(answer.outputs) == 2
+    red, blue = answer.outputs
+    assert red.input.id == "red-one" and blue.input.id
+    assert red.model.id == "colors" and red.status.code == codes.SUCCESS
+    assert [(c.raw_hex, c.value) for c in red.data.colors] == [("#e61414", 1.0)]
+    assert red.data.colors[0].w3c.hex.startswith("#") and red.data.colors[0].w3c.name
+    assert blue.data.colors[0].raw_hex == "#0a14dc"
+
+    version_id = red.model.model_version.id
+    pinned = ok(predict(client, pat, ids, "colors", inputs[:1], version_id=version_id))
+    assert pinned.outputs[0].model.model_version.id == version_id
+
+    mixed = predict(client, pat, ids, "colors", [image_input(png()), image_input(b"not png")])
+    assert mixed.status.code == codes.MIXED_STATUS, mixed.status
+    assert mixed.outputs[0].status.code == codes.SUCCESS and mixed.outputs[0].data.colors
+    assert mixed.outputs[1].status.code == codes.INPUT_INVALID_ARGUMENT
+    assert "not a decodable image" in mixed.outputs[1].status.details
+    failed = predict(client, pat, ids, "colors", [image_input(b"")])
+    assert failed.status.code == codes.FAILURE
+    assert failed.outputs[0].status.code == codes.INPUT_INVALID_ARGUMENT
+
+
+def test_colour_predict_by_url(client: Client, user, image_base):
+    _, pat = user
+    app_id, _ = new_app(client, pat)
+    ids = me(app_id=app_id)
+    new_color_model(client, pat, ids)
+    url = f"{image_base}/img/30x20.png"  # a (200, 30, 30) PNG
+    answer = predict(
+        client, pat, ids, "colors", [image_input(url=url), image_input(url=f"{image_base}/nope")]
+    )
+    assert answer.status.code == codes.MIXED_STATUS, answer.status
+    good, missing = answer.outputs
+    assert good.input.data.image.url == url
+    assert [(c.raw_hex, c.value) for c in good.data.colors] == [("#c81e1e", 1.0)]
+    assert missing.status.code == codes.INPUT_DOWNLOAD_FAILED
+    assert "404" in missing.status.details
+
+
+def test_registered_onnx_classifier(server, client: Client, user, tmp_path):
+    user_id, pat = user
+    app_id, _ = new_app(client, pat)
+    ids, auth = me(app_id=app_id), client.auth(pat)
+    ok(
+        client.stub.PostModels(
+            service_pb2.PostModelsRequest(
+                user_app_id=ids,
+                model=resources_pb2.Model(id="classes", model_type_id="visual-classifier"),
+            ),
+            metadata=auth,
+        )
+    )
+    untrained = predict(client, pat, ids, "classes", [image_input(png())])
+    assert untrained.status.code == codes.MODEL_UNTRAINED, untrained.status
+    assert f"scopegate models register {user_id} {app_id} classes --onnx" in (
+        untrained.status.details
+    )
+
+    first = register_classifier(server, tmp_path, user_id, app_id, "classes")
+    assert (first["labels"], first["input_size"]) == (3, [8, 8])
+    answer = ok(
+        predict(client, pat, ids, "classes", [image_input(png(RED)), image_input(png(BLUE))])
+    )
+    red, blue = (output.data.concepts for output in answer.outputs)
+    assert [c.id for c in red] == ["red", "green", "blue"] and red[0].value > 0.99
+    assert blue[0].name == "blue" and abs(sum(c.value for c in blue) - 1) < 1e-4
+    assert answer.outputs[0].model.model_version.id == first["version_id"]
+
+    got = ok(
+        client.stub.GetModel(
+            service_pb2.GetModelRequest(user_app_id=ids, model_id="classes"), metadata=auth
+        )
+    ).model
+    assert [c.name for c in got.output_info.data.concepts] == ["red", "green", "blue"]
+    assert got.model_version.status.code == codes.MODEL_TRAINED
+
+    # New weights make a new default version; the old one still answers when named.
+    second = register_classifier(server, tmp_path, user_id, app_id, "classes")
+    newest = ok(predict(client, pat, ids, "classes", [image_input(png())]))
+    assert newest.outputs[0].model.model_version.id == second["version_id"]
+    older = ok(
+        predict(client, pat, ids, "classes", [image_input(png())], version_id=first["version_id"])
+    )
+    assert older.outputs[0].data.concepts[0].id == "red"
+    top_one = ok(
+        predict(
+            client,
+            pat,
+            ids,
+            "classes",
+            [image_input(png(BLUE))],
+            model=resources_pb2.Model(
+                output_info=resources_pb2.OutputInfo(
+                    output_config=resources_pb2.OutputConfig(max_concepts=1)
+                )
+            ),
+        )
+    )
+    assert [c.id for c in top_one.outputs[0].data.concepts] == ["blue"]
+    versions = ok(
+        client.stub.ListModelVersions(
+            service_pb2.ListModelVersionsRequest(user_app_id=ids, model_id="classes"),
+            metadata=auth,
+        )
+    ).model_versions
+    assert [v.id for v in versions] == [second["version_id"], first["version_id"]]
