@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Mount, Route
 
 from scopegate.catalog import Catalog
 from scopegate.dispatch import Dispatcher
 from scopegate.login import LoginService
+from scopegate.portal import build_portal
 from scopegate.transports.rest import RestEndpoint
 from scopegate.transports.rest_extensions import Extensions
 
@@ -18,6 +19,10 @@ HTTP_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
+
+
+async def to_portal(_request: Request) -> RedirectResponse:
+    return RedirectResponse("/portal/", status_code=307)
 
 
 def build_http_app(
@@ -36,5 +41,8 @@ def build_http_app(
                 methods=["POST"],
             ),
             Route("/v2/{path:path}", api.handle, methods=HTTP_VERBS),
+            # The web portal: server-rendered pages on the same dispatcher and handlers.
+            Route("/", to_portal, methods=["GET", "HEAD"]),
+            Mount("/portal", app=build_portal(dispatcher, login_service)),
         ]
     )
