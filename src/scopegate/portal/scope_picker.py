@@ -33,6 +33,9 @@ class ScopePicker:
     all_checked: bool
     groups: list[ScopeGroup]
     deps_json: str  # {"Inputs_Add": ["Inputs_Get"], ...} for the page's script
+    # Scopes the key holds that the form does not offer (deprecated or unexposed ones):
+    # sent back unchanged, so saving a form never drops what it did not show.
+    kept: list[str] = field(default_factory=list)
 
 
 def build_picker(scope_deps: Iterable, selected: Iterable[str]) -> ScopePicker:
@@ -57,4 +60,5 @@ def build_picker(scope_deps: Iterable, selected: Iterable[str]) -> ScopePicker:
         all_checked=ALL_SCOPES in chosen,
         groups=[groups[name] for name in sorted(groups)],
         deps_json=json.dumps(deps, sort_keys=True),
+        kept=sorted(chosen - deps.keys() - {ALL_SCOPES}),
     )
