@@ -24,6 +24,8 @@ class Services:
     evict: Callable[[str], None] = lambda _subject: None
     # Drops cached relations to an app (owner user id, app id) at once.
     evict_app: Callable[[str, str], None] = lambda _owner, _app: None
+    # Drops cached relations to every app of an owner (organization changes) at once.
+    evict_owner: Callable[[str], None] = lambda _owner: None
 
 
 @dataclass(slots=True)

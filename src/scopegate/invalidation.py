@@ -52,6 +52,8 @@ class ChangeWatcher:
         if subject == "app":
             owner, _, app_id = subject_id.partition("/")
             self._relations.evict_app(owner, app_id)
+        elif subject == "org":
+            self._relations.evict_owner(subject_id)
         elif subject in ("key", "session"):
             self._authenticator.evict(subject_id)
         else:

@@ -1,7 +1,8 @@
 """How a caller stands to the owner of the app a request names, looked up and cached.
 
-Evicted through the change log (subject `app`), like credentials, so a visibility change
-takes effect within the same bound as a revocation.
+Evicted through the change log (subject `app` for one app, `org` for an organization's
+members and teams), like credentials, so a visibility, membership or grant change takes
+effect within the same bound as a revocation.
 """
 
 from __future__ import annotations
@@ -13,14 +14,19 @@ from sqlalchemy import Engine
 
 from scopegate.auth.policy import Grant, Relation, Target
 from scopegate.auth.principal import Principal
-from scopegate.store import apps, collaborators
+from scopegate.auth.roles import RoleScopes, TeamRole, parse_org_role, parse_team_role, role_scopes
+from scopegate.store import apps, collaborators, orgs
 
+ORG = 30
 PUBLIC = 50
 
 
 class RelationResolver:
-    def __init__(self, engine: Engine, *, ttl_seconds: float = 300.0) -> None:
+    def __init__(
+        self, engine: Engine, *, ttl_seconds: float = 300.0, roles: RoleScopes | None = None
+    ) -> None:
         self._engine = engine
+        self._roles = roles or role_scopes()
         self._ttl = ttl_seconds
         # (caller user id, owner user id, app id) -> (relation, grant, loaded at)
         self._cache: dict[tuple[str, str, str], tuple[Relation, Grant | None, float]] = {}
@@ -38,20 +44,40 @@ class RelationResolver:
         return relation, grant
 
     def _load(self, caller: str, target: Target) -> tuple[Relation, Grant | None]:
-        if not target.app_id:
-            return Relation.NONE, None
         with self._engine.connect() as conn:
+            role = parse_org_role(orgs.role_of(conn, target.user_id, caller) or "")
+            if not target.app_id:
+                # Naming a user but no app: only an organization's members stand anywhere.
+                if role is None:
+                    return Relation.NONE, None
+                return Relation.MEMBER, Grant(self._roles.on_org(role), frozenset())
             app = apps.get(conn, target.user_id, target.app_id)
             if app is None:
                 return Relation.NONE, None
             granted = collaborators.grant(conn, caller, target.user_id, target.app_id)
+            team_roles = orgs.team_roles_on_app(conn, caller, app.pk) if role else []
         public = app.visibility == PUBLIC
+        scopes: set[str] = set()
+        endpoints: frozenset[str] = frozenset()
         if granted is not None:
-            return Relation.COLLABORATOR, Grant(
-                frozenset(granted.scopes), frozenset(granted.endpoints), also_public=public
-            )
+            scopes |= set(granted.scopes)
+            endpoints = frozenset(granted.endpoints)
+        if role is not None:
+            scopes |= self._roles.on_org_app(role)
+            for team_role in team_roles:
+                scopes |= self._roles.on_team_app(parse_team_role(team_role) or TeamRole.USER)
+            if app.visibility >= ORG:
+                scopes |= self._roles.app_read
+        if scopes or endpoints:
+            relation = Relation.MEMBER if role is not None else Relation.COLLABORATOR
+            return relation, Grant(frozenset(scopes), endpoints, also_public=public)
         return (Relation.PUBLIC if public else Relation.NONE), None
 
     def evict_app(self, owner_user_id: str, app_id: str) -> None:
         for key in [k for k in self._cache if k[1] == owner_user_id and k[2] == app_id]:
+            del self._cache[key]
+
+    def evict_owner(self, owner_user_id: str) -> None:
+        """Membership, role or team changes: every cached relation to the organization."""
+        for key in [k for k in self._cache if k[1] == owner_user_id]:
             del self._cache[key]

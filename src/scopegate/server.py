@@ -41,6 +41,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
     services.evict = authenticator.evict
     relations = RelationResolver(services.engine)
     services.evict_app = relations.evict_app
+    services.evict_owner = relations.evict_owner
     dispatcher = Dispatcher(services, authenticator, all_handlers(), relations)
 
     http_socket = _bind(settings.host, settings.http_port)

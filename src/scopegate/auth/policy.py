@@ -24,12 +24,13 @@ class Relation(enum.IntEnum):
     OWNER = 1
     PUBLIC = 2  # the target app is PUBLIC and the caller is someone else
     COLLABORATOR = 3  # the caller was granted scopes on the target app
+    MEMBER = 4  # the target is an organization the caller belongs to (roles, teams)
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """What an app's owner granted a collaborator; the caller gets the intersection of this
-    and its own credential."""
+    """What a collaborator grant, or organization roles and teams, allow on the target; the
+    caller gets the intersection of this and its own credential."""
 
     scopes: frozenset[str]
     endpoints: frozenset[str]
@@ -136,6 +137,8 @@ def authorize(
             )
     elif relation is Relation.NONE:
         return Decision(False, does_not_exist())
+    elif relation in _GRANTED and grant is None:
+        return Decision(False, does_not_exist())  # a grant relation always carries its grant
     elif relation is Relation.PUBLIC and not is_public_read(spec):
         return _deny(
             C.CONN_INSUFFICIENT_SCOPES,
@@ -145,10 +148,10 @@ def authorize(
 
     # A session's principal holds `All`: a logged-in user is the user.
     lacking = _lacking(spec, principal.scopes, principal.endpoints)
-    if relation is Relation.COLLABORATOR and grant is not None:
+    if relation in _GRANTED and grant is not None:
         if grant.also_public and is_public_read(spec) and not lacking:
             return ALLOW
-        # Both the credential and the owner's grant must permit the call.
+        # Both the credential and the grant (collaborator, roles, teams) must permit the call.
         lacking = lacking | _lacking(spec, grant.scopes, grant.endpoints)
     if lacking:
         return _deny(
@@ -157,6 +160,9 @@ def authorize(
             f"{spec.name} requires scopes the credential lacks: {', '.join(sorted(lacking))}",
         )
     return ALLOW
+
+
+_GRANTED = (Relation.COLLABORATOR, Relation.MEMBER)
 
 
 def _lacking(spec: MethodSpec, held: frozenset[str], endpoints: frozenset[str]) -> frozenset[str]:

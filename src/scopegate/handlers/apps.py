@@ -5,14 +5,17 @@ from __future__ import annotations
 from clarifai_grpc.grpc.api import resources_pb2
 
 from scopegate import accounts
+from scopegate.auth.roles import OrgRole, parse_org_role
 from scopegate.context import RequestContext
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import app_message
 from scopegate.handlers.paging import offset_limit
 from scopegate.status import does_not_exist, invalid_argument
-from scopegate.store import apps, changes
+from scopegate.store import apps, changes, orgs
 
 VISIBILITIES = frozenset(resources_pb2.Visibility.Gettable.values())
+ORG_VISIBLE = resources_pb2.Visibility.ORG
+_SEES_ALL_ORG_APPS = frozenset({OrgRole.ADMIN, OrgRole.ORG_CONTRIBUTOR, OrgRole.ORG_USER})
 
 
 def post_apps(ctx: RequestContext, request):
@@ -44,8 +47,19 @@ def post_apps(ctx: RequestContext, request):
 
 def list_apps(ctx: RequestContext, request):
     offset, limit = offset_limit(request.page, request.per_page)
+    caller = ctx.principal.user_id if ctx.principal else ""
     with ctx.services.engine.connect() as conn:
-        found = apps.list_for_user(conn, ctx.target.user_id, offset=offset, limit=limit)
+        if caller == ctx.target.user_id or (ctx.principal and ctx.principal.app):
+            found = apps.list_for_user(conn, ctx.target.user_id, offset=offset, limit=limit)
+        else:
+            # Only an organization's members get here (see relations.py): they see the
+            # apps their role, their teams or the apps' ORG visibility open to them.
+            role = parse_org_role(orgs.role_of(conn, ctx.target.user_id, caller) or "")
+            found = apps.list_for_user(conn, ctx.target.user_id, offset=0, limit=10**9)
+            if role not in _SEES_ALL_ORG_APPS:
+                teams = orgs.team_app_pks(conn, ctx.target.user_id, caller)
+                found = [a for a in found if a.pk in teams or a.visibility >= ORG_VISIBLE]
+            found = found[offset : offset + limit]
     return ctx.spec.output_type(apps=[app_message(a) for a in found])
 
 

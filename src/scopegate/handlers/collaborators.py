@@ -66,7 +66,7 @@ def post_collaborators(ctx: RequestContext, request):
             person = users.get(conn, named.id) if named.id else None
             if person is None and named.primary_email:
                 person = users.get_by_email(conn, named.primary_email)
-            if person is None:
+            if person is None or not person.is_person:
                 raise does_not_exist("No user with that id or email; they must sign up first.")
             if person.user_id == app.user_id:
                 raise invalid_argument("The app's owner cannot be its collaborator.")

@@ -10,13 +10,14 @@ from datetime import datetime
 
 from scopegate import accounts
 from scopegate.auth.principal import CredentialKind
+from scopegate.auth.roles import OrgRole
 from scopegate.context import RequestContext
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import key_message
 from scopegate.handlers.paging import offset_limit
 from scopegate.status import does_not_exist, invalid_argument
-from scopegate.store import apps, keys
-from scopegate.store.records import KeyRecord, now
+from scopegate.store import apps, keys, orgs
+from scopegate.store.records import AppRecord, KeyRecord, now
 
 KEY_TYPES = accounts.KEY_TYPES
 
@@ -54,18 +55,20 @@ def post_keys(ctx: RequestContext, request):
             if kind is CredentialKind.APP_KEY:
                 if len(key.apps) != 1:
                     raise invalid_argument("An app-specific key names exactly one app in 'apps'.")
-                named = key.apps[0]
-                owner = user_id if named.user_id in ("", "me") else named.user_id
-                app = apps.get(conn, owner, named.id) if owner == user_id else None
-                if app is None:
-                    raise does_not_exist(f"App '{named.id}' was not found among your apps.")
+                app = _manageable_app(conn, ctx, key.apps[0])
             elif key.apps:
                 raise invalid_argument("A personal access token is not tied to apps.")
+            elif orgs.is_organization(conn, user_id):
+                raise invalid_argument(
+                    "An organization has no Personal Access Tokens: members use their own "
+                    "(user_id 'me')."
+                )
             record, secret = accounts.create_key(
                 conn,
                 ctx.services.hasher,
                 kind=kind,
-                user_id=user_id,
+                # An app key belongs to its app's owner (an organization's keys to it).
+                user_id=app.user_id if app else user_id,
                 app=app,
                 description=key.description,
                 scopes=_scopes(ctx, key.scopes),
@@ -75,6 +78,18 @@ def post_keys(ctx: RequestContext, request):
             )
             response.keys.append(key_message(record, secret=secret))
     return response
+
+
+def _manageable_app(conn, ctx: RequestContext, named) -> AppRecord:
+    """The one app an app-specific key names: the caller's own, or an app of an
+    organization the caller administers."""
+    caller = ctx.principal.user_id
+    owner = ctx.target.user_id if named.user_id in ("", "me") else named.user_id
+    manages = owner == caller or orgs.role_of(conn, owner, caller) == OrgRole.ADMIN
+    app = apps.get(conn, owner, named.id) if manages else None
+    if app is None:
+        raise does_not_exist(f"App '{named.id}' was not found among the apps you manage.")
+    return app
 
 
 def _matches(record: KeyRecord, scopes: frozenset[str], endpoints: frozenset[str]) -> bool:

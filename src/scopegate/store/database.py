@@ -41,4 +41,5 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        # "heads": independent migration branches (one per feature) may coexist.
+        command.upgrade(config, "heads")

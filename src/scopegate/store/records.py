@@ -25,6 +25,11 @@ class UserRecord:
     first_name: str
     last_name: str
     created_at: datetime
+    kind: str = "user"  # or "organization": owns apps, never logs in
+
+    @property
+    def is_person(self) -> bool:
+        return self.kind == "user"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,9 @@ users = Table(
     Column("first_name", String(255), nullable=False, server_default=""),
     Column("last_name", String(255), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # "user" or "organization": an organization is an id namespace that owns apps, so it
+    # shares this table (apps.user_id names either); it has no password and cannot log in.
+    Column("kind", String(16), nullable=False, server_default="user"),
 )
 
 apps = Table(
@@ -123,4 +126,47 @@ collaborators = Table(
     Column("modified_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("app_pk", "user_id", name="uq_collaborators_app_user"),
     Index("ix_collaborators_user", "user_id"),
+)
+
+# Members of an organization, each with one organization role (see scopegate.orgs.roles).
+org_members = Table(
+    "org_members",
+    metadata,
+    Column("org_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("role", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_org_members_user", "user_id"),
+)
+
+# A team gives its members access, with the team's role, to chosen apps of its organization.
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("org_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("team_id", String(64), nullable=False),
+    Column("name", String(255), nullable=False, server_default=""),
+    Column("role", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("org_id", "team_id", name="uq_teams_org_team"),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_pk", Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Index("ix_team_members_user", "user_id"),
+)
+
+team_apps = Table(
+    "team_apps",
+    metadata,
+    Column("team_pk", Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
 )

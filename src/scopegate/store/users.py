@@ -16,6 +16,7 @@ def _record(row) -> UserRecord:
         first_name=row.first_name,
         last_name=row.last_name,
         created_at=utc(row.created_at),
+        kind=row.kind,
     )
 
 

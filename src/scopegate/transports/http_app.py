@@ -13,6 +13,7 @@ from scopegate.login import LoginService
 from scopegate.portal import build_portal
 from scopegate.transports.rest import RestEndpoint
 from scopegate.transports.rest_extensions import Extensions
+from scopegate.transports.rest_orgs import OrganizationRoutes
 
 HTTP_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -40,6 +41,7 @@ def build_http_app(
                 extensions.roll,
                 methods=["POST"],
             ),
+            *OrganizationRoutes(dispatcher).routes(),
             Route("/v2/{path:path}", api.handle, methods=HTTP_VERBS),
             # The web portal: server-rendered pages on the same dispatcher and handlers.
             Route("/", to_portal, methods=["GET", "HEAD"]),
