@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+import requests
 from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
@@ -98,6 +99,8 @@ def code_of(response) -> int:
 
 def test_sign_up_shows_the_default_pat_once_and_it_works(page, base, stub):
     user_id = new_id("p")
+    page.goto(f"{base}/portal/signup")
+    snap(page, "00-signup-form")
     pat = sign_up(page, base, user_id)
     assert page.get_by_role("heading", name="Your account is ready").is_visible()
     assert "shown only once" in page.inner_text(".warning")
@@ -144,6 +147,26 @@ def test_log_out_then_log_in_with_the_keyboard(page, base):
     page.keyboard.press("Enter")
     page.wait_for_url("**/portal/security")  # back where the login page was asked from
     assert page.inner_text("#signed-in-as") == user_id
+
+
+def test_organizations_page_lists_the_users_organizations(page, base, portal_server):
+    user_id = new_id("p")
+    pat = sign_up(page, base, user_id)
+    page.goto(f"{base}/portal/organizations")
+    assert page.inner_text(".empty") == "You do not belong to any organization."
+    org_id = new_id("org")
+    reply = requests.post(
+        f"{base}/scopegate/v1/organizations",
+        json={"id": org_id, "name": "Acme Research"},
+        headers={"authorization": f"Key {pat}"},
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    page.reload()
+    listed = row(page, "orgs-table", org_id)
+    assert "Acme Research" in listed.inner_text()
+    assert listed.locator(".role").inner_text() == "admin"
+    snap(page, "18-organizations")
 
 
 def test_pat_create_edit_roll_delete(page, base, stub):
