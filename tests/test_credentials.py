@@ -314,6 +314,9 @@ def test_audit_log_records_events_without_secrets(server, client: Client, accoun
     assert actions[:2] == ["key.delete", "key.create"]
     assert "user.create" in actions
     assert all(e.user.id == user_id and e.req_id for e in entries[:2])
+    # `details` is repeated: whole facts, one per element.
+    assert entries[0].details[0].startswith("credential=personal_access_token:")
+    assert entries[0].details[1].startswith("target=key:")
     text = str(entries)
     assert key.id not in text and pat not in text
 

@@ -3,7 +3,7 @@
 
     python3 tools/dev.py serve [args...]   install the project, then run `scopegate serve ARGS`
     python3 tools/dev.py test [args...]    install the project with its test extras, make sure
-                                           PostgreSQL is there, then run pytest ARGS
+                                           PostgreSQL and Chromium are there, then run pytest ARGS
 
 Standard library only: it must run with a bare python3 on a fresh clone.
 """
@@ -28,6 +28,9 @@ STAMP = VENV / ".scopegate-install.json"
 PYPROJECT = ROOT / "pyproject.toml"
 DIST_NAME = "scopegate"
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+# The portal's browser tests drive Debian's chromium through Playwright (never a browser
+# that Playwright downloads); tests/test_portal.py reads the same path.
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 class DevError(Exception):
@@ -206,6 +209,30 @@ def ensure_postgres() -> None:
     log(f"PostgreSQL binaries: {bindir}")
 
 
+# --- Chromium -------------------------------------------------------------------------------
+
+
+def ensure_chromium() -> None:
+    if CHROMIUM.exists():
+        log(f"Chromium: {CHROMIUM}")
+        return
+    if not is_root():
+        log(
+            f"Chromium ({CHROMIUM}) is not installed and this is not root, so it cannot be "
+            "installed here; the portal's browser tests will be skipped. "
+            "Install the 'chromium' package to run them."
+        )
+        return
+    if not shutil.which("apt-get"):
+        log("Chromium is not installed and apt-get is missing; the browser tests will skip")
+        return
+    log("Chromium is not installed: installing the 'chromium' package with apt-get")
+    apt_install(["chromium"])
+    if not CHROMIUM.exists():
+        raise DevError(f"apt-get installed chromium but {CHROMIUM} is still missing")
+    log(f"Chromium: {CHROMIUM}")
+
+
 # --- commands -------------------------------------------------------------------------------
 
 
@@ -226,6 +253,7 @@ def cmd_test(args: list[str]) -> int:
     ensure_venv()
     ensure_installed(["test"])
     ensure_postgres()
+    ensure_chromium()
     cmd = [str(VENV_PYTHON), "-m", "pytest", *args]
     log("running: python -m pytest " + " ".join(args))
     code = subprocess.run(cmd, check=False, cwd=ROOT).returncode

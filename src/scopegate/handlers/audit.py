@@ -22,7 +22,9 @@ def entry_message(event: audit.AuditEvent) -> resources_pb2.AuditLogEntry:
         timestamp=timestamp(event.at),
         user=resources_pb2.User(id=event.actor_user_id),
         description=event.action,
-        details=" ".join(
+        # `details` is a repeated string: one `name=value` fact per element (a plain string
+        # here would be split into single characters by protobuf).
+        details=[
             part
             for part in (
                 f"credential={event.credential_kind}:{event.credential_id}"
@@ -32,7 +34,7 @@ def entry_message(event: audit.AuditEvent) -> resources_pb2.AuditLogEntry:
                 event.details,
             )
             if part
-        ),
+        ],
         success=not event.action.endswith(".failed"),
         req_id=event.request_id,
         source_ip=event.client_address,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Mount, Route
 
 from scopegate.catalog import Catalog
 from scopegate.dispatch import Dispatcher
 from scopegate.login import LoginService
+from scopegate.portal import build_portal
 from scopegate.transports.rest import RestEndpoint
 from scopegate.transports.rest_extensions import Extensions
 from scopegate.transports.rest_gate import RefusalGate
@@ -20,6 +21,10 @@ HTTP_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
+
+
+async def to_portal(_request: Request) -> RedirectResponse:
+    return RedirectResponse("/portal/", status_code=307)
 
 
 def build_http_app(
@@ -38,6 +43,9 @@ def build_http_app(
         ),
         *OrganizationRoutes(dispatcher).routes(),
         Route("/v2/{path:path}", api.handle, methods=HTTP_VERBS),
+        # The web portal: server-rendered pages on the same dispatcher and handlers.
+        Route("/", to_portal, methods=["GET", "HEAD"]),
+        Mount("/portal", app=build_portal(dispatcher, login_service)),
     ]
     owned = [route.path for route in routes if "{" not in route.path]
     return RefusalGate(Starlette(routes=routes), dispatcher, api.router, passthrough=owned)

@@ -98,7 +98,7 @@ class OrganizationRoutes:
             return Route(path, endpoint, methods=[verb], name=f"{verb} {path}")
 
         return [
-            route("/v2/users/{user_id}/organizations", _list_mine, "GET"),
+            route("/v2/users/{user_id}/organizations", list_mine, "GET"),
             route(PREFIX, _create, "POST"),
             route(PREFIX + "/{org_id}", _show, "GET"),
             route(PREFIX + "/{org_id}", _delete, "DELETE"),
@@ -154,7 +154,8 @@ class OrganizationRoutes:
         return result
 
 
-def _list_mine(conn: Connection, principal: Principal, _actor: Actor, path: dict, _b: dict):
+def list_mine(conn: Connection, principal: Principal, _actor: Actor, path: dict, _b: dict):
+    """The caller's organizations with their role; the portal lists them through this too."""
     user_id = path["user_id"]
     if user_id not in (ME, principal.user_id):
         raise does_not_exist()  # whose organizations a user belongs to is theirs to know

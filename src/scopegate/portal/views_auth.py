@@ -1,0 +1,145 @@
+"""Sign up, log in, log out: the same users, sessions and throttling as `POST /v2/login`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from scopegate import accounts
+from scopegate.accounts import Actor
+from scopegate.auth.passwords import hash_password, policy_violations
+from scopegate.portal import session
+from scopegate.portal.forms import text
+from scopegate.portal.page import Page, Portal, anonymous, signed_in
+from scopegate.portal.session import BASE
+from scopegate.status import ApiError, invalid_argument
+
+HOME = "/security"
+
+
+def _next_path(raw: str) -> str:
+    """Where to go after logging in: only a portal path, never another site."""
+    if raw.startswith(f"{BASE}/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return f"{BASE}{HOME}"
+
+
+async def index(request: Request) -> Response:
+    portal: Portal = request.app.state.portal
+    signed = await portal.principal(request.cookies.get(session.SESSION_COOKIE))
+    return RedirectResponse(f"{BASE}{HOME}" if signed else f"{BASE}/login", status_code=303)
+
+
+def _signed_in_response(page: Page, token: str, target: str) -> Response:
+    response = RedirectResponse(target, status_code=303)
+    session.set_cookie(
+        page.request,
+        response,
+        session.SESSION_COOKIE,
+        token,
+        int(page.portal.login.session_seconds),
+    )
+    return response
+
+
+@anonymous
+async def login(page: Page) -> Response:
+    next_path = _next_path(
+        text(page.form, "next") if page.form else page.request.query_params.get("next", "")
+    )
+    if page.request.method == "GET":
+        if await page.portal.principal(page.request.cookies.get(session.SESSION_COOKIE)):
+            return RedirectResponse(next_path, status_code=303)
+        return page.render("login.html", email="", next=next_path)
+    email = text(page.form, "email", 320)
+    password = str(page.form.get("password") or "")
+    try:
+        _user_id, token = await asyncio.to_thread(
+            page.portal.login.login,
+            email,
+            password,
+            page.peer,
+            page.portal.dispatcher.new_request_id(),
+        )
+    except ApiError as error:
+        return page.error("login.html", error, email=email, next=next_path)
+    return _signed_in_response(page, token, next_path)
+
+
+def _sign_up(page: Page, user_id: str, email: str, password: str) -> str:
+    """Create the user and its default PAT in one transaction; returns the PAT."""
+    problems = policy_violations(password, user_id=user_id, email=email)
+    if problems:
+        raise invalid_argument("The password " + "; ".join(problems) + ".")
+    actor = Actor(
+        user_id=user_id,
+        credential_kind="password",
+        client_address=page.peer,
+        request_id=page.portal.dispatcher.new_request_id(),
+    )
+    password_hash = hash_password(password)
+    services = page.portal.dispatcher.services
+    with services.engine.begin() as conn:
+        _user, pat = accounts.sign_up(conn, services.hasher, user_id, email, password_hash, actor)
+    return pat
+
+
+@anonymous
+async def signup(page: Page) -> Response:
+    if page.request.method == "GET":
+        return page.render("signup.html", email="", user_id="")
+    email = text(page.form, "email", 320)
+    user_id = text(page.form, "user_id", 64)
+    password = str(page.form.get("password") or "")
+    try:
+        # There is no Clarifai sign-up method: the account layer does it, as the CLI's
+        # `users create` does; the session then comes from the one login service.
+        pat = await asyncio.to_thread(_sign_up, page, user_id, email, password)
+        _uid, token = await asyncio.to_thread(
+            page.portal.login.login,
+            email,
+            password,
+            page.peer,
+            page.portal.dispatcher.new_request_id(),
+        )
+    except ApiError as error:
+        return page.error("signup.html", error, email=email, user_id=user_id)
+    # The rest of this page (its header, the logout form's CSRF token) is the new session's.
+    page.principal = await page.portal.principal(token)
+    page.binding = token
+    response = page.render(
+        "secret.html",
+        title="Welcome to scopegate",
+        heading="Your account is ready",
+        intro=f"Signed in as {user_id}. This is your default Personal Access Token: "
+        "it has every scope and does not expire.",
+        secret=pat,
+        scopes=["All"],
+        continue_url=f"{BASE}{HOME}",
+        continue_label="Continue to Security",
+    )
+    session.set_cookie(
+        page.request,
+        response,
+        session.SESSION_COOKIE,
+        token,
+        int(page.portal.login.session_seconds),
+    )
+    return response
+
+
+@signed_in
+async def logout(page: Page) -> Response:
+    principal = page.principal
+    await asyncio.to_thread(
+        page.portal.login.logout,
+        principal,
+        page.peer,
+        page.portal.dispatcher.new_request_id(),
+    )
+    page.portal.dispatcher.authenticator.evict(principal.credential_id)
+    response = Page.redirect("/login", "signed-out")
+    session.clear_cookie(response, session.SESSION_COOKIE)
+    return response
