@@ -20,7 +20,7 @@ from scopegate.auth.principal import CredentialKind
 from scopegate.auth.scopes import ALL, ScopeAlgebra, UnknownScopeError
 from scopegate.auth.tokens import SecretHasher, SecretKind
 from scopegate.status import ApiError, C, does_not_exist, invalid_argument
-from scopegate.store import apps, audit, changes, keys, users
+from scopegate.store import apps, audit, changes, keys, orgs, users
 from scopegate.store.records import AppRecord, KeyRecord, UserRecord, now
 
 if TYPE_CHECKING:
@@ -166,6 +166,11 @@ def _store_key(
     endpoints: Iterable[str],
     expires_at: datetime | None,
 ) -> str:
+    if kind is CredentialKind.PAT and orgs.is_organization(conn, user_id):
+        # Here too, not only in PostKeys: the CLI issues and imports keys for any account.
+        raise invalid_argument(
+            "An organization has no Personal Access Tokens: members use their own."
+        )
     public_id = tokens.new_public_id()
     keys.create(
         conn,

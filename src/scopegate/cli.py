@@ -887,6 +887,12 @@ def models_list(
     )
 
 
+# Last: `scopegate orgs` builds on the options and helpers above.
+from scopegate.cli_orgs import orgs_app  # noqa: E402
+
+app.add_typer(orgs_app, name="orgs")
+
+
 def _is(exc: BaseException, class_name: str) -> bool:
     # By name: depending on its version, Typer raises click's exceptions or its own copies.
     return any(cls.__name__ == class_name for cls in type(exc).__mro__)

@@ -69,6 +69,15 @@ def get(conn: Connection, org_id: str) -> OrgRecord | None:
     return OrgRecord(row.user_id, row.first_name, utc(row.created_at)) if row else None
 
 
+def list_all(conn: Connection) -> list[OrgRecord]:
+    rows = conn.execute(
+        select(users.c.user_id, users.c.first_name, users.c.created_at)
+        .where(users.c.kind == ORGANIZATION)
+        .order_by(users.c.user_id)
+    )
+    return [OrgRecord(r.user_id, r.first_name, utc(r.created_at)) for r in rows]
+
+
 def is_organization(conn: Connection, user_id: str) -> bool:
     return get(conn, user_id) is not None
 
