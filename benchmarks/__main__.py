@@ -18,7 +18,14 @@ import traceback
 from datetime import UTC, datetime
 from importlib import metadata
 
-from benchmarks import bench_garbage, bench_inprocess, bench_scale, bench_throughput, loadgen
+from benchmarks import (
+    bench_garbage,
+    bench_inprocess,
+    bench_relations,
+    bench_scale,
+    bench_throughput,
+    loadgen,
+)
 from benchmarks.common import BENCH_DIR, REPO_ROOT, Result, log
 
 BENCHMARKS = {
@@ -26,6 +33,7 @@ BENCHMARKS = {
     "2": bench_throughput,
     "3": bench_scale,
     "4": bench_garbage,
+    "5": bench_relations,
 }
 
 

@@ -1,0 +1,171 @@
+"""5. Requests that need a relation: a collaborator's PAT on someone else's app, and a
+stranger's PAT reading a PUBLIC app, against the NoAuth method, over REST.
+
+Both look up how the caller stands to the app's owner (collaborator grant, organization
+roles and teams, visibility): cached per (caller, owner, app) and evicted through the
+change log, so the steady state does no I/O for it. Methods, chosen so the handler costs
+next to nothing and the difference is authorization:
+
+- collaborator: `MyScopes` naming the owner's app (no scopes required; answered from the
+  credential in memory);
+- public app: `GetWorkflow` on the public app: authorized as a public read (its scopes are
+  all `*_Get`), then answered NOT_IMPLEMENTED (HTTP 404) since scopegate serves no
+  workflows; every answer is checked to be exactly that, not a denial;
+- for scale, `GetApp` on the public app too, whose handler reads the app's row.
+
+Rounds rotate the methods (each position in turn), so drift hits all alike.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+from benchmarks import loadgen
+from benchmarks.common import Result, log, start_server, stop_server, temp_dir
+
+NAME = "5. collaborator and public-app requests"
+TARGET_RATIO = 0.9
+CONNECTIONS = 256
+PYTHON_CONNECTIONS = 128
+NOAUTH, COLLABORATOR, PUBLIC, PUBLIC_DB = (
+    "GetStatusCode (NoAuth)",
+    "MyScopes, collaborator PAT",
+    "GetWorkflow, stranger PAT on a public app",
+    "GetApp, stranger PAT on a public app",
+)
+EXPECTED_CODE = {NOAUTH: 10000, COLLABORATOR: 10000, PUBLIC: 10040, PUBLIC_DB: 10000}
+
+
+def _request(url: str, pat: str, method: str = "GET", body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        url,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"authorization": f"Key {pat}", "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return json.loads(error.read())
+
+
+def _setup(server) -> tuple[dict[str, str], dict[str, str]]:
+    """URLs and PATs per method, after checking each answers as intended."""
+    owner, collaborator, stranger = "owner", "guest", "stranger"
+    pats = {name: server.create_user(name) for name in (owner, collaborator, stranger)}
+    base = server.http_url
+    for app_id, visibility in (("private", 10), ("public", 50)):
+        made = _request(
+            f"{base}/v2/users/me/apps",
+            pats[owner],
+            "POST",
+            {"apps": [{"id": app_id, "visibility": {"gettable": visibility}}]},
+        )
+        assert made["status"]["code"] == 10000, made
+    granted = _request(
+        f"{base}/v2/users/{owner}/apps/private/collaborators",
+        pats[owner],
+        "POST",
+        {"collaborators": [{"user": {"id": collaborator}, "scopes": ["All"]}]},
+    )
+    assert granted["status"]["code"] == 10000, granted
+    urls = {
+        NOAUTH: f"{base}/v2/status_codes/10000",
+        COLLABORATOR: f"{base}/v2/users/{owner}/apps/private/myscopes",
+        PUBLIC: f"{base}/v2/users/{owner}/apps/public/workflows/general",
+        PUBLIC_DB: f"{base}/v2/users/{owner}/apps/public",
+    }
+    callers = {
+        NOAUTH: pats[collaborator],
+        COLLABORATOR: pats[collaborator],
+        PUBLIC: pats[stranger],
+        PUBLIC_DB: pats[stranger],
+    }
+    for method, url in urls.items():
+        code = _request(url, callers[method])["status"]["code"]
+        if code != EXPECTED_CODE[method]:
+            raise RuntimeError(f"{method}: answered {code}, expected {EXPECTED_CODE[method]}")
+    return urls, callers
+
+
+def run(options) -> tuple[list[Result], list[str]]:
+    duration = 1.0 if options.quick else 2.0
+    cycles = 2 if options.quick else 5
+    methods = [NOAUTH, COLLABORATOR, PUBLIC, PUBLIC_DB]
+    results: list[Result] = []
+    details: list[str] = []
+    with temp_dir("sg-bench-rel-") as data_dir:
+        server = start_server(data_dir)
+        try:
+            urls, callers = _setup(server)
+            pid = server.process.pid
+            connections = CONNECTIONS if loadgen.wrk_path() else PYTHON_CONNECTIONS
+
+            def rest(method, seconds=duration):
+                result = loadgen.start_http(
+                    urls[method],
+                    duration=seconds,
+                    connections=connections,
+                    headers={"authorization": "Key " + callers[method]},
+                    server_pid=pid,
+                ).wait(seconds + 30)
+                result.label = method
+                return result
+
+            log(f"{NAME}: warm-up, then {cycles * len(methods)} rounds of {duration}s")
+            for method in methods:
+                rest(method, 1.0)
+            runs = []
+            for cycle in range(cycles * len(methods)):
+                shift = cycle % len(methods)
+                runs.append(rest((methods[shift:] + methods[:shift])[0]))
+        finally:
+            stop_server(server)
+    by_method = {m: [r for r in runs if r.label == m] for m in methods}
+
+    def rps(rounds) -> float:
+        seconds = sum(r.seconds for r in rounds)
+        return sum(r.requests for r in rounds) / seconds if seconds else 0.0
+
+    base = rps(by_method[NOAUTH])
+    tool = f"{runs[0].tool}, {connections} keep-alive connections"
+    results.append(Result(NAME, f"REST: {NOAUTH}", base, "req/s", note=tool))
+    for method in (COLLABORATOR, PUBLIC, PUBLIC_DB):
+        value = rps(by_method[method])
+        ratio = value / base if base else float("nan")
+        results.append(Result(NAME, f"REST: {method}", value, "req/s"))
+        targeted = method != PUBLIC_DB
+        results.append(
+            Result(
+                NAME,
+                f"REST: ratio {method.split(',')[0]} / NoAuth ({method.split(', ')[1]})",
+                ratio,
+                "",
+                f">= {TARGET_RATIO}" if targeted else "",
+                ratio >= TARGET_RATIO if targeted else None,
+                "" if targeted else "its handler reads the app's row: shown for scale",
+            )
+        )
+    refused = sum(r.errors for r in runs)
+    # wrk counts HTTP statuses: every answer but the public GetWorkflow's must be a 200.
+    off = sum(r.non_ok for r in runs if r.label != PUBLIC)
+    off += sum(r.requests - r.non_ok for r in runs if r.label == PUBLIC)
+    if refused or off:
+        results.append(
+            Result(NAME, "REST: unexpected answers or socket errors", refused + off, "", "0", False)
+        )
+    details.append(f"Rounds in the order run ({tool}):")
+    details.append("")
+    details.append("| round | method | req/s | p50 ms | p99 ms | server CPU µs/req |")
+    details.append("| ---: | --- | ---: | ---: | ---: | ---: |")
+    for i, run_ in enumerate(runs):
+        cpu = run_.server_cpu_us_per_request
+        details.append(
+            f"| {i + 1} | {run_.label} | {run_.rps:,.0f} | {run_.p50_us / 1000:.1f} | "
+            f"{run_.p99_us / 1000:.1f} | {'' if cpu is None else f'{cpu:.0f}'} |"
+        )
+    details.append("")
+    return results, details
