@@ -48,4 +48,6 @@ def build_http_app(
         Mount("/portal", app=build_portal(dispatcher, login_service)),
     ]
     owned = [route.path for route in routes if "{" not in route.path]
-    return RefusalGate(Starlette(routes=routes), dispatcher, api.router, passthrough=owned)
+    return RefusalGate(
+        Starlette(routes=routes), dispatcher, api.router, passthrough=owned, endpoint=api.handle
+    )

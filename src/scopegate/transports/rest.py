@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from clarifai_grpc.channel.custom_converters.custom_dict_to_message import dict_to_protobuf
-from clarifai_grpc.channel.custom_converters.custom_message_to_dict import protobuf_to_dict
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -22,6 +20,7 @@ from scopegate.auth_throttle import ThrottledError
 from scopegate.catalog import Catalog
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.status import ApiError, C, http_status
+from scopegate.transports.rest_json import dict_to_message, message_from_path, message_to_dict
 from scopegate.transports.rest_routes import MethodNotAllowedError, Router
 
 
@@ -31,6 +30,8 @@ def route_path(scope) -> str:
     return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
+# Where RefusalGate leaves the route it matched, in the ASGI scope.
+ROUTE_MATCH = "scopegate.route_match"
 MAX_BODY_BYTES = 128 * 1024 * 1024
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
 
@@ -52,7 +53,7 @@ def to_json_dict(message: Message) -> dict:
     # The official converters, as Clarifai's REST API: fields marked `cl_show_if_empty`
     # (a concept's `value`, …) are shown even when zero, since a client reading JSON takes a
     # missing `value` for its `cl_default_float` (1.0), not for 0.
-    return protobuf_to_dict(message, use_integers_for_enums=True)
+    return message_to_dict(message)
 
 
 def status_only(error: ApiError, request_id: str = "") -> Response:
@@ -150,7 +151,7 @@ def build_message(message_type: type[Message], data: dict) -> Message:
     """JSON to a message; fields marked `cl_default_float` take that default when absent
     (a concept sent without `value` is present, 1.0), as Clarifai's REST API reads them."""
     try:
-        return dict_to_protobuf(message_type, data)
+        return dict_to_message(message_type, data)
     except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
         raise BadRequestError(str(exc)) from None
 
@@ -173,7 +174,9 @@ class RestEndpoint:
 
     async def handle(self, request: Request) -> Response:
         try:
-            match = self.router.match(request.method, route_path(request.scope))
+            match = request.scope.get(ROUTE_MATCH) or self.router.match(
+                request.method, route_path(request.scope)
+            )
         except MethodNotAllowedError as exc:
             return status_only(
                 ApiError(
@@ -193,11 +196,15 @@ class RestEndpoint:
         spec = match.spec
         try:
             data = await read_json_body(request)
-            query_to_dict(spec.input_type.DESCRIPTOR, request.query_params.multi_items(), data)
-            for dotted, value in match.path_values.items():
-                _field(spec.input_type.DESCRIPTOR, dotted)
-                _set_path(data, dotted, value)
-            message = build_message(spec.input_type, data)
+            message = None
+            if not data and not request.scope.get("query_string"):
+                message = message_from_path(spec.input_type, match.path_values)
+            if message is None:
+                query_to_dict(spec.input_type.DESCRIPTOR, request.query_params.multi_items(), data)
+                for dotted, value in match.path_values.items():
+                    _field(spec.input_type.DESCRIPTOR, dotted)
+                    _set_path(data, dotted, value)
+                message = build_message(spec.input_type, data)
         except BadRequestError as exc:
             return status_only(ApiError(C.CONN_BAD_REQUEST_FORMAT, "Bad request format", str(exc)))
         headers: Mapping[str, str] = request.headers

@@ -16,17 +16,21 @@ import json
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from scopegate.auth_throttle import ThrottledError
 from scopegate.catalog import AuthType
 from scopegate.dispatch import Dispatcher
 from scopegate.status import ApiError, http_status
-from scopegate.transports.rest import route_path
+from scopegate.transports.rest import ROUTE_MATCH, route_path
 from scopegate.transports.rest_routes import MethodNotAllowedError, Router
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 _AUTHORIZATION, _SESSION_TOKEN = b"authorization", b"x-clarifai-session-token"
 
@@ -46,18 +50,30 @@ def status_json(error: ApiError, request_id: str) -> bytes:
 
 class RefusalGate:
     def __init__(
-        self, app: ASGIApp, dispatcher: Dispatcher, router: Router, passthrough: Collection[str]
+        self,
+        app: ASGIApp,
+        dispatcher: Dispatcher,
+        router: Router,
+        passthrough: Collection[str],
+        endpoint: Endpoint | None = None,
     ) -> None:
         self._app = app
         self._dispatcher = dispatcher
         self._router = router
         self._passthrough = frozenset(passthrough)  # paths other routes own (/v2/login)
+        self._endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v2/"):
             error = await self._refusal(scope)
             if error is not None:
                 await self._answer(send, error)
+                return
+            if self._endpoint is not None and scope.get(ROUTE_MATCH) is not None:
+                # A catalog route: straight to the V2 endpoint that Starlette's catch-all
+                # route would reach after trying every other route's pattern first.
+                response = await self._endpoint(Request(scope, receive))
+                await response(scope, receive, send)
                 return
         await self._app(scope, receive, send)
 
@@ -69,6 +85,7 @@ class RefusalGate:
             match = self._router.match(scope["method"], path)
         except MethodNotAllowedError:
             return None
+        scope[ROUTE_MATCH] = match  # the endpoint reuses it rather than matching again
         if match is None or match.spec.auth_type is AuthType.NO_AUTH:
             return None
         authorization = session_token = None
