@@ -3,7 +3,8 @@
 
     python3 tools/dev.py serve [args...]   install the project, then run `scopegate serve ARGS`
     python3 tools/dev.py test [args...]    install the project with its test extras, make sure
-                                           PostgreSQL and Chromium are there, then run pytest ARGS
+                                           PostgreSQL, Chromium and Node.js (with the npm
+                                           packages of tests/node) are there, then run pytest ARGS
 
 Standard library only: it must run with a bare python3 on a fresh clone.
 """
@@ -31,6 +32,11 @@ PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 # The portal's browser tests drive Debian's chromium through Playwright (never a browser
 # that Playwright downloads); tests/test_portal.py reads the same path.
 CHROMIUM = Path("/usr/bin/chromium")
+# The official Node.js client's test (tests/test_node_client.py) runs scripts in tests/node
+# with the packages `npm ci` installs from its package-lock.json.
+NODE_DIR = ROOT / "tests" / "node"
+NODE_MODULES = NODE_DIR / "node_modules"
+NODE_STAMP = NODE_MODULES / ".scopegate-npm-ci.sha256"
 
 
 class DevError(Exception):
@@ -233,6 +239,51 @@ def ensure_chromium() -> None:
     log(f"Chromium: {CHROMIUM}")
 
 
+# --- Node.js -------------------------------------------------------------------------------
+
+
+def npm_lock_hash() -> str:
+    digest = hashlib.sha256()
+    for name in ("package.json", "package-lock.json"):
+        digest.update(name.encode() + b"\0" + (NODE_DIR / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def ensure_node() -> None:
+    """node and npm (Debian's packages when root), then `npm ci` in tests/node when stale."""
+    missing = [pkg for tool, pkg in (("node", "nodejs"), ("npm", "npm")) if not shutil.which(tool)]
+    if missing:
+        if not is_root() or not shutil.which("apt-get"):
+            why = "this is not root" if not is_root() else "apt-get is missing"
+            log(
+                f"Node.js/npm are not installed and {why}, so they cannot be installed here; "
+                "the Node.js client test will be skipped. "
+                "Install the 'nodejs' and 'npm' packages to run it."
+            )
+            return
+        log(f"Node.js/npm are not installed: installing {' '.join(missing)} with apt-get")
+        apt_install(missing)
+        if not (shutil.which("node") and shutil.which("npm")):
+            raise DevError(f"apt-get installed {' '.join(missing)} but node/npm are still missing")
+    digest = npm_lock_hash()
+    try:
+        fresh = NODE_STAMP.read_text().strip() == digest
+    except OSError:
+        fresh = False
+    if fresh:
+        log(f"Node.js packages: {NODE_MODULES.relative_to(ROOT)} (up to date)")
+        return
+    log(f"installing the Node.js test's packages: npm ci in {NODE_DIR.relative_to(ROOT)}")
+    run(
+        [shutil.which("npm") or "npm", "ci", "--no-audit", "--no-fund"],
+        what="npm ci",
+        quiet=True,
+        cwd=NODE_DIR,
+        stdin=subprocess.DEVNULL,
+    )
+    NODE_STAMP.write_text(digest + "\n")
+
+
 # --- commands -------------------------------------------------------------------------------
 
 
@@ -254,6 +305,7 @@ def cmd_test(args: list[str]) -> int:
     ensure_installed(["test"])
     ensure_postgres()
     ensure_chromium()
+    ensure_node()
     cmd = [str(VENV_PYTHON), "-m", "pytest", *args]
     log("running: python -m pytest " + " ".join(args))
     code = subprocess.run(cmd, check=False, cwd=ROOT).returncode
