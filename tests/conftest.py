@@ -11,6 +11,7 @@ from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import service_pb2_grpc
 
 from tests.server_process import ServerProcess
+from tests.support.tls import Certificate
 
 BACKENDS = ["sqlite", "postgres"]
 TRANSPORTS = ["grpc", "json"]
@@ -37,19 +38,43 @@ def postgres_cluster():
         yield cluster
 
 
-def start_server(request, tmp_path_factory, backend: str) -> ServerProcess:
+def start_server(
+    request, tmp_path_factory, backend: str, tls: Certificate | None = None
+) -> ServerProcess:
     data_dir = tmp_path_factory.mktemp(f"scopegate-{backend}")
     url = None
     if backend == "postgres":
         cluster = request.getfixturevalue("postgres_cluster")
         url = cluster.create_database(f"sg_{uuid.uuid4().hex[:12]}")
-    return ServerProcess(data_dir=data_dir, database_url=url, extra_env=dict(SERVER_ENV)).start()
+    return ServerProcess(
+        data_dir=data_dir, database_url=url, extra_env=dict(SERVER_ENV), tls=tls
+    ).start()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def server(request, tmp_path_factory) -> Iterator[ServerProcess]:
     """One long-running server per database backend, shared by the session."""
     process = start_server(request, tmp_path_factory, request.param)
+    yield process
+    code = process.stop()
+    assert code == 0, process.log()
+
+
+@pytest.fixture(scope="session")
+def tls_certificate(tmp_path_factory) -> Certificate:
+    """A throwaway self-signed certificate for localhost and 127.0.0.1."""
+    from tests.support.tls import openssl_missing, self_signed
+
+    reason = openssl_missing()
+    if reason:
+        pytest.skip(reason)
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def tls_server(request, tmp_path_factory, tls_certificate) -> Iterator[ServerProcess]:
+    """A server per backend started with --tls-cert/--tls-key (its addresses name localhost)."""
+    process = start_server(request, tmp_path_factory, request.param, tls=tls_certificate)
     yield process
     code = process.stop()
     assert code == 0, process.log()
@@ -71,13 +96,28 @@ class Client:
         return (("authorization", f"Key {secret}"),)
 
 
+def trust_only(session, cert) -> None:
+    """Make a requests session trust `cert` alone. Not from the environment: requests lets
+    REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, when set, override the session's own setting."""
+    session.verify = str(cert)
+    session.trust_env = False
+
+
 def make_stub(server: ServerProcess, transport: str) -> service_pb2_grpc.V2Stub:
     # The official stub captures the channel kind when built: build it right after its channel.
+    # A TLS server's stubs trust its certificate, as users of a private CA configure them.
     if transport == "grpc":
+        if server.tls:
+            channel = ClarifaiChannel.get_grpc_channel(
+                base=server.grpc_address, root_certificates_path=str(server.tls.cert)
+            )
+            return service_pb2_grpc.V2Stub(channel)
         host, port = server.grpc_address.split(":")
         channel = ClarifaiChannel.get_insecure_grpc_channel(base=host, port=int(port))
         return service_pb2_grpc.V2Stub(channel)
     channel = ClarifaiChannel.get_json_channel(base_url=server.http_url)
+    if server.tls:
+        trust_only(channel.session, server.tls.cert)
     return service_pb2_grpc.V2Stub(channel)
 
 

@@ -13,6 +13,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.tls import Certificate
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -41,14 +43,29 @@ class ServerProcess:
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # With a certificate, `scopegate serve --tls-cert --tls-key`: TLS on both ports, and the
+    # addresses below name `localhost`, which the test certificates are made for.
+    tls: Certificate | None = None
+    # Give the certificate through SCOPEGATE_TLS_CERT/_KEY instead of the options.
+    tls_from_env: bool = False
+
+    @property
+    def host(self) -> str:
+        return "localhost" if self.tls else "127.0.0.1"
 
     @property
     def grpc_address(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+        return f"{self.host}:{self.grpc_port}"
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.http_port}"
+
+    def tls_args(self) -> list[str]:
+        if self.tls is None or self.tls_from_env:
+            return []
+        return ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)]
 
     def db_args(self) -> list[str]:
         if self.database_url:
@@ -70,17 +87,20 @@ class ServerProcess:
                 "--http-port",
                 str(self.http_port),
                 *self.db_args(),
+                *self.tls_args(),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.env()},
         )
+        context = self.tls.client_context() if self.tls else None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as reply:
+                url = f"{self.http_url}/healthz"
+                with urllib.request.urlopen(url, timeout=1, context=context) as reply:
                     if reply.status == 200:
                         return self
             except OSError:
@@ -89,7 +109,11 @@ class ServerProcess:
 
     def env(self) -> dict[str, str]:
         # Both --data-dir and --database-url: the URL names the database, the dir the secret.
-        return dict(self.extra_env)
+        env = dict(self.extra_env)
+        if self.tls and self.tls_from_env:
+            env["SCOPEGATE_TLS_CERT"] = str(self.tls.cert)
+            env["SCOPEGATE_TLS_KEY"] = str(self.tls.key)
+        return env
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""

@@ -66,12 +66,12 @@ DatabaseUrl = Annotated[
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def _settings(data_dir: Path | None, database_url: str | None, **ports) -> Settings:
+def _settings(data_dir: Path | None, database_url: str | None, **options) -> Settings:
     try:
-        return resolve(data_dir, database_url, **ports)
+        return resolve(data_dir, database_url, **options)
     except ValueError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        # One line, never read as markup: messages name files, whose paths may hold brackets.
+        out.fail(str(exc), 2)
 
 
 @app.command()
@@ -81,6 +81,23 @@ def serve(
     http_port: Annotated[int, typer.Option(envvar="SCOPEGATE_HTTP_PORT")] = 8000,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            envvar="SCOPEGATE_TLS_CERT",
+            help="PEM certificate chain (server certificate first): serve gRPC and HTTPS over "
+            "TLS. Needs --tls-key.",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-key",
+            envvar="SCOPEGATE_TLS_KEY",
+            help="Unencrypted PEM private key of --tls-cert.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API over gRPC and REST until SIGTERM or SIGINT."""
     import logging
@@ -91,13 +108,18 @@ def serve(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     settings = _settings(
-        data_dir, database_url, host=host, grpc_port=grpc_port, http_port=http_port
+        data_dir,
+        database_url,
+        host=host,
+        grpc_port=grpc_port,
+        http_port=http_port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
     try:
         asyncio.run(run(settings, announce=lambda line: print(line, flush=True)))
     except OSError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        out.fail(str(exc))
 
 
 @users_app.command("create")

@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scopegate.tls import TlsFiles, load_tls
+
 SECRET_ENV = "SCOPEGATE_SECRET_KEY"
 SECRET_FILE = "server.key"
 SESSION_SECONDS_ENV = "SCOPEGATE_SESSION_SECONDS"
@@ -85,6 +87,9 @@ class Settings:
     auth_failure_window_seconds: float = AUTH_FAILURE_WINDOW_SECONDS
     auth_failure_delay_seconds: float = AUTH_FAILURE_DELAY_SECONDS
     media: MediaSettings = field(default_factory=MediaSettings)
+    # Certificate chain and key (--tls-cert/--tls-key, SCOPEGATE_TLS_CERT/_KEY): both ports
+    # then speak TLS only; None serves plaintext.
+    tls: TlsFiles | None = None
 
 
 def _env_number(name: str, default: float, *, low: float, high: float) -> float:
@@ -98,13 +103,22 @@ def _env_number(name: str, default: float, *, low: float, high: float) -> float:
     return value
 
 
-def resolve(data_dir: Path | None, database_url: str | None, **ports) -> Settings:
+def resolve(
+    data_dir: Path | None,
+    database_url: str | None,
+    *,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    **ports,
+) -> Settings:
     """Flags first, then the environment, then the per-user default data dir.
 
     The data dir holds the server secret (unless SCOPEGATE_SECRET_KEY is set) and, when no
-    database URL is given, the SQLite database.
+    database URL is given, the SQLite database. A TLS pair is read and checked here.
     """
     from scopegate.store.database import sqlite_url
+
+    tls_files = load_tls(tls_cert, tls_key)
 
     directory = (data_dir or default_data_dir()).expanduser().resolve()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -131,6 +145,7 @@ def resolve(data_dir: Path | None, database_url: str | None, **ports) -> Setting
             high=MAX_AUTH_FAILURE_DELAY_SECONDS,
         ),
         media=media_settings(),
+        tls=tls_files,
         **ports,
     )
 

@@ -53,10 +53,14 @@ async def serve(settings: Settings, *, announce=print) -> None:
     downloader = Downloader(services.engine, services.media)
     services.schedule_download = downloader.schedule
 
+    tls = settings.tls
     http_socket = _bind(settings.host, settings.http_port)
     try:
         grpc_server, grpc_port = build_grpc_server(
-            dispatcher, services.catalog, f"{settings.host}:{settings.grpc_port}"
+            dispatcher,
+            services.catalog,
+            f"{settings.host}:{settings.grpc_port}",
+            tls=(tls.private_key, tls.cert_chain) if tls else None,
         )
     except OSError:
         http_socket.close()
@@ -75,6 +79,8 @@ async def serve(settings: Settings, *, announce=print) -> None:
             access_log=False,
             log_level="warning",
             server_header=False,
+            ssl_certfile=tls.cert_file if tls else None,
+            ssl_keyfile=tls.key_file if tls else None,
         )
     )
     watcher = ChangeWatcher(services.engine, authenticator, relations)
@@ -99,8 +105,13 @@ async def serve(settings: Settings, *, announce=print) -> None:
         watcher_task.cancel()
         raise OSError(f"cannot serve HTTP on {settings.host}:{http_port}")
 
-    announce(f"scopegate: gRPC listening on {settings.host}:{grpc_port}")
-    announce(f"scopegate: HTTP listening on http://{settings.host}:{http_port}")
+    if tls:
+        announce(f"scopegate: gRPC listening on {settings.host}:{grpc_port} (TLS)")
+        announce(f"scopegate: HTTPS listening on https://{settings.host}:{http_port}")
+        announce(f"scopegate: TLS certificate {tls.cert_file}")
+    else:
+        announce(f"scopegate: gRPC listening on {settings.host}:{grpc_port}")
+        announce(f"scopegate: HTTP listening on http://{settings.host}:{http_port}")
     announce(f"scopegate: data in {settings.data_dir} ({_redacted(settings.database_url)})")
 
     await stop.wait()

@@ -1,7 +1,8 @@
 // The API-key variant of the seeds' Node.js example with the official client: the key
 // carries the user and app, so the request has no user_app_id. Run by
-// tests/test_node_client.py; changed from the documents as pat_predict.js says (the stub,
-// values from the environment, JSON printed).
+// tests/test_node_client.py; changed from the documents as pat_predict.js says (the address
+// and the trusted certificate through the environment, values from the environment, JSON
+// printed).
 
 // Your API Key
 const API_KEY = process.env.CLARIFAI_API_KEY;
@@ -10,11 +11,7 @@ const IMAGE_URL = process.env.IMAGE_URL;
 
 const { ClarifaiStub, grpc } = require("clarifai-nodejs-grpc");
 
-// const stub = ClarifaiStub.grpc();
-const tlsStub = ClarifaiStub.grpc(process.env.SCOPEGATE_GRPC_ADDRESS);
-const V2 = tlsStub.constructor;
-tlsStub.close();
-const stub = new V2(process.env.SCOPEGATE_GRPC_ADDRESS, grpc.credentials.createInsecure());
+const stub = ClarifaiStub.grpc();
 
 // This will be used by every Clarifai endpoint call
 const metadata = new grpc.Metadata();

@@ -3,13 +3,13 @@
 // `clarifai/main` app's `color-recognition` model on one image. Run by tests/test_node_client.py.
 //
 // Changed from the documents, and only this:
-//  - the stub: ClarifaiStub.grpc() is TLS to api.clarifai.com (CLARIFAI_GRPC_BASE changes
-//    the host but never the TLS, and ClarifaiStub.insecureGrpc() has a fixed host); the test
-//    server speaks plain gRPC on loopback, so the same V2 client class that ClarifaiStub.grpc()
-//    returns is built on that address with insecure credentials;
-//  - the PAT, the address and the image come from the environment (no secret in a file);
-//    the image is a URL (IMAGE_URL) or, as in the "predict via bytes" example, a file's
-//    bytes (IMAGE_FILE_LOCATION);
+//  - the address: ClarifaiStub.grpc() is used as the documents use it, TLS included; the test
+//    points it at its scopegate server (started with --tls-cert/--tls-key) through the
+//    client's CLARIFAI_GRPC_BASE, and makes grpc-js trust that server's throwaway certificate
+//    through GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, both in the environment;
+//  - the PAT and the image come from the environment (no secret in a file); the image is a
+//    URL (IMAGE_URL) or, as in the "predict via bytes" example, a file's bytes
+//    (IMAGE_FILE_LOCATION);
 //  - the response's status and outputs are printed as JSON for the test to read, before
 //    the documents' check of the status.
 
@@ -38,11 +38,7 @@ const IMAGE_FILE_LOCATION = process.env.IMAGE_FILE_LOCATION;
 const fs = require("fs");
 const { ClarifaiStub, grpc } = require("clarifai-nodejs-grpc");
 
-// const stub = ClarifaiStub.grpc();
-const tlsStub = ClarifaiStub.grpc(process.env.SCOPEGATE_GRPC_ADDRESS);
-const V2 = tlsStub.constructor;
-tlsStub.close();
-const stub = new V2(process.env.SCOPEGATE_GRPC_ADDRESS, grpc.credentials.createInsecure());
+const stub = ClarifaiStub.grpc();
 
 // This will be used by every Clarifai endpoint call
 const metadata = new grpc.Metadata();

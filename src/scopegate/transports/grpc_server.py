@@ -65,9 +65,16 @@ def _method_handler(dispatcher: Dispatcher, spec: MethodSpec) -> grpc.RpcMethodH
 
 
 def build_grpc_server(
-    dispatcher: Dispatcher, catalog: Catalog, address: str
+    dispatcher: Dispatcher,
+    catalog: Catalog,
+    address: str,
+    *,
+    tls: tuple[bytes, bytes] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """The server, and the port it bound (useful when asked for port 0)."""
+    """The server, and the port it bound (useful when asked for port 0).
+
+    With `tls` (private key, certificate chain), as PEM, the port speaks TLS only.
+    """
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", 128 * 1024 * 1024),
@@ -89,7 +96,10 @@ def build_grpc_server(
     )
     server.health_servicer = health_servicer  # type: ignore[attr-defined]
     try:
-        port = server.add_insecure_port(address)
+        if tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, grpc.ssl_server_credentials([tls]))
     except RuntimeError:
         port = 0
     if port == 0:
