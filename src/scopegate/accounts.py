@@ -321,10 +321,15 @@ def create_app(
 
 
 def delete_app(conn: Connection, app: AppRecord) -> list[str]:
-    """Delete an app and its keys; returns the keys' public ids, to evict from caches."""
+    """Delete an app and its keys; returns the keys' public ids, to evict from caches.
+
+    The change log names the keys and the app, so every process drops them and its cached
+    relations to the app (grants, teams): an app made later under the same id starts bare.
+    """
     public_ids = keys.public_ids_for_app(conn, app.pk)
     for public_id in public_ids:
         changes.record(conn, "key", public_id)
+    changes.record(conn, "app", f"{app.user_id}/{app.app_id}")
     apps.delete_app(conn, app.pk)
     return public_ids
 

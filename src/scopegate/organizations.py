@@ -103,7 +103,6 @@ def delete(conn: Connection, org_id: str, actor: Actor) -> list[str]:
     removed: list[str] = []
     for app in apps.list_for_user(conn, org_id, offset=0, limit=10**9):
         removed += accounts.delete_app(conn, app)
-        changes.record(conn, "app", f"{app.user_id}/{app.app_id}")
     orgs.delete_org(conn, org_id)
     _changed(conn, org_id)
     actor.record(conn, "org.delete", f"org:{org_id}", f"keys deleted: {len(removed)}")

@@ -117,7 +117,6 @@ def delete_app(ctx: RequestContext, request):
     with ctx.services.engine.begin() as conn:
         app = _app(conn, ctx)
         removed = accounts.delete_app(conn, app)
-        changes.record(conn, "app", f"{app.user_id}/{app.app_id}")
         ctx.actor().record(
             conn, "app.delete", f"app:{app.user_id}/{app.app_id}", f"keys deleted: {len(removed)}"
         )
