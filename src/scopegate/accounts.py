@@ -300,11 +300,16 @@ def create_app(
     visibility: int = 10,
     actor: Actor | None = None,
 ) -> tuple[AppRecord, str]:
-    """Create an app and its default app-specific API key (all scopes), like Clarifai."""
+    """Create an app and its default app-specific API key (all scopes), like Clarifai.
+
+    The change log names the app: every process drops what it cached about the id while
+    no app had it, so an organization's members reach a new app within the bound.
+    """
     validate_id("app id", app_id)
     if apps.get(conn, user_id, app_id):
         raise ApiError(C.CONN_INVALID_REQUEST, "Invalid request", f"App '{app_id}' already exists.")
     app = apps.create(conn, user_id, app_id, name, description, visibility)
+    changes.record(conn, "app", f"{user_id}/{app_id}")
     public_id, secret = issue_key(
         conn,
         hasher,
