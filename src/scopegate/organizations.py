@@ -93,6 +93,7 @@ def create(conn: Connection, org_id: str, name: str, admin_user_id: str, actor: 
         raise invalid_argument(f"The id '{org_id}' is taken; choose another.")
     org = orgs.create(conn, org_id, name or org_id)
     orgs.add_member(conn, org_id, admin.user_id, OrgRole.ADMIN.value)
+    _changed(conn, org_id)  # what a process cached while the id was nobody's ends
     actor.record(conn, "org.create", f"org:{org_id}", f"admin={admin.user_id}")
     return org
 
