@@ -195,6 +195,34 @@ def test_leaving_ends_access_at_once(server, client: Client, user):
     assert _get_app(client, member_pat, org_id, app_id).status.code == codes.CONN_DOES_NOT_EXIST
 
 
+def test_an_app_asked_for_before_it_exists_is_reachable_once_made(server, client: Client, user):
+    _, admin_pat = user
+    org_id, _, _ = _org_with_app(server, client, admin_pat)
+    app_id = new_id("app")
+    _, reader = _member(server, org_id, admin_pat, "org_user")
+    for pat in (admin_pat, reader):  # both misses are cached
+        assert _get_app(client, pat, org_id, app_id).status.code == codes.CONN_DOES_NOT_EXIST
+    ok(
+        client.stub.PostApps(
+            service_pb2.PostAppsRequest(
+                user_app_id=me(user_id=org_id), apps=[resources_pb2.App(id=app_id)]
+            ),
+            metadata=client.auth(admin_pat),
+        )
+    )
+    for pat in (admin_pat, reader):
+        ok(_get_app(client, pat, org_id, app_id))
+
+
+def test_an_organization_asked_for_before_it_exists_is_reachable_once_made(server, user):
+    _, admin_pat = user
+    org_id = new_id("org")
+    status, reply = rest(server, "GET", f"/v2/users/{org_id}/apps", admin_pat)  # a cached miss
+    assert (status, reply["status"]["code"]) == (404, codes.CONN_DOES_NOT_EXIST)
+    call(server, "POST", ORGS, admin_pat, {"id": org_id})
+    assert call(server, "GET", f"/v2/users/{org_id}/apps", admin_pat)["apps"] == []
+
+
 def test_role_change_takes_effect_at_once(server, client: Client, user):
     _, admin_pat = user
     org_id, app_id, _ = _org_with_app(server, client, admin_pat)

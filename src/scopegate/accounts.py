@@ -300,11 +300,16 @@ def create_app(
     visibility: int = 10,
     actor: Actor | None = None,
 ) -> tuple[AppRecord, str]:
-    """Create an app and its default app-specific API key (all scopes), like Clarifai."""
+    """Create an app and its default app-specific API key (all scopes), like Clarifai.
+
+    The change log names the app: every process drops what it cached about the id while
+    no app had it, so an organization's members reach a new app within the bound.
+    """
     validate_id("app id", app_id)
     if apps.get(conn, user_id, app_id):
         raise ApiError(C.CONN_INVALID_REQUEST, "Invalid request", f"App '{app_id}' already exists.")
     app = apps.create(conn, user_id, app_id, name, description, visibility)
+    changes.record(conn, "app", f"{user_id}/{app_id}")
     public_id, secret = issue_key(
         conn,
         hasher,
@@ -321,10 +326,15 @@ def create_app(
 
 
 def delete_app(conn: Connection, app: AppRecord) -> list[str]:
-    """Delete an app and its keys; returns the keys' public ids, to evict from caches."""
+    """Delete an app and its keys; returns the keys' public ids, to evict from caches.
+
+    The change log names the keys and the app, so every process drops them and its cached
+    relations to the app (grants, teams): an app made later under the same id starts bare.
+    """
     public_ids = keys.public_ids_for_app(conn, app.pk)
     for public_id in public_ids:
         changes.record(conn, "key", public_id)
+    changes.record(conn, "app", f"{app.user_id}/{app.app_id}")
     apps.delete_app(conn, app.pk)
     return public_ids
 

@@ -93,6 +93,7 @@ def create(conn: Connection, org_id: str, name: str, admin_user_id: str, actor: 
         raise invalid_argument(f"The id '{org_id}' is taken; choose another.")
     org = orgs.create(conn, org_id, name or org_id)
     orgs.add_member(conn, org_id, admin.user_id, OrgRole.ADMIN.value)
+    _changed(conn, org_id)  # what a process cached while the id was nobody's ends
     actor.record(conn, "org.create", f"org:{org_id}", f"admin={admin.user_id}")
     return org
 
@@ -103,7 +104,6 @@ def delete(conn: Connection, org_id: str, actor: Actor) -> list[str]:
     removed: list[str] = []
     for app in apps.list_for_user(conn, org_id, offset=0, limit=10**9):
         removed += accounts.delete_app(conn, app)
-        changes.record(conn, "app", f"{app.user_id}/{app.app_id}")
     orgs.delete_org(conn, org_id)
     _changed(conn, org_id)
     actor.record(conn, "org.delete", f"org:{org_id}", f"keys deleted: {len(removed)}")

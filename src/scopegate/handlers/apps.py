@@ -22,6 +22,7 @@ def post_apps(ctx: RequestContext, request):
     if not request.apps:
         raise invalid_argument("Give at least one app in 'apps'.")
     response = ctx.spec.output_type()
+    created_ids = []
     with ctx.services.engine.begin() as conn:
         for app in request.apps:
             visibility = app.visibility.gettable or resources_pb2.Visibility.PRIVATE
@@ -42,6 +43,10 @@ def post_apps(ctx: RequestContext, request):
             # Shown once: the proto's App has no key field, so the secret rides in metadata.
             created.metadata.update({"default_api_key": default_key})
             response.apps.append(created)
+            created_ids.append(record.app_id)
+    # A miss cached before the app existed (an organization's member asking for it) ends now.
+    for app_id in created_ids:
+        ctx.services.evict_app(ctx.target.user_id, app_id)
     return response
 
 
@@ -117,7 +122,6 @@ def delete_app(ctx: RequestContext, request):
     with ctx.services.engine.begin() as conn:
         app = _app(conn, ctx)
         removed = accounts.delete_app(conn, app)
-        changes.record(conn, "app", f"{app.user_id}/{app.app_id}")
         ctx.actor().record(
             conn, "app.delete", f"app:{app.user_id}/{app.app_id}", f"keys deleted: {len(removed)}"
         )

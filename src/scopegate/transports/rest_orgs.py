@@ -163,9 +163,10 @@ def list_mine(conn: Connection, principal: Principal, _actor: Actor, path: dict,
     return {"organizations": [org_json(org, role) for org, role in found]}
 
 
-def _create(conn: Connection, principal: Principal, actor: Actor, _path: dict, body: dict):
+def _create(conn: Connection, principal: Principal, actor: Actor, path: dict, body: dict):
     org_id = _string(body, "id", required=True)
     org = organizations.create(conn, org_id, _string(body, "name") or "", principal.user_id, actor)
+    path["org_id"] = org_id  # evicted here at once, like the routes that name it
     return {"organization": org_json(org, "admin")}
 
 
