@@ -91,6 +91,25 @@ def _setup(server) -> tuple[dict[str, str], dict[str, str]]:
     return urls, callers
 
 
+GRPC_CONCURRENCY = 16
+# gRPC rounds: the same requests as the REST ones, named for benchmarks.loadgen.
+GRPC_ROUNDS = {
+    NOAUTH: "GetStatusCode",
+    COLLABORATOR: "MyScopes@owner/private",
+    PUBLIC: "GetWorkflow@owner/public",
+    PUBLIC_DB: "GetApp@owner/public",
+}
+
+
+def _rotation(methods: list[str], cycles: int) -> list[str]:
+    """Each method once per cycle, the starting one shifting, so drift hits all alike."""
+    order = []
+    for cycle in range(cycles):
+        shift = cycle % len(methods)
+        order += methods[shift:] + methods[:shift]
+    return order
+
+
 def run(options) -> tuple[list[Result], list[str]]:
     duration = 1.0 if options.quick else 2.0
     cycles = 2 if options.quick else 5
@@ -115,15 +134,43 @@ def run(options) -> tuple[list[Result], list[str]]:
                 result.label = method
                 return result
 
-            log(f"{NAME}: warm-up, then {cycles * len(methods)} rounds of {duration}s")
+            order = _rotation(methods, cycles)
+            log(f"{NAME}: REST warm-up, then {len(order)} rounds of {duration}s")
             for method in methods:
                 rest(method, 1.0)
-            runs = []
-            for cycle in range(cycles * len(methods)):
-                shift = cycle % len(methods)
-                runs.append(rest((methods[shift:] + methods[:shift])[0]))
+            rest_runs = [rest(method) for method in order]
+            _summarise(
+                "REST",
+                f"{rest_runs[0].tool}, {connections} keep-alive connections",
+                rest_runs,
+                results,
+                details,
+            )
+
+            log(f"{NAME}: gRPC, {len(order)} rounds of {duration}s")
+            secrets_file = data_dir / "round-secrets.json"
+            secrets_file.write_text(json.dumps({GRPC_ROUNDS[m]: callers[m] for m in methods}))
+            grpc_runs = loadgen.start_grpc(
+                server.grpc_address,
+                [GRPC_ROUNDS[m] for m in order],
+                duration=duration,
+                concurrency=GRPC_CONCURRENCY,
+                round_secrets_file=secrets_file,
+                expect={GRPC_ROUNDS[m]: EXPECTED_CODE[m] for m in methods},
+                server_pid=pid,
+            ).wait_all(len(order) * (duration + 1) + 60)
+            by_round = {GRPC_ROUNDS[m]: m for m in methods}
+            for result in grpc_runs:
+                result.label = by_round[result.label]
+            tool = f"grpc.aio client, {GRPC_CONCURRENCY} concurrent calls on one channel"
+            _summarise("gRPC", tool, grpc_runs, results, details)
         finally:
             stop_server(server)
+    return results, details
+
+
+def _summarise(transport: str, tool: str, runs, results: list[Result], details: list[str]):
+    methods = [NOAUTH, COLLABORATOR, PUBLIC, PUBLIC_DB]
     by_method = {m: [r for r in runs if r.label == m] for m in methods}
 
     def rps(rounds) -> float:
@@ -131,17 +178,16 @@ def run(options) -> tuple[list[Result], list[str]]:
         return sum(r.requests for r in rounds) / seconds if seconds else 0.0
 
     base = rps(by_method[NOAUTH])
-    tool = f"{runs[0].tool}, {connections} keep-alive connections"
-    results.append(Result(NAME, f"REST: {NOAUTH}", base, "req/s", note=tool))
+    results.append(Result(NAME, f"{transport}: {NOAUTH}", base, "req/s", note=tool))
     for method in (COLLABORATOR, PUBLIC, PUBLIC_DB):
         value = rps(by_method[method])
         ratio = value / base if base else float("nan")
-        results.append(Result(NAME, f"REST: {method}", value, "req/s"))
+        results.append(Result(NAME, f"{transport}: {method}", value, "req/s"))
         targeted = method != PUBLIC_DB
         results.append(
             Result(
                 NAME,
-                f"REST: ratio {method.split(',')[0]} / NoAuth ({method.split(', ')[1]})",
+                f"{transport}: ratio {method.split(',')[0]} / NoAuth ({method.split(', ')[1]})",
                 ratio,
                 "",
                 f">= {TARGET_RATIO}" if targeted else "",
@@ -150,14 +196,24 @@ def run(options) -> tuple[list[Result], list[str]]:
             )
         )
     refused = sum(r.errors for r in runs)
-    # wrk counts HTTP statuses: every answer but the public GetWorkflow's must be a 200.
-    off = sum(r.non_ok for r in runs if r.label != PUBLIC)
-    off += sum(r.requests - r.non_ok for r in runs if r.label == PUBLIC)
+    if transport == "REST":
+        # wrk counts HTTP statuses: every answer but the public GetWorkflow's is a 200.
+        off = sum(r.non_ok for r in runs if r.label != PUBLIC)
+        off += sum(r.requests - r.non_ok for r in runs if r.label == PUBLIC)
+    else:
+        off = sum(r.non_ok for r in runs)  # statuses checked against EXPECTED_CODE
     if refused or off:
         results.append(
-            Result(NAME, "REST: unexpected answers or socket errors", refused + off, "", "0", False)
+            Result(
+                NAME,
+                f"{transport}: unexpected answers or socket errors",
+                refused + off,
+                "",
+                "0",
+                False,
+            )
         )
-    details.append(f"Rounds in the order run ({tool}):")
+    details.append(f"{transport} rounds in the order run ({tool}):")
     details.append("")
     details.append("| round | method | req/s | p50 ms | p99 ms | server CPU µs/req |")
     details.append("| ---: | --- | ---: | ---: | ---: | ---: |")
@@ -168,4 +224,3 @@ def run(options) -> tuple[list[Result], list[str]]:
             f"{run_.p99_us / 1000:.1f} | {'' if cpu is None else f'{cpu:.0f}'} |"
         )
     details.append("")
-    return results, details

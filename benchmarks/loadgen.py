@@ -216,10 +216,13 @@ def start_grpc(
     concurrency: int,
     secret: str | None = None,
     secrets_file: Path | None = None,
+    round_secrets_file: Path | None = None,
+    expect: dict[str, int] | None = None,
     delay_ms: float = 0.0,
     server_pid: int | None = None,
 ) -> LoadRun:
-    """One `grpc.aio` client process running one round per entry of `methods`."""
+    """One `grpc.aio` client process running one round per entry of `methods`
+    (`Method` or `Method@user/app`)."""
     command = [sys.executable, "-m", "benchmarks.loadgen", "grpc", address, ",".join(methods)]
     command += ["--duration", str(duration), "--concurrency", str(concurrency)]
     command += ["--delay-ms", str(delay_ms)]
@@ -227,6 +230,10 @@ def start_grpc(
         command += ["--secret", secret]
     if secrets_file:
         command += ["--secrets", str(secrets_file)]
+    if round_secrets_file:
+        command += ["--round-secrets", str(round_secrets_file)]
+    if expect:
+        command += ["--expect", json.dumps(expect)]
     return LoadRun(command, "grpc-aio", server_pid)
 
 
@@ -322,21 +329,36 @@ def _grpc_main(args) -> None:
     import asyncio
 
     import grpc
-    from clarifai_grpc.grpc.api import service_pb2
+    from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 
-    requests = {
-        "MyScopes": (service_pb2.MyScopesRequest(), service_pb2.MultiScopeResponse),
-        "GetStatusCode": (
-            service_pb2.GetStatusCodeRequest(status_code_id="10000"),
-            service_pb2.SingleStatusCodeResponse,
-        ),
+    kinds = {
+        "MyScopes": (service_pb2.MyScopesRequest, service_pb2.MultiScopeResponse),
+        "GetWorkflow": (service_pb2.GetWorkflowRequest, service_pb2.SingleWorkflowResponse),
+        "GetApp": (service_pb2.GetAppRequest, service_pb2.SingleAppResponse),
+        "GetStatusCode": (service_pb2.GetStatusCodeRequest, service_pb2.SingleStatusCodeResponse),
     }
     rounds = args.methods.split(",")
-    unknown = sorted(set(rounds) - set(requests))
-    if unknown:
-        raise SystemExit(f"unsupported methods {unknown}")
+    # A round is `Method` or `Method@user/app`: that method naming that app.
+    requests = {}
+    for name in set(rounds):
+        method, _, app = name.partition("@")
+        if method not in kinds:
+            raise SystemExit(f"unsupported method {method}")
+        request_type, response_type = kinds[method]
+        request = request_type()
+        if method == "GetStatusCode":
+            request.status_code_id = "10000"
+        if method == "GetWorkflow":
+            request.workflow_id = "general"
+        if app:
+            user_id, _, app_id = app.partition("/")
+            request.user_app_id.CopyFrom(resources_pb2.UserAppIDSet(user_id=user_id, app_id=app_id))
+        requests[name] = (method, request, response_type)
     secrets = _read_secrets(args.secrets)
-    success = 10000
+    # Each round's own secret (JSON: round name -> secret), e.g. a collaborator's PAT.
+    round_secrets = json.loads(Path(args.round_secrets).read_text()) if args.round_secrets else {}
+    expected = {name: 10000 for name in requests}
+    expected.update(json.loads(args.expect) if args.expect else {})
 
     async def run() -> None:
         async with grpc.aio.insecure_channel(args.address) as channel:
@@ -344,13 +366,15 @@ def _grpc_main(args) -> None:
             calls = {
                 name: (
                     channel.unary_unary(
-                        f"/clarifai.api.V2/{name}",
+                        f"/clarifai.api.V2/{method}",
                         request_serializer=type(request).SerializeToString,
                         response_deserializer=response_type.FromString,
                     ),
                     request,
+                    round_secrets.get(name, args.secret),
+                    expected[name],
                 )
-                for name, (request, response_type) in requests.items()
+                for name, (method, request, response_type) in requests.items()
             }
             state = {"call": calls[rounds[0]], "measure": False, "stop": False}
             totals = {"requests": 0, "non_ok": 0, "errors": 0}
@@ -359,14 +383,14 @@ def _grpc_main(args) -> None:
             async def worker(offset: int) -> None:
                 index = offset
                 while not state["stop"]:
+                    call, request, secret, success = state["call"]
                     if secrets:
                         index = (index + 1) % len(secrets)
                         metadata = (("authorization", "Key " + secrets[index]),)
-                    elif args.secret:
-                        metadata = (("authorization", "Key " + args.secret),)
+                    elif secret:
+                        metadata = (("authorization", "Key " + secret),)
                     else:
                         metadata = ()
-                    call, request = state["call"]
                     measured = state["measure"]
                     started = time.perf_counter_ns()
                     try:
@@ -418,6 +442,8 @@ def main(argv: list[str] | None = None) -> None:
     grpc_parser.add_argument("methods", help="one round per name: MyScopes,GetStatusCode,...")
     grpc_parser.add_argument("--settle", type=float, default=0.3)
     grpc_parser.add_argument("--secret")
+    grpc_parser.add_argument("--round-secrets", help="JSON file: round name -> secret")
+    grpc_parser.add_argument("--expect", help="JSON: round name -> expected status code")
     for each in (http_parser, grpc_parser):
         each.add_argument("--secrets", help="file of secrets, one a line, sent in turn")
         each.add_argument("--duration", type=float, default=3.0)
