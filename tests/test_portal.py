@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -84,31 +85,48 @@ def browser():
         browser.close()
 
 
+class Browsing:
+    """One browser context (its own cookies) and one page, checked after each test: no
+    JavaScript error, nothing fetched from anywhere but the server under test, no secret
+    in any URL."""
+
+    def __init__(self, browser, base: str) -> None:
+        self.context = browser.new_context(
+            viewport={"width": WIDE, "height": 900},
+            permissions=["clipboard-read", "clipboard-write"],
+            locale="en-US",
+        )
+        self.context.set_default_timeout(10_000)
+        self.traffic = Traffic(self.context, base)
+        self.errors: list[str] = []
+        self.page = self.context.new_page()
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def check(self) -> None:
+        errors, self.errors[:] = list(self.errors), []
+        assert errors == [], f"JavaScript errors: {errors}"
+        try:
+            self.traffic.check()
+        finally:
+            self.traffic.urls.clear()
+
+
 class Contexts:
-    """Browser contexts (each its own cookies) that check themselves when they close."""
+    """Fresh browser contexts for one test, checked and closed after it."""
 
     def __init__(self, browser, base: str) -> None:
         self.browser, self.base = browser, base
-        self._open: list[tuple[object, Traffic, list[str]]] = []
+        self._open: list[Browsing] = []
 
-    def page(self, *, width: int = WIDE, state: dict | None = None):
-        context = self.browser.new_context(
-            viewport={"width": width, "height": 900},
-            permissions=["clipboard-read", "clipboard-write"],
-            locale="en-US",
-            storage_state=state,
-        )
-        context.set_default_timeout(10_000)
-        errors: list[str] = []
-        context.on("page", lambda page: page.on("pageerror", lambda exc: errors.append(str(exc))))
-        self._open.append((context, Traffic(context, self.base), errors))
-        return context.new_page()
+    def page(self):
+        self._open.append(Browsing(self.browser, self.base))
+        return self._open[-1].page
 
     def close(self) -> None:
-        for context, traffic, errors in self._open:
-            context.close()
-            assert errors == [], f"JavaScript errors: {errors}"
-            traffic.check()
+        for browsing in self._open:
+            browsing.context.close()
+        for browsing in self._open:
+            browsing.check()
         self._open.clear()
 
 
@@ -121,39 +139,80 @@ def contexts(browser, base) -> Iterator[Contexts]:
 
 @pytest.fixture
 def page(contexts):
-    """A visitor with no cookies."""
+    """A visitor with no cookies of their own."""
     return contexts.page()
 
 
 @dataclass(frozen=True)
 class Account:
+    """A user signed up (through the portal) once for the module, with a signed-in page
+    that the tests share: a browser context costs more than most steps of a test."""
+
     user_id: str
     pat: str  # the default PAT shown at sign-up
-    state: dict  # the browser's cookies, signed in
+    browsing: Browsing
 
     @property
     def email(self) -> str:
         return f"{self.user_id}@example.com"
 
+    @property
+    def page(self):
+        return self.browsing.page
 
-def _account(browser, base: str, prefix: str) -> Account:
-    made = Contexts(browser, base)
-    page = made.page()
+
+def _account(browser, base: str, prefix: str) -> Iterator[Account]:
+    browsing = Browsing(browser, base)
     user_id = new_id(prefix)
-    pat = sign_up(page, base, user_id)
-    state = page.context.storage_state()
-    made.close()
-    return Account(user_id, pat, state)
+    pat = sign_up(browsing.page, base, user_id)
+    browsing.check()
+    yield Account(user_id, pat, browsing)
+    browsing.context.close()
+
+
+@contextmanager
+def _shared(browsing: Browsing) -> Iterator[None]:
+    """Around a test using a shared page: the usual width before, the checks after."""
+    browsing.page.set_viewport_size({"width": WIDE, "height": 900})
+    browsing.check()  # what an earlier test left is that test's business
+    yield
+    browsing.check()
 
 
 @pytest.fixture(scope="module")
-def alice(browser, base) -> Account:
-    return _account(browser, base, "alice")
+def alice_account(browser, base) -> Iterator[Account]:
+    yield from _account(browser, base, "alice")
 
 
 @pytest.fixture(scope="module")
-def bob(browser, base) -> Account:
-    return _account(browser, base, "bob")
+def bob_account(browser, base) -> Iterator[Account]:
+    yield from _account(browser, base, "bob")
+
+
+@pytest.fixture(scope="module")
+def visitor_browsing(browser, base) -> Iterator[Browsing]:
+    browsing = Browsing(browser, base)
+    yield browsing
+    browsing.context.close()
+
+
+@pytest.fixture
+def alice(alice_account) -> Iterator[Account]:
+    with _shared(alice_account.browsing):
+        yield alice_account
+
+
+@pytest.fixture
+def bob(bob_account) -> Iterator[Account]:
+    with _shared(bob_account.browsing):
+        yield bob_account
+
+
+@pytest.fixture
+def visitor(visitor_browsing):
+    """A page that never signs in (it may fail to), shared by the module."""
+    with _shared(visitor_browsing):
+        yield visitor_browsing.page
 
 
 def code_of(response) -> int:
@@ -234,8 +293,7 @@ def test_sign_up_shows_the_default_pat_once_and_it_works(page, base, stub):
     snap(page, "02-security")
 
 
-def test_log_in_and_out_with_the_keyboard(contexts, base):
-    page = contexts.page()
+def test_log_in_and_out_with_the_keyboard(page, base):
     user_id = new_id("p")
     sign_up(page, base, user_id)
     page.get_by_role("button", name="Log out").click()
@@ -271,8 +329,8 @@ def test_log_in_and_out_with_the_keyboard(contexts, base):
     assert actions[:4] == ["login", "login.failed", "logout", "login"]
 
 
-def test_create_a_pat_with_the_keyboard_only(contexts, base, stub, alice):
-    page = contexts.page(state=alice.state)
+def test_create_a_pat_with_the_keyboard_only(base, stub, alice):
+    page = alice.page
     page.goto(f"{base}/portal/security")
     tab_to(page, "#create-pat")
     page.keyboard.press("Enter")
@@ -299,8 +357,8 @@ def test_create_a_pat_with_the_keyboard_only(contexts, base, stub, alice):
     assert list_apps(stub, secret) == codes.SUCCESS
 
 
-def test_pat_create_edit_roll_delete(contexts, base, stub, alice):
-    page = contexts.page(state=alice.state)
+def test_pat_create_edit_roll_delete(base, stub, alice):
+    page = alice.page
     page.goto(f"{base}/portal/security")
     page.get_by_role("link", name="Create Personal Access Token").click()
     assert not ticked(page, "Apps_Get")
@@ -385,8 +443,8 @@ def test_pat_create_edit_roll_delete(contexts, base, stub, alice):
     assert list_apps(stub, rolled) == codes.CONN_KEY_INVALID
 
 
-def test_app_create_visibility_keys_and_delete(contexts, base, stub, alice):
-    page = contexts.page(state=alice.state)
+def test_app_create_visibility_keys_and_delete(base, stub, alice):
+    page = alice.page
     app_id = new_id("photos-")
     page.goto(f"{base}/portal/apps")
     page.get_by_role("link", name="Create app").click()
@@ -492,9 +550,9 @@ def test_app_create_visibility_keys_and_delete(contexts, base, stub, alice):
     assert code_of(my_scopes(stub, default_key)) == codes.CONN_KEY_INVALID
 
 
-def test_collaborators_and_shared_with_me(contexts, base, stub, alice, bob):
-    page = contexts.page(state=alice.state)
-    guest_page = contexts.page(state=bob.state)
+def test_collaborators_and_shared_with_me(base, stub, alice, bob):
+    page = alice.page
+    guest_page = bob.page
     app_id = new_id("shared-")
     page.goto(f"{base}/portal/apps/new")
     page.get_by_label("App id").fill(app_id)
@@ -555,8 +613,8 @@ def test_collaborators_and_shared_with_me(contexts, base, stub, alice, bob):
     assert row(guest_page, "shared-table", app_id).count() == 0
 
 
-def test_organizations_page_lists_the_users_organizations(contexts, base, bob):
-    page = contexts.page(state=bob.state)
+def test_organizations_page_lists_the_users_organizations(base, bob):
+    page = bob.page
     page.goto(f"{base}/portal/organizations")
     assert page.inner_text(".empty") == "You do not belong to any organization."
     org_id = new_id("org")
@@ -574,8 +632,7 @@ def test_organizations_page_lists_the_users_organizations(contexts, base, bob):
     snap(page, "21-organizations")
 
 
-def test_failed_logins_are_throttled_like_the_api_and_audited(contexts, base):
-    page = contexts.page()
+def test_failed_logins_are_throttled_like_the_api_and_audited(page, visitor, base):
     user_id = new_id("t")
     sign_up(page, base, user_id)
     page.goto(f"{base}/portal/security/keys/new")
@@ -587,7 +644,7 @@ def test_failed_logins_are_throttled_like_the_api_and_audited(contexts, base):
     page.get_by_role("button", name="Delete Personal Access Token").click()
 
     # Someone else guesses the password, from another browser.
-    intruder = contexts.page()
+    intruder = visitor
     email = f"{user_id}@example.com"
     for _ in range(5):
         log_in(intruder, base, email, "wrong-Password-1")
@@ -615,8 +672,8 @@ def test_failed_logins_are_throttled_like_the_api_and_audited(contexts, base):
     snap(page, "23-audit")
 
 
-def test_a_post_without_csrf_token_or_from_another_origin_is_refused(contexts, base, alice):
-    page = contexts.page(state=alice.state)
+def test_a_post_without_csrf_token_or_from_another_origin_is_refused(base, alice):
+    page = alice.page
     page.goto(f"{base}/portal/security/keys/new")
     token = page.input_value("input[name=csrf_token]")
     url = f"{base}/portal/security/keys/new"
@@ -643,8 +700,8 @@ def test_a_post_without_csrf_token_or_from_another_origin_is_refused(contexts, b
     assert login.status == 403
 
 
-def test_handler_errors_are_readable_and_forms_keep_what_was_typed(contexts, base, alice):
-    page = contexts.page(state=alice.state)
+def test_handler_errors_are_readable_and_forms_keep_what_was_typed(base, alice, visitor):
+    page = alice.page
     page.goto(f"{base}/portal/apps/new")
     page.get_by_label("App id").fill("not a valid id!")
     page.get_by_label("Description").fill("kept")
@@ -659,7 +716,6 @@ def test_handler_errors_are_readable_and_forms_keep_what_was_typed(contexts, bas
     snap(page, "25-error-page")
     assert page.goto(f"{base}/portal/apps/no-such-app").status == 404
 
-    visitor = contexts.page()
     visitor.goto(f"{base}/portal/signup")
     visitor.get_by_label("Email").fill(alice.email)
     visitor.get_by_label("User id").fill(new_id("p"))
@@ -676,11 +732,12 @@ def _href(page, selector: str) -> str:
     return page.get_attribute(selector, "href")
 
 
-def test_every_page_is_readable_at_360px(contexts, base, alice, bob):
+def test_every_page_is_readable_at_360px(base, alice, bob, visitor):
     """Each page of the portal (every GET route, the once-shown secret, an error) at 360 px
     wide: no sideways scrolling, every control labelled, a screenshot. (The flows above
     take the 1280 px screenshots.)"""
-    page = contexts.page(state=alice.state, width=NARROW)
+    page = alice.page
+    page.set_viewport_size({"width": NARROW, "height": 900})
     visited: set[str] = set()
 
     def visit(url: str | None, name: str, page=page) -> None:
@@ -729,7 +786,7 @@ def test_every_page_is_readable_at_360px(contexts, base, alice, bob):
     visit(f"{base}/portal/audit", "audit")
     visit(f"{base}/portal/apps/no-such-app", "error")
 
-    visitor = contexts.page(width=NARROW)  # signed out
+    visitor.set_viewport_size({"width": NARROW, "height": 900})
     for path in ("/login", "/signup"):
         visit(f"{base}/portal{path}", path.strip("/"), page=visitor)
 
