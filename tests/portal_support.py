@@ -93,15 +93,20 @@ def page_route(url: str) -> str | None:
     return None
 
 
+def assert_no_secret_in_links(page) -> None:
+    """No link, source or form target on the page (nor its own address) holds a secret."""
+    urls = [*page.evaluate(PAGE_URLS), page.url]
+    leaks = [url for url in urls if SECRET_ANYWHERE.search(url)]
+    assert leaks == [], f"secrets in URLs on {page.url}: {leaks}"
+
+
 def snap(page, name: str) -> Path:
     """Screenshot the page under test-output/portal/ after checking every control is
     labelled and that no link or form on it carries a secret."""
     unlabelled = page.evaluate(UNLABELLED_CONTROLS)
     assert unlabelled == [], f"controls without a label on {page.url}: {unlabelled}"
     assert "Traceback" not in page.content()
-    urls = [*page.evaluate(PAGE_URLS), page.url]
-    leaks = [url for url in urls if SECRET_ANYWHERE.search(url)]
-    assert leaks == [], f"secrets in URLs on {page.url}: {leaks}"
+    assert_no_secret_in_links(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
@@ -140,6 +145,7 @@ def copy_secret(page, *, keyboard: bool = False) -> str:
     """Press the page's Copy button (with the mouse, or Tab and Enter) and return what
     landed on the clipboard: the text the tests then use as the credential."""
     shown = page.input_value("#new-secret")
+    assert_no_secret_in_links(page)  # the page that shows it once links nowhere with it
     page.evaluate("navigator.clipboard.writeText('')")  # no leftover from an earlier copy
     if keyboard:
         tab_to(page, "#copy-secret")

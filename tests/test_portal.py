@@ -87,8 +87,8 @@ def browser():
 
 class Browsing:
     """One browser context (its own cookies) and one page, checked after each test: no
-    JavaScript error, nothing fetched from anywhere but the server under test, no secret
-    in any URL."""
+    JavaScript error nor anything the Content-Security-Policy blocked, nothing fetched from
+    anywhere but the server under test, no secret in any URL."""
 
     def __init__(self, browser, base: str) -> None:
         self.context = browser.new_context(
@@ -101,6 +101,11 @@ class Browsing:
         self.errors: list[str] = []
         self.page = self.context.new_page()
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("console", self._console)
+
+    def _console(self, message) -> None:
+        if "Content Security Policy" in message.text:  # something the policy had to block
+            self.errors.append(message.text)
 
     def check(self) -> None:
         errors, self.errors[:] = list(self.errors), []

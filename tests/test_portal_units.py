@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -111,10 +112,16 @@ def test_the_session_cookie_is_checked_by_the_dispatchers_authentication():
     portal = Portal(
         dispatcher=Dispatcher(), login=None, templates=None, signer=None, organizations=None
     )
-    assert asyncio.run(portal.principal("", "10.1.2.3")) is None  # no cookie: no call
-    assert asyncio.run(portal.principal("sgs_bad", "10.1.2.3")) is None
-    assert asyncio.run(portal.principal("sgp_pat", "10.1.2.3")) is None
-    assert asyncio.run(portal.principal("sgs_good", "10.1.2.3")).kind is CredentialKind.SESSION
+
+    def principal(token: str):
+        # A thread of its own: Playwright's sync API may hold this thread's event loop.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, portal.principal(token, "10.1.2.3")).result()
+
+    assert principal("") is None  # no cookie: no call
+    assert principal("sgs_bad") is None
+    assert principal("sgp_pat") is None
+    assert principal("sgs_good").kind is CredentialKind.SESSION
     assert seen == [
         (None, "sgs_bad", "10.1.2.3"),
         (None, "sgp_pat", "10.1.2.3"),
