@@ -48,6 +48,13 @@ UNLABELLED_CONTROLS = """
   })
   .map((el) => el.outerHTML)
 """
+# Forms that change something (method=post) without a CSRF token field.
+FORMS_WITHOUT_CSRF = """
+() => [...document.querySelectorAll('form')]
+  .filter((form) => form.method.toLowerCase() === 'post')
+  .filter((form) => !form.querySelector('input[type=hidden][name=csrf_token]')?.value)
+  .map((form) => form.outerHTML.slice(0, 200))
+"""
 # Every URL the page itself links to or submits to.
 PAGE_URLS = """
 () => [
@@ -101,11 +108,13 @@ def assert_no_secret_in_links(page) -> None:
 
 
 def snap(page, name: str) -> Path:
-    """Screenshot the page under test-output/portal/ after checking every control is
-    labelled and that no link or form on it carries a secret."""
+    """Screenshot the page under test-output/portal/ after checking that every control is
+    labelled, every form that posts carries a CSRF token, and no link or form on it
+    carries a secret."""
     unlabelled = page.evaluate(UNLABELLED_CONTROLS)
     assert unlabelled == [], f"controls without a label on {page.url}: {unlabelled}"
     assert "Traceback" not in page.content()
+    assert page.evaluate(FORMS_WITHOUT_CSRF) == [], f"a form without a CSRF token on {page.url}"
     assert_no_secret_in_links(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"

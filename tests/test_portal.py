@@ -23,6 +23,7 @@ import requests
 from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
+from scopegate.portal.app import page_routes
 from tests.conftest import make_stub, new_id
 from tests.portal_support import (
     CHROMIUM,
@@ -703,6 +704,14 @@ def test_a_post_without_csrf_token_or_from_another_origin_is_refused(base, alice
     # The login form is protected too, with a pre-session cookie.
     login = page.request.post(f"{base}/portal/login", form={"email": "x@example.com"})
     assert login.status == 403
+    # So is every route that takes a form (logging out too: alice stays signed in).
+    posts = [route.path for route in page_routes() if "POST" in route.methods]
+    assert len(posts) == 17
+    for path in posts:
+        url = base + "/portal" + path.format(app_id="a1", key_id="0" * 32, collaborator_id="c1")
+        assert page.request.post(url, form={"description": "x"}).status == 403, path
+    page.goto(f"{base}/portal/security")
+    assert page.inner_text("#signed-in-as") == alice.user_id
 
 
 def test_handler_errors_are_readable_and_forms_keep_what_was_typed(base, alice, visitor):
