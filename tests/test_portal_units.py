@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
 from starlette.datastructures import FormData, Headers
 
+from scopegate.auth.principal import CredentialKind
 from scopegate.auth.tokens import SecretHasher
+from scopegate.portal.app import STATIC_DIR
 from scopegate.portal.forms import chosen_scopes, expiry_date, expiry_timestamp
+from scopegate.portal.page import Portal
 from scopegate.portal.scope_picker import build_picker
 from scopegate.portal.session import CsrfSigner, same_origin
-from scopegate.status import ApiError
+from scopegate.status import ApiError, C
 
 
 def test_csrf_tokens_are_bound_to_their_session_and_server_secret():
@@ -72,3 +78,52 @@ def test_picker_groups_by_resource_and_keeps_what_it_does_not_offer():
     assert picker.groups[1].choices[0].action == "Predict"
     assert picker.kept == ["Legacy_Thing"]
     assert not picker.all_checked and build_picker(deps, ["All"]).all_checked
+
+
+def test_pages_link_to_no_other_site():
+    """Templates and static files name no URL of another site (the CSP forbids it too)."""
+    portal = STATIC_DIR.parent
+    found = []
+    for path in [*portal.glob("templates/*.html"), *STATIC_DIR.iterdir()]:
+        found += [(path.name, url) for url in re.findall(r"\w+://[^\s\"'<>]+", path.read_text())]
+    assert found == []
+
+
+def test_the_session_cookie_is_checked_by_the_dispatchers_authentication():
+    """As the session of an API call is: a bad cookie counts against its address's
+    failed-authentication throttle, and only a session (never a PAT) signs a user in."""
+    seen = []
+    answers = iter(
+        [
+            ApiError(C.CONN_KEY_INVALID, "API key not found"),
+            SimpleNamespace(kind=CredentialKind.PAT),
+            SimpleNamespace(kind=CredentialKind.SESSION),
+        ]
+    )
+
+    class Dispatcher:
+        async def authenticate(self, authorization, session_token, peer):
+            seen.append((authorization, session_token, peer))
+            answer = next(answers)
+            if isinstance(answer, ApiError):
+                raise answer
+            return answer
+
+    portal = Portal(
+        dispatcher=Dispatcher(), login=None, templates=None, signer=None, organizations=None
+    )
+
+    def principal(token: str):
+        # A thread of its own: Playwright's sync API may hold this thread's event loop.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, portal.principal(token, "10.1.2.3")).result()
+
+    assert principal("") is None  # no cookie: no call
+    assert principal("sgs_bad") is None
+    assert principal("sgp_pat") is None
+    assert principal("sgs_good").kind is CredentialKind.SESSION
+    assert seen == [
+        (None, "sgs_bad", "10.1.2.3"),
+        (None, "sgp_pat", "10.1.2.3"),
+        (None, "sgs_good", "10.1.2.3"),
+    ]

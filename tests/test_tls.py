@@ -8,6 +8,7 @@ host name, as they would for a server with a certificate from a private CA.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import ssl
 import subprocess
@@ -24,7 +25,7 @@ from clarifai_grpc.grpc.api import service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import TRANSPORTS, Client, make_stub, new_id
+from tests.conftest import TRANSPORTS, Client, make_stub, new_id, trust_only
 from tests.server_process import ServerProcess, scopegate
 from tests.support.tls import Certificate, self_signed
 from tests.test_authentication import me
@@ -194,3 +195,52 @@ def test_tls_files_from_the_environment(files, tmp_path):
         assert reply.status.code == codes.SUCCESS
     finally:
         assert server.stop() == 0, server.log()
+
+
+@pytest.mark.parametrize("tls_server", ["sqlite"], indirect=True)
+def test_portal_cookies_are_secure_over_https(tls_server):
+    """Served over HTTPS, the portal's cookies (the pre-session one of the sign-up form and
+    the login session) are Secure as well as HttpOnly and SameSite, set and cleared alike."""
+    browser = requests.Session()
+    trust_only(browser, tls_server.tls.cert)
+    portal = f"{tls_server.http_url}/portal"
+
+    def set_cookies(reply) -> dict[str, str]:
+        return {h.split("=", 1)[0]: h for h in reply.raw.headers.getlist("set-cookie")}
+
+    def assert_flags(header: str) -> None:
+        flags = {part.strip().split("=")[0].lower() for part in header.split(";")}
+        assert {"httponly", "secure", "samesite"} <= flags, header
+        assert "samesite=lax" in header.lower() and "path=/portal" in header.lower(), header
+
+    form = browser.get(f"{portal}/signup", timeout=10)
+    assert form.status_code == 200
+    assert_flags(set_cookies(form)["sg_portal_pre"])
+    user_id = new_id()
+    signed_up = browser.post(
+        f"{portal}/signup",
+        data={
+            "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1),
+            "email": f"{user_id}@example.com",
+            "user_id": user_id,
+            "password": "blue-Harbor-42",
+        },
+        headers={"origin": tls_server.http_url},
+        timeout=30,
+    )
+    assert signed_up.status_code == 200 and "Your account is ready" in signed_up.text
+    assert_flags(set_cookies(signed_up)["sg_portal_session"])
+
+    security = browser.get(f"{portal}/security", timeout=10)  # the cookie goes back
+    assert security.url == f"{portal}/security" and user_id in security.text
+    logout = browser.post(
+        f"{portal}/logout",
+        data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', security.text)[1]},
+        headers={"origin": tls_server.http_url},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert logout.status_code == 303
+    cleared = set_cookies(logout)["sg_portal_session"]
+    assert_flags(cleared)
+    assert "max-age=0" in cleared.lower()

@@ -1,4 +1,4 @@
-"""Password login and logout: session tokens for the portal and `POST /v2/login`."""
+"""Sign-up, password login and logout: session tokens for the portal and `POST /v2/login`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from scopegate import accounts
 from scopegate.accounts import Actor
 from scopegate.auth import tokens
-from scopegate.auth.passwords import verify_password
+from scopegate.auth.passwords import hash_password, policy_violations, verify_password
 from scopegate.auth.principal import Principal
 from scopegate.auth.tokens import SecretHasher, SecretKind
-from scopegate.status import ApiError, C
+from scopegate.status import ApiError, C, invalid_argument
 from scopegate.store import changes, sessions, users
 from scopegate.store.records import now
 from scopegate.throttle import Throttle
@@ -81,6 +82,26 @@ class LoginService:
             raise ApiError(C.CONN_CREDENTIALS_INVALID, BAD_LOGIN, "", http_status=401)
         self._per_account.clear(email)
         return user.user_id, token
+
+    def sign_up(
+        self, user_id: str, email: str, password: str, client_address: str, request_id: str = ""
+    ) -> str:
+        """Create a user with a password and its default PAT (all scopes) in one
+        transaction, as `scopegate users create` does; returns the PAT. There is no
+        Clarifai sign-up method: this is the portal's only way to make an account."""
+        problems = policy_violations(password, user_id=user_id, email=email)
+        if problems:
+            raise invalid_argument("The password " + "; ".join(problems) + ".")
+        actor = Actor(
+            user_id=user_id,
+            credential_kind="password",
+            client_address=client_address,
+            request_id=request_id,
+        )
+        password_hash = hash_password(password)
+        with self._engine.begin() as conn:
+            _user, pat = accounts.sign_up(conn, self._hasher, user_id, email, password_hash, actor)
+        return pat
 
     def logout(self, principal: Principal, client_address: str, request_id: str = "") -> None:
         with self._engine.begin() as conn:

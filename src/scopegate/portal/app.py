@@ -22,6 +22,7 @@ from scopegate.portal import (
 from scopegate.portal.page import Portal
 from scopegate.portal.render import build_templates
 from scopegate.portal.session import CsrfSigner
+from scopegate.transports.rest_orgs import OrganizationRoutes
 
 STATIC_DIR = Path(__file__).parent / "static"
 BOTH = ["GET", "POST"]
@@ -72,11 +73,11 @@ def _key_routes(prefix: str) -> list[Route]:
     ]
 
 
-def build_portal(dispatcher: Dispatcher, login_service: LoginService) -> ASGIApp:
-    """The portal as an ASGI app; mount it at `/portal`."""
+def page_routes() -> list[Route]:
+    """Every page and form of the portal (its static files aside)."""
     app_path = "/apps/{app_id}"
     collaborator_path = f"{app_path}/collaborators/{{collaborator_id}}"
-    routes = [
+    return [
         Route("/", views_auth.index, methods=["GET"]),
         Route("/login", views_auth.login, methods=BOTH),
         Route("/signup", views_auth.signup, methods=BOTH),
@@ -99,13 +100,18 @@ def build_portal(dispatcher: Dispatcher, login_service: LoginService) -> ASGIApp
         Route("/shared", views_collaborators.shared_with_me, methods=["GET"]),
         Route("/organizations", views_orgs.organizations, methods=["GET"]),
         Route("/audit", views_audit.audit, methods=["GET"]),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+
+
+def build_portal(dispatcher: Dispatcher, login_service: LoginService) -> ASGIApp:
+    """The portal as an ASGI app; mount it at `/portal`."""
+    routes = [*page_routes(), Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")]
     portal = Starlette(routes=routes)
     portal.state.portal = Portal(
         dispatcher=dispatcher,
         login=login_service,
         templates=build_templates(),
         signer=CsrfSigner(dispatcher.services.hasher),
+        organizations=OrganizationRoutes(dispatcher),
     )
     return SecurityHeaders(portal)

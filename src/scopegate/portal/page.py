@@ -26,6 +26,7 @@ from scopegate.portal import session
 from scopegate.portal.forms import FormTooLargeError, error_text, read_form
 from scopegate.portal.session import BASE, CSRF_FIELD, CsrfSigner
 from scopegate.status import ApiError, C, http_status
+from scopegate.transports.rest_orgs import OrganizationRoutes
 
 log = logging.getLogger("scopegate.portal")
 
@@ -42,6 +43,10 @@ NOTICES = {
 }
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 @dataclass(slots=True)
 class Portal:
     """What every portal request shares."""
@@ -50,13 +55,17 @@ class Portal:
     login: LoginService
     templates: Environment
     signer: CsrfSigner
+    # Organizations have no Clarifai method: their REST routes' operations, run as the user.
+    organizations: OrganizationRoutes
 
-    async def principal(self, token: str | None) -> Principal | None:
-        """The signed-in user for a session cookie, authenticated like any API call."""
+    async def principal(self, token: str | None, peer: str) -> Principal | None:
+        """The signed-in user for a session cookie, authenticated like any API call that
+        sends `X-Clarifai-Session-Token` (a bad cookie counts against the address's
+        failed-authentication throttle as a bad API credential does)."""
         if not token:
             return None
         try:
-            principal = await self.dispatcher.authenticator.authenticate(None, token)
+            principal = await self.dispatcher.authenticate(None, token, peer)
         except ApiError:
             return None
         return principal if principal.kind is CredentialKind.SESSION else None
@@ -80,7 +89,7 @@ class Page:
 
     @property
     def peer(self) -> str:
-        return self.request.client.host if self.request.client else ""
+        return client_address(self.request)
 
     @property
     def csrf(self) -> str:
@@ -171,7 +180,7 @@ def signed_in(view: View) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         portal: Portal = request.app.state.portal
         token = request.cookies.get(session.SESSION_COOKIE)
-        principal = await portal.principal(token)
+        principal = await portal.principal(token, client_address(request))
         if principal is None:
             back = request.url.path if request.method == "GET" else f"{BASE}/"
             return RedirectResponse(f"{BASE}/login?next={quote(back)}", status_code=303)

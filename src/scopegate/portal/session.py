@@ -1,11 +1,12 @@
 """The browser session: the login session token in a cookie, and CSRF protection.
 
 The cookie holds the very session token `POST /v2/login` answers (HttpOnly, SameSite=Lax,
-Path=/portal), so portal requests authenticate exactly like API calls that send
-`X-Clarifai-Session-Token`. Every form carries a CSRF token, HMAC(key derived from the
-server secret, binding), where the binding is the session token once signed in, else a
-random pre-session cookie (for the login and sign-up forms). A POST is refused when its
-token does not match or when its Origin (or Sec-Fetch-Site) names another site.
+Path=/portal, and Secure when the portal is served over HTTPS, as `serve --tls-cert` does),
+so portal requests authenticate exactly like API calls that send `X-Clarifai-Session-Token`.
+Every form carries a CSRF token, HMAC(key derived from the server secret, binding), where
+the binding is the session token once signed in, else a random pre-session cookie (for the
+login and sign-up forms). A POST is refused when its token does not match or when its
+Origin (or Sec-Fetch-Site) names another site.
 """
 
 from __future__ import annotations
@@ -76,5 +77,7 @@ def set_cookie(request: Request, response: Response, name: str, value: str, max_
     )
 
 
-def clear_cookie(response: Response, name: str) -> None:
-    response.delete_cookie(name, path=BASE, httponly=True, samesite="lax")
+def clear_cookie(request: Request, response: Response, name: str) -> None:
+    response.delete_cookie(
+        name, path=BASE, httponly=True, samesite="lax", secure=request.url.scheme == "https"
+    )

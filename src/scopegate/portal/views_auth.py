@@ -7,14 +7,11 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from scopegate import accounts
-from scopegate.accounts import Actor
-from scopegate.auth.passwords import hash_password, policy_violations
 from scopegate.portal import session
 from scopegate.portal.forms import text
-from scopegate.portal.page import Page, Portal, anonymous, signed_in
+from scopegate.portal.page import Page, Portal, anonymous, client_address, signed_in
 from scopegate.portal.session import BASE
-from scopegate.status import ApiError, invalid_argument
+from scopegate.status import ApiError
 
 HOME = "/security"
 
@@ -28,7 +25,9 @@ def _next_path(raw: str) -> str:
 
 async def index(request: Request) -> Response:
     portal: Portal = request.app.state.portal
-    signed = await portal.principal(request.cookies.get(session.SESSION_COOKIE))
+    signed = await portal.principal(
+        request.cookies.get(session.SESSION_COOKIE), client_address(request)
+    )
     return RedirectResponse(f"{BASE}{HOME}" if signed else f"{BASE}/login", status_code=303)
 
 
@@ -50,7 +49,7 @@ async def login(page: Page) -> Response:
         text(page.form, "next") if page.form else page.request.query_params.get("next", "")
     )
     if page.request.method == "GET":
-        if await page.portal.principal(page.request.cookies.get(session.SESSION_COOKIE)):
+        if await page.portal.principal(page.request.cookies.get(session.SESSION_COOKIE), page.peer):
             return RedirectResponse(next_path, status_code=303)
         return page.render("login.html", email="", next=next_path)
     email = text(page.form, "email", 320)
@@ -68,24 +67,6 @@ async def login(page: Page) -> Response:
     return _signed_in_response(page, token, next_path)
 
 
-def _sign_up(page: Page, user_id: str, email: str, password: str) -> str:
-    """Create the user and its default PAT in one transaction; returns the PAT."""
-    problems = policy_violations(password, user_id=user_id, email=email)
-    if problems:
-        raise invalid_argument("The password " + "; ".join(problems) + ".")
-    actor = Actor(
-        user_id=user_id,
-        credential_kind="password",
-        client_address=page.peer,
-        request_id=page.portal.dispatcher.new_request_id(),
-    )
-    password_hash = hash_password(password)
-    services = page.portal.dispatcher.services
-    with services.engine.begin() as conn:
-        _user, pat = accounts.sign_up(conn, services.hasher, user_id, email, password_hash, actor)
-    return pat
-
-
 @anonymous
 async def signup(page: Page) -> Response:
     if page.request.method == "GET":
@@ -94,9 +75,16 @@ async def signup(page: Page) -> Response:
     user_id = text(page.form, "user_id", 64)
     password = str(page.form.get("password") or "")
     try:
-        # There is no Clarifai sign-up method: the account layer does it, as the CLI's
-        # `users create` does; the session then comes from the one login service.
-        pat = await asyncio.to_thread(_sign_up, page, user_id, email, password)
+        # There is no Clarifai sign-up method: the login service makes the account (as the
+        # CLI's `users create` does), then the session, exactly as `POST /v2/login` would.
+        pat = await asyncio.to_thread(
+            page.portal.login.sign_up,
+            user_id,
+            email,
+            password,
+            page.peer,
+            page.portal.dispatcher.new_request_id(),
+        )
         _uid, token = await asyncio.to_thread(
             page.portal.login.login,
             email,
@@ -107,7 +95,7 @@ async def signup(page: Page) -> Response:
     except ApiError as error:
         return page.error("signup.html", error, email=email, user_id=user_id)
     # The rest of this page (its header, the logout form's CSRF token) is the new session's.
-    page.principal = await page.portal.principal(token)
+    page.principal = await page.portal.principal(token, page.peer)
     page.binding = token
     response = page.render(
         "secret.html",
@@ -141,5 +129,5 @@ async def logout(page: Page) -> Response:
     )
     page.portal.dispatcher.authenticator.evict(principal.credential_id)
     response = Page.redirect("/login", "signed-out")
-    session.clear_cookie(response, session.SESSION_COOKIE)
+    session.clear_cookie(page.request, response, session.SESSION_COOKIE)
     return response

@@ -16,6 +16,7 @@ from scopegate.auth.principal import CredentialKind
 from scopegate.handlers.key_roll import AUTHORIZED_AS, ROLL
 from scopegate.portal.forms import chosen_scopes, expiry_date, expiry_timestamp, text
 from scopegate.portal.page import Page, signed_in
+from scopegate.portal.render import when
 from scopegate.portal.scope_picker import build_picker
 from scopegate.portal.session import BASE
 from scopegate.status import ApiError, does_not_exist
@@ -142,6 +143,7 @@ def _secret_page(page: Page, place: KeyPlace, key: resources_pb2.Key, heading: s
         intro=f"{key.description or place.noun}",
         secret=key.id,
         scopes=list(key.scopes),
+        expires=when(key.expires_at, "never") if key.HasField("expires_at") else "never",
         continue_url=f"{BASE}{place.list_path}",
         continue_label="Back to the list",
         active="apps" if place.app_id else "security",

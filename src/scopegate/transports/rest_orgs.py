@@ -117,23 +117,15 @@ class OrganizationRoutes:
                 request.headers.get("authorization"),
                 request.headers.get("x-clarifai-session-token"),
             )
-            if principal.kind is CredentialKind.APP_KEY:
-                raise ApiError(
-                    C.CONN_INSUFFICIENT_SCOPES,
-                    "Personal Access Token required",
-                    "Organizations are managed with a Personal Access Token or a session, "
-                    "not an app-specific API key.",
-                )
+            _refuse_app_keys(principal)
             body = await read_json_body(request) if request.method in ("POST", "PATCH") else {}
-            actor = Actor(
-                user_id=principal.user_id,
-                credential_kind=principal.kind.value,
-                credential_id=principal.credential_id,
+            result = await self.run_as(
+                principal,
+                operation,
+                dict(request.path_params),
+                body,
                 client_address=request.client.host if request.client else "",
                 request_id=request_id,
-            )
-            result = await asyncio.to_thread(
-                self._transact, operation, principal, actor, dict(request.path_params), body
             )
         except BadRequestError as exc:
             error = ApiError(C.CONN_BAD_REQUEST_FORMAT, "Bad request format", str(exc))
@@ -141,6 +133,29 @@ class OrganizationRoutes:
         except ApiError as error:
             return status_only(error, request_id)
         return json_response({"status": to_json_dict(success(request_id)), **result})
+
+    async def run_as(
+        self,
+        principal: Principal,
+        operation: Operation,
+        path: dict,
+        body: dict,
+        *,
+        client_address: str,
+        request_id: str,
+    ) -> dict:
+        """Run an operation for an authenticated caller: what every route above does once
+        it has the caller, and what the portal calls for its signed-in user, so the two
+        share the credential check, the transaction, the audit and the cache eviction."""
+        _refuse_app_keys(principal)
+        actor = Actor(
+            user_id=principal.user_id,
+            credential_kind=principal.kind.value,
+            credential_id=principal.credential_id,
+            client_address=client_address,
+            request_id=request_id,
+        )
+        return await asyncio.to_thread(self._transact, operation, principal, actor, path, body)
 
     def _transact(
         self, operation: Operation, principal: Principal, actor: Actor, path: dict, body: dict
@@ -152,6 +167,16 @@ class OrganizationRoutes:
         for public_id in result.pop("_evict_keys", []):
             self._services.evict(public_id)
         return result
+
+
+def _refuse_app_keys(principal: Principal) -> None:
+    if principal.kind is CredentialKind.APP_KEY:
+        raise ApiError(
+            C.CONN_INSUFFICIENT_SCOPES,
+            "Personal Access Token required",
+            "Organizations are managed with a Personal Access Token or a session, "
+            "not an app-specific API key.",
+        )
 
 
 def list_mine(conn: Connection, principal: Principal, _actor: Actor, path: dict, _b: dict):
