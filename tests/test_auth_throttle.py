@@ -124,3 +124,13 @@ def test_grpc_failures_are_throttled_and_valid_calls_are_not(throttled_server):
     assert "try again in" in last.status.details
     valid = stub.MyScopes(request, metadata=(("authorization", "Key " + pat),))
     assert valid.status.code == codes.SUCCESS
+
+
+def test_extension_routes_count_and_are_throttled_alike(throttled_server):
+    source = next(_addresses)
+    for _ in range(LIMIT):
+        status, _, body, _ = get(throttled_server, source, BAD, "/v2/users/me/organizations")
+        assert status == 401 and body["status"]["code"] == codes.CONN_KEY_INVALID
+    status, headers, body, _ = get(throttled_server, source, BAD, "/scopegate/v1/organizations/x")
+    assert status == 429 and body["status"]["code"] == codes.CONN_THROTTLED
+    assert 1 <= int(headers["retry-after"]) <= WINDOW

@@ -33,6 +33,7 @@ from scopegate.transports.rest import (
     read_json_body,
     status_only,
     to_json_dict,
+    with_retry_after,
 )
 
 PREFIX = "/scopegate/v1/organizations"
@@ -113,9 +114,12 @@ class OrganizationRoutes:
     async def _run(self, request: Request, operation: Operation) -> Response:
         request_id = self._dispatcher.new_request_id()
         try:
-            principal = await self._dispatcher.authenticator.authenticate(
+            # Through the dispatcher: a failure counts against the caller's address, as on
+            # every other route.
+            principal = await self._dispatcher.authenticate(
                 request.headers.get("authorization"),
                 request.headers.get("x-clarifai-session-token"),
+                request.client.host if request.client else "",
             )
             _refuse_app_keys(principal)
             body = await read_json_body(request) if request.method in ("POST", "PATCH") else {}
@@ -131,7 +135,7 @@ class OrganizationRoutes:
             error = ApiError(C.CONN_BAD_REQUEST_FORMAT, "Bad request format", str(exc))
             return status_only(error, request_id)
         except ApiError as error:
-            return status_only(error, request_id)
+            return with_retry_after(status_only(error, request_id), error)
         return json_response({"status": to_json_dict(success(request_id)), **result})
 
     async def run_as(
