@@ -13,11 +13,10 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from google.protobuf import json_format
-
 from scopegate import media
 from scopegate.context import RequestContext
 from scopegate.handlers import Handler
+from scopegate.handlers.convert import struct_dict
 from scopegate.handlers.input_data import (
     input_message,
     input_status,
@@ -32,6 +31,7 @@ from scopegate.store import concepts, inputs
 from scopegate.store.inputs import ImageFacts
 
 MAX_BATCH = 128  # Clarifai's limit on inputs per request
+SHOWN_MISSING = 20  # ids a refused delete names
 _INPUT_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 
@@ -114,7 +114,10 @@ def _new_input(ctx: RequestContext, sent) -> NewInput:
         raise _invalid_input(error.details) from None
     except ValueError as error:
         raise _invalid_input(str(error)) from None
-    metadata = json_format.MessageToDict(sent.data.metadata)
+    try:
+        metadata = struct_dict(sent.data.metadata, "data.metadata")
+    except ValueError as error:
+        raise _invalid_input(str(error)) from None
     return NewInput(input_id, url, data, facts, metadata, labels)
 
 
@@ -221,7 +224,10 @@ def patch_inputs(ctx: RequestContext, request):
             if patch.data.image.url or patch.data.image.base64:
                 raise invalid_argument("An input's image cannot be changed: post a new input.")
             if patch.data.HasField("metadata"):
-                change = json_format.MessageToDict(patch.data.metadata)
+                try:
+                    change = struct_dict(patch.data.metadata, f"The metadata of input '{patch.id}'")
+                except ValueError as error:
+                    raise invalid_argument(str(error)) from None
                 inputs.set_metadata(
                     conn, record.pk, patched_metadata(action, record.metadata, change)
                 )
@@ -259,7 +265,10 @@ def _delete(ctx: RequestContext, input_ids: list[str]):
         )
         missing = sorted(set(input_ids) - {r.input_id for r in found})
         if missing:
-            raise does_not_exist(f"Not in this app: {', '.join(missing)}. Nothing was deleted.")
+            named = ", ".join(missing[:SHOWN_MISSING])
+            if len(missing) > SHOWN_MISSING:
+                named += f" and {len(missing) - SHOWN_MISSING} more"
+            raise does_not_exist(f"Not in this app: {named}. Nothing was deleted.")
         inputs.delete_many(conn, [r.pk for r in found])
     return ctx.spec.output_type()
 

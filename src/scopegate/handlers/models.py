@@ -124,7 +124,7 @@ def patch_models(ctx: RequestContext, request):
                     f"'{model.model_type_id}'); create a new model instead."
                 )
             _check_visibility(app, patch.visibility.gettable)
-            name = patch.name or patch.display_name
+            name = model_registry.validate_model_name(patch.name or patch.display_name)
             store.update_model(
                 conn,
                 model.pk,
