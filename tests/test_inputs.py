@@ -420,3 +420,35 @@ def test_plain_rest_as_in_the_clarifai_docs(server, user):
     assert status == 400 and "per_page must be at most 1000" in body["status"]["details"]
     status, body = http(server, "GET", f"/v2/users/me/apps/{app_id}/inputs/r%00", headers=headers)
     assert status == 400 and body["status"]["code"] == codes.CONN_BAD_REQUEST_FORMAT, body
+
+
+def test_concurrent_posts_sharing_a_new_concept_or_an_id(app):
+    """Requests racing to create the same concept (as labels) or the same input id: every
+    label request is stored and the concept once; of the same id, one wins and the others
+    are refused as duplicates. Never an internal error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, auth, ids = app
+
+    def labelled(n: int):
+        return post(app, from_bytes(f"lab{n}", png_bytes(), concepts=[Concept(id="shared")]))
+
+    def same_id(_n: int):
+        return post(app, from_bytes("same", png_bytes(), concepts=[Concept(id=f"own{_n}")]))
+
+    with ThreadPoolExecutor(6) as pool:
+        labels = list(pool.map(labelled, range(6)))
+        racing = list(pool.map(same_id, range(6)))
+    assert [r.status.code for r in labels] == [codes.SUCCESS] * 6, [r.status for r in labels]
+    assert (
+        sorted(r.status.code for r in racing) == [codes.SUCCESS] + [codes.INPUT_INVALID_REQUEST] * 5
+    ), [r.status for r in racing]
+    for refused in racing:
+        if refused.status.code != codes.SUCCESS:
+            assert refused.inputs[0].status.code == codes.INPUT_DUPLICATE, refused.inputs[0]
+    assert len(listed(app)) == 7
+    shared = ok(
+        client.stub.ListConcepts(service_pb2.ListConceptsRequest(user_app_id=ids), metadata=auth)
+    )
+    assert sum(1 for c in shared.concepts if c.id == "shared") == 1
+    assert sum(1 for c in shared.concepts if c.id.startswith("own")) == 1  # the winner's

@@ -357,3 +357,28 @@ def test_registered_onnx_classifier(server, client: Client, user, tmp_path):
         )
     ).model_version
     assert [c.id for c in pinned.output_info.data.concepts] == ["red", "green", "blue"]
+
+
+def test_concurrent_creates_of_one_model(client: Client, user):
+    """Of requests racing to create the same model id, one wins; the others are told it
+    already exists (never an internal error)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, pat = user
+    app_id, _ = new_app(client, pat)
+    ids = me(app_id=app_id)
+
+    def create(_n: int):
+        return client.stub.PostModels(
+            service_pb2.PostModelsRequest(
+                user_app_id=ids,
+                model=resources_pb2.Model(id="raced", model_type_id="color-recognizer"),
+            ),
+            metadata=client.auth(pat),
+        )
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(create, range(6)))
+    codes_seen = sorted(a.status.code for a in answers)
+    assert codes_seen == [codes.SUCCESS] + [codes.CONN_INVALID_REQUEST] * 5, answers
+    assert all("already exists" in a.status.details for a in answers if a.status.code != 10000)
