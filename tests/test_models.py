@@ -255,15 +255,24 @@ def test_colour_predict_by_url(client: Client, user, image_base):
     ids = me(app_id=app_id)
     new_color_model(client, pat, ids)
     url = f"{image_base}/img/30x20.png"  # a (200, 30, 30) PNG
+    failing = {"nope": "HTTP 404", "big": "larger than", "slow": "longer than", "text": "not a"}
     answer = predict(
-        client, pat, ids, "colors", [image_input(url=url), image_input(url=f"{image_base}/nope")]
+        client,
+        pat,
+        ids,
+        "colors",
+        [image_input(url=url)] + [image_input(url=f"{image_base}/{path}") for path in failing],
     )
     assert answer.status.code == codes.MIXED_STATUS, answer.status
-    good, missing = answer.outputs
+    assert "4 of 5 inputs failed" in answer.status.details
+    good, *failed = answer.outputs
     assert good.input.data.image.url == url
     assert [(c.raw_hex, c.value) for c in good.data.colors] == [("#c81e1e", 1.0)]
-    assert missing.status.code == codes.INPUT_DOWNLOAD_FAILED
-    assert "404" in missing.status.details
+    for output, (path, reason) in zip(failed, failing.items(), strict=True):
+        expected = codes.INPUT_INVALID_ARGUMENT if path == "text" else codes.INPUT_DOWNLOAD_FAILED
+        assert output.status.code == expected, (path, output.status)
+        assert reason in output.status.details, (path, output.status)
+        assert output.input.data.image.url.endswith(path) and not output.data.colors
 
 
 def test_registered_onnx_classifier(server, client: Client, user, tmp_path):
