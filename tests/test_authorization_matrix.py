@@ -7,6 +7,12 @@ own answer such as NOT_IMPLEMENTED or a validation error), or the denial code. A
 "does not exist" carries no details (a handler's own not-found names what is missing).
 Any difference fails the suite: a wrong allow most of all.
 
+The concept, input and model methods run with real data: every app a situation names holds
+an input, a concept and two colour models, and these methods name them (GetInput of that
+input, PostModelOutputs on that model with an image, ...). For them an allowed call must
+succeed outright, and before DeleteApp the apps are read back: each write took effect
+exactly where it was allowed.
+
 The world: owner O with private apps (one per situation and transport, so a method that
 deletes its target, run last, spoils nothing), a public app, a collaborator C granted All
 on one app and only reads on another, a stranger S, and a member M holding a different
@@ -25,11 +31,14 @@ import pytest
 import requests
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
+from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from scopegate.catalog import AuthType, MethodSpec, load_catalog
 from tests.conftest import make_stub, new_id
+from tests.support.images import png_bytes
 from tests.test_credentials import PASSWORD, login
 from tests.test_flow import ok
 from tests.test_organizations import ORGS, call
@@ -174,6 +183,56 @@ def outcome(code: int, details: str):
     return ALLOW
 
 
+# --- real data ----------------------------------------------------------------------------
+
+PNG = png_bytes()
+R = resources_pb2
+
+
+def _image(input_id: str = "") -> resources_pb2.Input:
+    return R.Input(id=input_id, data=R.Data(image=R.Image(base64=PNG)))
+
+
+def _patched_metadata() -> resources_pb2.Input:
+    patch = R.Input(id="seeded")
+    patch.data.metadata.update({"patched": True})
+    return patch
+
+
+# What each method is asked with real data; `version` is the app's "colors" version.
+REAL_REQUESTS = {
+    "PostConcepts": lambda version: {"concepts": [R.Concept(id="posted")]},
+    "GetConcept": lambda version: {"concept_id": "dog"},
+    "ListConcepts": lambda version: {},
+    "PatchConcepts": lambda version: {
+        "action": "overwrite",
+        "concepts": [R.Concept(id="dog", name="Patched")],
+    },
+    "PostConceptsSearches": lambda version: {"concept_query": R.ConceptQuery(name="DOG")},
+    "PostInputs": lambda version: {"inputs": [_image("posted")]},
+    "GetInput": lambda version: {"input_id": "seeded"},
+    "ListInputs": lambda version: {},
+    "PatchInputs": lambda version: {"action": "merge", "inputs": [_patched_metadata()]},
+    "DeleteInput": lambda version: {"input_id": "doomed-1"},
+    "DeleteInputs": lambda version: {"ids": ["doomed-2"]},
+    "PostModels": lambda version: {"model": R.Model(id="posted", model_type_id="color-recognizer")},
+    "GetModel": lambda version: {"model_id": "colors"},
+    "ListModels": lambda version: {},
+    "PatchModels": lambda version: {
+        "action": "merge",
+        "models": [R.Model(id="colors", description="Patched")],
+    },
+    "DeleteModel": lambda version: {"model_id": "doomed"},
+    "ListModelVersions": lambda version: {"model_id": "colors"},
+    "GetModelVersion": lambda version: {"model_id": "colors", "version_id": version},
+    "PostModelOutputs": lambda version: {
+        "model_id": "colors",
+        "version_id": version,
+        "inputs": [_image()],
+    },
+}
+
+
 # --- the world ----------------------------------------------------------------------------
 
 SITUATIONS = (
@@ -213,6 +272,8 @@ class Matrix:
         self.http = requests.Session()
         self.situations: dict[tuple[str, str], Situation] = {}
         self._lacking: dict[str, tuple[str, frozenset[str]]] = {}
+        # (transport, situation) -> the version id of the "colors" model of its app
+        self.versions: dict[tuple[str, str], str] = {}
 
     # building ---------------------------------------------------------------------------
 
@@ -362,7 +423,110 @@ class Matrix:
                 )
             for name, situation in plain.items():
                 self.situations[(transport, name)] = situation
+                self.versions[(transport, name)] = self._seed(situation)
         time.sleep(max(0.0, expires.seconds + 0.2 - time.time()))
+
+    @staticmethod
+    def target(situation: Situation) -> resources_pb2.UserAppIDSet:
+        """The app a situation's calls reach (an API key's own app when they name none)."""
+        user, app = situation.user, situation.app
+        if not app:
+            user, app = situation.credential.app
+        return resources_pb2.UserAppIDSet(user_id=user, app_id=app)
+
+    def _owner_call(self, method: str, request):
+        return ok(
+            getattr(self.stub, method)(
+                request, metadata=(("authorization", f"Key {self.owner_pat}"),)
+            )
+        )
+
+    def _seed(self, situation: Situation) -> str:
+        """An input, two spare inputs, a concept and two colour models in the situation's
+        app, put there by its owner; the "colors" version id."""
+        ids = self.target(situation)
+        self._owner_call(
+            "PostInputs",
+            service_pb2.PostInputsRequest(
+                user_app_id=ids,
+                inputs=[_image("seeded"), _image("doomed-1"), _image("doomed-2")],
+            ),
+        )
+        self._owner_call(
+            "PostConcepts",
+            service_pb2.PostConceptsRequest(user_app_id=ids, concepts=[R.Concept(id="dog")]),
+        )
+        version = ""
+        for model_id in ("colors", "doomed"):
+            made = self._owner_call(
+                "PostModels",
+                service_pb2.PostModelsRequest(
+                    user_app_id=ids, model=R.Model(id=model_id, model_type_id="color-recognizer")
+                ),
+            )
+            version = version or made.model.model_version.id
+        return version
+
+    def real_request(self, spec: MethodSpec, transport: str, name: str) -> Message | None:
+        make = REAL_REQUESTS.get(spec.name)
+        if make is None:
+            return None
+        return spec.input_type(**make(self.versions[(transport, name)]))
+
+    def effects(self, transport: str, allowed: dict[str, set[str]]) -> list[str]:
+        """Read every situation's app back with the owner's PAT: each real-data write took
+        effect exactly where it was allowed."""
+        wrong = []
+        for name in SITUATIONS:
+            ids = self.target(self.situations[(transport, name)])
+            done = allowed.get(name, set())
+
+            def exists(method: str, request, ids=ids) -> bool:
+                reply = getattr(self.stub, method)(
+                    request, metadata=(("authorization", f"Key {self.owner_pat}"),)
+                )
+                assert reply.status.code in (codes.SUCCESS, MISSING), reply.status
+                return reply.status.code == codes.SUCCESS
+
+            def got_input(input_id: str, ids=ids) -> bool:
+                return exists(
+                    "GetInput", service_pb2.GetInputRequest(user_app_id=ids, input_id=input_id)
+                )
+
+            def got_model(model_id: str, ids=ids):
+                request = service_pb2.GetModelRequest(user_app_id=ids, model_id=model_id)
+                return exists("GetModel", request)
+
+            dog = self._owner_call(
+                "GetConcept", service_pb2.GetConceptRequest(user_app_id=ids, concept_id="dog")
+            ).concept
+            seeded = self._owner_call(
+                "GetInput", service_pb2.GetInputRequest(user_app_id=ids, input_id="seeded")
+            ).input
+            colors = self._owner_call(
+                "GetModel", service_pb2.GetModelRequest(user_app_id=ids, model_id="colors")
+            ).model
+            observed = {
+                "PostConcepts": exists(
+                    "GetConcept",
+                    service_pb2.GetConceptRequest(user_app_id=ids, concept_id="posted"),
+                ),
+                "PatchConcepts": dog.name == "Patched",
+                "PostInputs": got_input("posted"),
+                "PatchInputs": "patched" in seeded.data.metadata,
+                "DeleteInput": not got_input("doomed-1"),
+                "DeleteInputs": not got_input("doomed-2"),
+                "PostModels": got_model("posted"),
+                "PatchModels": colors.description == "Patched",
+                "DeleteModel": not got_model("doomed"),
+            }
+            for method, happened in observed.items():
+                if happened != (method in done):
+                    wrong.append(
+                        f"EFFECT: {method} / {name}: allowed={method in done}, "
+                        f"took effect={happened}"
+                    )
+        return wrong
 
     def lacking(self, spec: MethodSpec) -> tuple[str, frozenset[str]] | None:
         """An owner PAT holding every scope whose dependencies avoid one that `spec`
@@ -377,8 +541,12 @@ class Matrix:
 
     # calling ----------------------------------------------------------------------------
 
-    def grpc_call(self, spec: MethodSpec, situation: Situation) -> tuple[int, str]:
+    def grpc_call(
+        self, spec: MethodSpec, situation: Situation, real: Message | None = None
+    ) -> tuple[int, str]:
         request = spec.input_type()
+        if real is not None:
+            request.CopyFrom(real)
         if spec.has_user_app_id:
             request.user_app_id.user_id = situation.user
             request.user_app_id.app_id = situation.app
@@ -404,8 +572,11 @@ class Matrix:
             reply = self.channel.unary_unary(path, ser, de)(request, metadata=metadata, timeout=20)
         return reply.status.code, reply.status.details
 
-    def rest_call(self, spec: MethodSpec, situation: Situation) -> tuple[int, str, str, str]:
-        """(code, details, user named, app named): a path names only what its template has."""
+    def rest_call(
+        self, spec: MethodSpec, situation: Situation, real: Message | None = None
+    ) -> tuple[int, str, str, str]:
+        """(code, details, user named, app named): a path names only what its template has.
+        With a real request, its fields fill the path's other variables and the body."""
         binding = UNIQUE_BINDINGS[spec.name]
         user = situation.user or (
             situation.credential.app[0] if "user_app_id.user_id" in binding.variables else ""
@@ -414,10 +585,16 @@ class Matrix:
             situation.credential.app[1] if "user_app_id.app_id" in binding.variables else ""
         )
         path = binding.template
+        body_message = spec.input_type()
+        if real is not None:
+            body_message.CopyFrom(real)
         for variable in binding.variables:
-            value = {"user_app_id.user_id": user, "user_app_id.app_id": app}.get(
-                variable, _sample(spec, variable)
-            )
+            value = {"user_app_id.user_id": user, "user_app_id.app_id": app}.get(variable)
+            if value is None:
+                if real is not None:  # real requests' other path variables are plain fields
+                    value = getattr(real, variable)
+                    body_message.ClearField(variable)
+                value = value or _sample(spec, variable)
             path = path.replace("{" + variable + "}", value)
         headers = {"content-type": "application/json"}
         if situation.credential.kind == "malformed":
@@ -427,7 +604,14 @@ class Matrix:
             headers[situation.header] = (
                 f"Key {value}" if situation.header == "authorization" else value
             )
-        body = "{}" if binding.body else None
+        body = None
+        if binding.body:
+            body = "{}"
+            if real is not None:  # its ids are in the path
+                body_message.ClearField("user_app_id")
+                body = json.dumps(
+                    json_format.MessageToDict(body_message, preserving_proto_field_name=True)
+                )
         reply = self.http.request(
             binding.verb, self.server.http_url + path, headers=headers, data=body, timeout=20
         )
@@ -522,19 +706,30 @@ def test_every_method_in_every_situation(matrix: Matrix, transport: str):
     assert len(CATALOG.methods) == 273
     wrong: list[str] = []
     checked = 0
+    allowed: dict[str, set[str]] = {}  # situation -> real-data methods it was allowed
     for spec in _ordered_methods():
         if transport == "rest" and spec.name not in UNIQUE_BINDINGS:
             continue
+        if spec.name == "DeleteApp":  # the apps are still there: read them back
+            wrong += matrix.effects(transport, allowed)
         for name, situation in _situations(matrix, transport, spec):
+            real = matrix.real_request(spec, transport, name)
             if transport == "grpc":
-                code, details = matrix.grpc_call(spec, situation)
+                code, details = matrix.grpc_call(spec, situation, real)
                 user = situation.user if spec.has_user_app_id else ""
                 app = situation.app if spec.has_user_app_id else ""
             else:
-                code, details, user, app = matrix.rest_call(spec, situation)
+                code, details, user, app = matrix.rest_call(spec, situation, real)
             want = expected(spec, situation.credential, user, app, matrix.world)
             got = outcome(code, details)
             checked += 1
+            if real is not None and want == ALLOW:
+                allowed.setdefault(name, set()).add(spec.name)
+                if code != codes.SUCCESS:  # with real data, allowed means answered
+                    wrong.append(
+                        f"NOT ANSWERED: {spec.name} / {name}: allowed, got {code} {details!r}"
+                    )
+                continue
             if got != want:
                 kind = "WRONG ALLOW" if got == ALLOW else "mismatch"
                 wrong.append(

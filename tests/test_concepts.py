@@ -164,3 +164,70 @@ def test_concepts_of_a_missing_app(client: Client, user):
     )
     assert response.status.code == codes.CONN_DOES_NOT_EXIST
     assert response.status.description == "Resource does not exist"
+
+
+def test_values_no_database_can_hold_are_refused_alike(app):
+    """Too long a name or language, or a NUL character: the same clear refusal on SQLite and
+    PostgreSQL (whose columns would otherwise fail), and nothing written."""
+    client, auth, ids = app
+    for concept, words in (
+        (Concept(id="long", name="n" * 256), "too long"),
+        (Concept(id="folded", name="ß" * 200), "case folding"),  # 200 characters, 400 folded
+        (Concept(id="lang", language="x" * 17), "language code"),
+    ):
+        refused = post(app, Concept(id="fine"), concept)
+        assert refused.status.code == codes.CONCEPTS_INVALID_REQUEST, refused.status
+        assert words in refused.status.details and concept.id in refused.status.details
+    nul = post(app, Concept(id="fine"), Concept(id="a\x00b"))
+    assert nul.status.code == codes.CONN_BAD_REQUEST_FORMAT, nul.status
+    assert "concepts[1].id" in nul.status.details and "NUL" in nul.status.details
+    got = client.stub.GetConcept(
+        service_pb2.GetConceptRequest(user_app_id=ids, concept_id="a\x00b"), metadata=auth
+    )
+    assert got.status.code == codes.CONN_BAD_REQUEST_FORMAT, got.status
+    assert listed(app) == []
+    ok(post(app, Concept(id="kept", name="Kept", language="en")))
+    ok(post(app, Concept(id="max", name="ß" * 127)))  # 254 characters once folded: fits
+    too_long = client.stub.PatchConcepts(
+        service_pb2.PatchConceptsRequest(
+            user_app_id=ids, action="overwrite", concepts=[Concept(id="kept", name="k" * 300)]
+        ),
+        metadata=auth,
+    )
+    assert too_long.status.code == codes.CONCEPTS_INVALID_REQUEST, too_long.status
+    assert search(app, "kept") == ["kept"]
+
+
+def test_metadata_json_cannot_hold_is_refused(client: Client, user):
+    """gRPC can carry NaN in a Struct; JSON (so the stored metadata) cannot."""
+    if client.transport != "grpc":
+        pytest.skip("the JSON channel cannot send NaN")
+    app = (client, client.auth(user[1]), me(app_id=new_app(client, user[1])[0]))
+    concept = Concept(id="nan")
+    concept.metadata.update({"score": float("nan")})
+    refused = post(app, concept)
+    assert refused.status.code == codes.CONCEPTS_INVALID_REQUEST, refused.status
+    assert "NaN" in refused.status.details
+    assert listed(app) == []
+
+
+def test_per_page_over_the_limit_is_a_clear_refusal(app):
+    client, auth, ids = app
+    answers = []
+    for per_page in (1001, 10**9):
+        answers += [
+            client.stub.ListConcepts(
+                service_pb2.ListConceptsRequest(user_app_id=ids, per_page=per_page), metadata=auth
+            ),
+            client.stub.PostConceptsSearches(
+                service_pb2.PostConceptsSearchesRequest(
+                    user_app_id=ids,
+                    concept_query=resources_pb2.ConceptQuery(name="a"),
+                    pagination=service_pb2.Pagination(per_page=per_page),
+                ),
+                metadata=auth,
+            ),
+        ]
+    for response in answers:
+        assert response.status.code == codes.CONN_INVALID_REQUEST, response.status
+        assert "per_page must be at most 1000" in response.status.details

@@ -146,9 +146,12 @@ def test_bad_bytes_refuse_the_request_and_write_nothing(app):
         from_bytes("garbage", b"this is not an image"),
         from_bytes("huge", png_bytes() + b"\0" * (1024 * 1024)),
         Input(id="empty"),
+        from_bytes("truncated", png_bytes(50, 50)[:60]),
+        from_bytes("long-label", png_bytes(), concepts=[Concept(id="x", name="n" * 256)]),
     )
     assert refused.status.code == codes.INPUT_INVALID_REQUEST
-    assert "3 of 4 inputs refused" in refused.status.details
+    assert refused.status.description == "Invalid request"
+    assert "5 of 6 inputs refused" in refused.status.details
     assert "nothing was written" in refused.status.details
     by_id = {i.id: i.status for i in refused.inputs}
     assert by_id["garbage"].code == codes.INPUT_INVALID_ARGUMENT
@@ -157,9 +160,40 @@ def test_bad_bytes_refuse_the_request_and_write_nothing(app):
     assert "limit is 1048576 bytes" in by_id["huge"].details
     assert by_id["empty"].code == codes.INPUT_INVALID_ARGUMENT
     assert "no image" in by_id["empty"].details
+    assert by_id["truncated"].code == codes.INPUT_INVALID_ARGUMENT
+    assert "not a decodable image" in by_id["truncated"].details
+    assert by_id["long-label"].code == codes.INPUT_INVALID_ARGUMENT
+    assert "too long" in by_id["long-label"].details
     assert by_id["good"].code == codes.INPUT_INVALID_REQUEST  # fine, but not written
     assert listed(app) == []
     assert get(app, "good").status.code == codes.CONN_DOES_NOT_EXIST
+    client, auth, ids = app
+    concepts = client.stub.ListConcepts(
+        service_pb2.ListConceptsRequest(user_app_id=ids), metadata=auth
+    )
+    assert not ok(concepts).concepts  # not even the labels' concepts
+    nul = post(app, from_url("n", "http://example.com/a\x00.png"))
+    assert nul.status.code == codes.CONN_BAD_REQUEST_FORMAT, nul.status
+    assert "inputs[0].data.image.url" in nul.status.details
+
+
+def test_metadata_json_cannot_hold_refuses_that_input(client: Client, user):
+    """gRPC can carry NaN in a Struct; JSON (so the stored metadata) cannot."""
+    if client.transport != "grpc":
+        pytest.skip("the JSON channel cannot send NaN")
+    _, pat = user
+    app = (client, client.auth(pat), me(app_id=new_app(client, pat)[0]))
+    bad = struct()
+    bad.update({"score": float("inf")})
+    refused = post(app, from_bytes("ok", png_bytes()), from_bytes("nan", png_bytes(), metadata=bad))
+    assert refused.status.code == codes.INPUT_INVALID_REQUEST
+    assert refused.inputs[1].status.code == codes.INPUT_INVALID_ARGUMENT
+    assert "NaN or infinity" in refused.inputs[1].status.details
+    assert listed(app) == []
+    ok(post(app, from_bytes("p", png_bytes())))
+    patched = patch(app, "merge", Input(id="p", data=Data(metadata=bad)))
+    assert patched.status.code == codes.CONN_INVALID_REQUEST, patched.status
+    assert "NaN or infinity" in patched.status.details
 
 
 def test_duplicate_input_ids(app):
@@ -304,6 +338,13 @@ def test_deletes(app):
         service_pb2.DeleteInputsRequest(user_app_id=ids, ids=["d1", "nope"]), metadata=auth
     )
     assert partly.status.code == codes.CONN_DOES_NOT_EXIST and "nope" in partly.status.details
+    many = client.stub.DeleteInputs(
+        service_pb2.DeleteInputsRequest(user_app_id=ids, ids=[f"m{n:03}" for n in range(500)]),
+        metadata=auth,
+    )
+    assert many.status.code == codes.CONN_DOES_NOT_EXIST
+    assert many.status.details.startswith("Not in this app: m000, m001,")
+    assert "m019 and 480 more. Nothing was deleted." in many.status.details
     assert sorted(listed(app)) == ["d1", "d2", "d3"]  # nothing deleted
     ok(
         client.stub.DeleteInputs(
@@ -361,3 +402,53 @@ def test_plain_rest_as_in_the_clarifai_docs(server, user):
     assert status == 400
     assert body["status"]["code"] == codes.INPUT_INVALID_REQUEST
     assert body["inputs"][0]["status"]["code"] == codes.INPUT_INVALID_ARGUMENT
+    # Not base64 at all: the body is refused whole, as a bad request format, never a 500.
+    for sent in ("a", 5, ["x"]):
+        status, body = http(
+            server,
+            "POST",
+            f"/v2/users/me/apps/{app_id}/inputs",
+            headers=headers,
+            body={"inputs": [{"id": "b64", "data": {"image": {"base64": sent}}}]},
+        )
+        assert status == 400, body
+        assert body["status"]["code"] == codes.CONN_BAD_REQUEST_FORMAT, body
+        assert "base64" in body["status"]["details"]
+    status, body = http(
+        server, "GET", f"/v2/users/me/apps/{app_id}/inputs?per_page=5000", headers=headers
+    )
+    assert status == 400 and "per_page must be at most 1000" in body["status"]["details"]
+    status, body = http(server, "GET", f"/v2/users/me/apps/{app_id}/inputs/r%00", headers=headers)
+    assert status == 400 and body["status"]["code"] == codes.CONN_BAD_REQUEST_FORMAT, body
+
+
+def test_concurrent_posts_sharing_a_new_concept_or_an_id(app):
+    """Requests racing to create the same concept (as labels) or the same input id: every
+    label request is stored and the concept once; of the same id, one wins and the others
+    are refused as duplicates. Never an internal error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, auth, ids = app
+
+    def labelled(n: int):
+        return post(app, from_bytes(f"lab{n}", png_bytes(), concepts=[Concept(id="shared")]))
+
+    def same_id(_n: int):
+        return post(app, from_bytes("same", png_bytes(), concepts=[Concept(id=f"own{_n}")]))
+
+    with ThreadPoolExecutor(6) as pool:
+        labels = list(pool.map(labelled, range(6)))
+        racing = list(pool.map(same_id, range(6)))
+    assert [r.status.code for r in labels] == [codes.SUCCESS] * 6, [r.status for r in labels]
+    assert (
+        sorted(r.status.code for r in racing) == [codes.SUCCESS] + [codes.INPUT_INVALID_REQUEST] * 5
+    ), [r.status for r in racing]
+    for refused in racing:
+        if refused.status.code != codes.SUCCESS:
+            assert refused.inputs[0].status.code == codes.INPUT_DUPLICATE, refused.inputs[0]
+    assert len(listed(app)) == 7
+    shared = ok(
+        client.stub.ListConcepts(service_pb2.ListConceptsRequest(user_app_id=ids), metadata=auth)
+    )
+    assert sum(1 for c in shared.concepts if c.id == "shared") == 1
+    assert sum(1 for c in shared.concepts if c.id.startswith("own")) == 1  # the winner's

@@ -88,6 +88,56 @@ def test_model_lifecycle(client: Client, user):
     ).models[0]
     assert (patched.name, patched.description) == ("My colours", "Dominant colours")
 
+    def patch_models(action: str, *models):
+        return client.stub.PatchModels(
+            service_pb2.PatchModelsRequest(user_app_id=ids, action=action, models=list(models)),
+            metadata=auth,
+        )
+
+    # overwrite: the given fields replace the stored ones, an empty one clears it (a model
+    # keeps its name when none is given: it always has one).
+    overwritten = ok(
+        patch_models("overwrite", resources_pb2.Model(id="colors", notes="Only notes"))
+    ).models[0]
+    assert (overwritten.name, overwritten.description, overwritten.notes) == (
+        "My colours",
+        "",
+        "Only notes",
+    )
+    renamed = ok(patch_models("overwrite", resources_pb2.Model(id="colors", name="Colours")))
+    assert renamed.models[0].name == "Colours" and renamed.models[0].notes == ""
+    for action, model, code, words in (
+        ("remove", resources_pb2.Model(id="colors"), codes.CONN_INVALID_REQUEST, "overwrite"),
+        ("overwrite", resources_pb2.Model(id="colors", name="n" * 256), None, "at most 255"),
+        ("merge", resources_pb2.Model(id="ghost", name="x"), codes.CONN_DOES_NOT_EXIST, "ghost"),
+        (
+            "merge",
+            resources_pb2.Model(id="colors", model_type_id="visual-classifier"),
+            codes.CONN_INVALID_REQUEST,
+            "cannot change",
+        ),
+    ):
+        refused = patch_models(action, resources_pb2.Model(id="more-0", name="Changed"), model)
+        assert refused.status.code == (code or codes.CONN_INVALID_REQUEST), refused.status
+        assert words in refused.status.details
+    unchanged = ok(
+        client.stub.GetModel(
+            service_pb2.GetModelRequest(user_app_id=ids, model_id="more-0"), metadata=auth
+        )
+    ).model
+    assert unchanged.name != "Changed"  # each refused batch was refused whole
+    past_last = ok(
+        client.stub.ListModels(
+            service_pb2.ListModelsRequest(user_app_id=ids, page=3, per_page=3), metadata=auth
+        )
+    )
+    assert not past_last.models
+    too_many = client.stub.ListModels(
+        service_pb2.ListModelsRequest(user_app_id=ids, per_page=10**9), metadata=auth
+    )
+    assert too_many.status.code == codes.CONN_INVALID_REQUEST
+    assert "per_page must be at most 1000" in too_many.status.details
+
     versions = ok(
         client.stub.ListModelVersions(
             service_pb2.ListModelVersionsRequest(user_app_id=ids, model_id="colors"),
@@ -142,6 +192,10 @@ def test_bad_model_requests(client: Client, user):
         (resources_pb2.Model(id="colors", model_type_id="color-recognizer"), "already exists"),
         (resources_pb2.Model(id="bad id!", model_type_id="color-recognizer"), "not valid"),
         (
+            resources_pb2.Model(id="x", name="n" * 256, model_type_id="color-recognizer"),
+            "at most 255",
+        ),
+        (
             resources_pb2.Model(
                 id="x",
                 model_type_id="color-recognizer",
@@ -157,6 +211,13 @@ def test_bad_model_requests(client: Client, user):
     assert empty.status.code == codes.CONN_INVALID_REQUEST
     no_version = predict(client, pat, ids, "colors", [image_input(png())], version_id="nope")
     assert no_version.status.code == codes.CONN_DOES_NOT_EXIST
+    too_many = predict(client, pat, ids, "colors", [image_input(png())] * 129)
+    assert too_many.status.code == codes.CONN_INVALID_REQUEST
+    assert "At most 128 inputs" in too_many.status.details
+    nul = client.stub.GetModel(
+        service_pb2.GetModelRequest(user_app_id=ids, model_id="colors\x00"), metadata=auth
+    )
+    assert nul.status.code == codes.CONN_BAD_REQUEST_FORMAT and "model_id" in nul.status.details
 
 
 def test_colour_predict_on_bytes_batches_and_versions(client: Client, user):
@@ -194,15 +255,24 @@ def test_colour_predict_by_url(client: Client, user, image_base):
     ids = me(app_id=app_id)
     new_color_model(client, pat, ids)
     url = f"{image_base}/img/30x20.png"  # a (200, 30, 30) PNG
+    failing = {"nope": "HTTP 404", "big": "larger than", "slow": "longer than", "text": "not a"}
     answer = predict(
-        client, pat, ids, "colors", [image_input(url=url), image_input(url=f"{image_base}/nope")]
+        client,
+        pat,
+        ids,
+        "colors",
+        [image_input(url=url)] + [image_input(url=f"{image_base}/{path}") for path in failing],
     )
     assert answer.status.code == codes.MIXED_STATUS, answer.status
-    good, missing = answer.outputs
+    assert "4 of 5 inputs failed" in answer.status.details
+    good, *failed = answer.outputs
     assert good.input.data.image.url == url
     assert [(c.raw_hex, c.value) for c in good.data.colors] == [("#c81e1e", 1.0)]
-    assert missing.status.code == codes.INPUT_DOWNLOAD_FAILED
-    assert "404" in missing.status.details
+    for output, (path, reason) in zip(failed, failing.items(), strict=True):
+        expected = codes.INPUT_INVALID_ARGUMENT if path == "text" else codes.INPUT_DOWNLOAD_FAILED
+        assert output.status.code == expected, (path, output.status)
+        assert reason in output.status.details, (path, output.status)
+        assert output.input.data.image.url.endswith(path) and not output.data.colors
 
 
 def test_registered_onnx_classifier(server, client: Client, user, tmp_path):
@@ -272,3 +342,52 @@ def test_registered_onnx_classifier(server, client: Client, user, tmp_path):
         )
     ).model_versions
     assert [v.id for v in versions] == [second["version_id"], first["version_id"]]
+    pages = [
+        [
+            v.id
+            for v in ok(
+                client.stub.ListModelVersions(
+                    service_pb2.ListModelVersionsRequest(
+                        user_app_id=ids, model_id="classes", page=page, per_page=1
+                    ),
+                    metadata=auth,
+                )
+            ).model_versions
+        ]
+        for page in (1, 2, 3)
+    ]
+    assert pages == [[second["version_id"]], [first["version_id"]], []]
+    pinned = ok(
+        client.stub.GetModelVersion(
+            service_pb2.GetModelVersionRequest(
+                user_app_id=ids, model_id="classes", version_id=first["version_id"]
+            ),
+            metadata=auth,
+        )
+    ).model_version
+    assert [c.id for c in pinned.output_info.data.concepts] == ["red", "green", "blue"]
+
+
+def test_concurrent_creates_of_one_model(client: Client, user):
+    """Of requests racing to create the same model id, one wins; the others are told it
+    already exists (never an internal error)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, pat = user
+    app_id, _ = new_app(client, pat)
+    ids = me(app_id=app_id)
+
+    def create(_n: int):
+        return client.stub.PostModels(
+            service_pb2.PostModelsRequest(
+                user_app_id=ids,
+                model=resources_pb2.Model(id="raced", model_type_id="color-recognizer"),
+            ),
+            metadata=client.auth(pat),
+        )
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(create, range(6)))
+    codes_seen = sorted(a.status.code for a in answers)
+    assert codes_seen == [codes.SUCCESS] + [codes.CONN_INVALID_REQUEST] * 5, answers
+    assert all("already exists" in a.status.details for a in answers if a.status.code != 10000)

@@ -9,7 +9,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
+from sqlalchemy.exc import DataError
 
 from scopegate.auth.policy import Relation, authorize, needs_lookup, resolve_target
 from scopegate.auth.principal import Principal
@@ -22,6 +24,45 @@ from scopegate.relations import RelationResolver
 from scopegate.status import ApiError, C, success
 
 log = logging.getLogger("scopegate.dispatch")
+
+_NUL = "\x00"
+_STRING = FieldDescriptor.TYPE_STRING
+
+
+def nul_field(message: Message, prefix: str = "") -> str | None:
+    """The dotted path of the first string in `message` (map keys included) that holds a
+    NUL character, or None. No stored value may hold one (PostgreSQL text cannot), so such
+    a request is refused before anything reads it, the same on every database."""
+    for described, value in message.ListFields():
+        path = prefix + described.name
+        entry = described.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            value_field = entry.fields_by_name["value"]
+            for key, item in value.items():
+                where = f"{path}[{key!r}]"
+                if isinstance(key, str) and _NUL in key:
+                    return where
+                if value_field.message_type is not None:
+                    found = nul_field(item, where + ".")
+                    if found:
+                        return found
+                elif isinstance(item, str) and _NUL in item:
+                    return where
+        elif described.is_repeated:
+            for index, item in enumerate(value):
+                if entry is not None:
+                    found = nul_field(item, f"{path}[{index}].")
+                    if found:
+                        return found
+                elif described.type == _STRING and _NUL in item:
+                    return f"{path}[{index}]"
+        elif entry is not None:
+            found = nul_field(value, path + ".")
+            if found:
+                return found
+        elif described.type == _STRING and _NUL in value:
+            return path
+    return None
 
 
 @dataclass(slots=True)
@@ -67,6 +108,16 @@ class Dispatcher:
             response = await self._dispatch(call, request_id)
         except ApiError as error:
             return self.error_response(spec, error, request_id), error
+        except DataError as exc:
+            # A value the database cannot hold that no check caught (one too long for its
+            # column): the caller's to fix, never an internal error.
+            log.info("%s refused by the database (request %s): %s", spec.name, request_id, exc)
+            error = ApiError(
+                C.CONN_INVALID_REQUEST,
+                "Invalid request",
+                "A value in the request is too long or cannot be stored.",
+            )
+            return self.error_response(spec, error, request_id), error
         except Exception:
             log.exception("internal error in %s (request %s)", spec.name, request_id)
             error = ApiError(C.FAILURE, "Internal error", f"Request id {request_id}.")
@@ -79,6 +130,13 @@ class Dispatcher:
 
     async def _dispatch(self, call: Call, request_id: str) -> Message:
         spec = call.spec
+        bad = nul_field(call.request)
+        if bad:
+            raise ApiError(
+                C.CONN_BAD_REQUEST_FORMAT,
+                "Bad request format",
+                f"Field '{bad}' contains a NUL character (U+0000); no value may contain one.",
+            )
         principal = None
         if spec.auth_type is not AuthType.NO_AUTH:
             principal = await self.authenticate(call.authorization, call.session_token, call.peer)

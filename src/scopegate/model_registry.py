@@ -17,6 +17,13 @@ from scopegate.store import models
 from scopegate.store.records import AppRecord, ModelRecord, ModelVersionRecord
 
 MAX_WEIGHTS_BYTES = 512 * 1024 * 1024
+MAX_NAME_LENGTH = 255
+
+
+def validate_model_name(name: str) -> str:
+    if len(name) > MAX_NAME_LENGTH:
+        raise invalid_argument(f"A model's name has at most {MAX_NAME_LENGTH} characters.")
+    return name
 
 
 def new_version_id() -> str:
@@ -46,6 +53,7 @@ def create_model(
     """A new model in `app`. A built-in type gets a trained version at once; a classifier
     waits for weights (`scopegate models register`)."""
     validate_id("model id", model_id)
+    validate_model_name(name)
     kind = model_type(model_type_id)
     if models.get(conn, app.pk, model_id) is not None:
         raise ApiError(

@@ -8,12 +8,11 @@ on SQLite and PostgreSQL alike; `*` in a searched name matches any run of charac
 from __future__ import annotations
 
 from clarifai_grpc.grpc.api import resources_pb2
-from google.protobuf import json_format
 from sqlalchemy.exc import IntegrityError
 
 from scopegate.context import RequestContext
 from scopegate.handlers import Handler
-from scopegate.handlers.convert import timestamp
+from scopegate.handlers.convert import struct_dict, timestamp
 from scopegate.handlers.paging import offset_limit
 from scopegate.handlers.target_app import target_app
 from scopegate.status import ApiError, C, does_not_exist
@@ -22,6 +21,8 @@ from scopegate.store.concepts import ConceptRecord
 from scopegate.store.records import AppRecord
 
 MAX_ID_LENGTH = 255
+MAX_NAME_LENGTH = 255
+MAX_LANGUAGE_LENGTH = 16
 
 
 def concept_message(record: ConceptRecord, app: AppRecord) -> resources_pb2.Concept:
@@ -56,8 +57,40 @@ def validate_concept_id(concept_id: str) -> str:
     return concept_id
 
 
+def validate_concept_name(concept_id: str, name: str) -> str:
+    """A name fits in at most 255 characters, also once case-folded for searching (folding
+    can lengthen a name: "ß" folds to "ss")."""
+    if len(name) > MAX_NAME_LENGTH or len(concepts.fold(name)) > MAX_NAME_LENGTH:
+        raise concepts_invalid(
+            f"The name of concept '{concept_id}' is too long: at most {MAX_NAME_LENGTH} "
+            "characters (counted after case folding, which turns 'ß' into 'ss')."
+        )
+    return name
+
+
+def validate_language(concept_id: str, language: str) -> str:
+    if len(language) > MAX_LANGUAGE_LENGTH:
+        raise concepts_invalid(
+            f"The language of concept '{concept_id}' is not a language code "
+            f"(at most {MAX_LANGUAGE_LENGTH} characters, such as 'en' or 'zh')."
+        )
+    return language
+
+
 def _metadata(message) -> dict | None:
-    return json_format.MessageToDict(message.metadata) if message.HasField("metadata") else None
+    if not message.HasField("metadata"):
+        return None
+    try:
+        return struct_dict(message.metadata, f"The metadata of concept '{message.id}'")
+    except ValueError as error:
+        raise concepts_invalid(str(error)) from None
+
+
+def _validate(concept) -> None:
+    validate_concept_id(concept.id)
+    validate_concept_name(concept.id, concept.name)
+    validate_language(concept.id, concept.language)
+    _metadata(concept)
 
 
 def post_concepts(ctx: RequestContext, request):
@@ -65,7 +98,7 @@ def post_concepts(ctx: RequestContext, request):
         raise concepts_invalid("Give at least one concept in 'concepts'.")
     seen: set[str] = set()
     for concept in request.concepts:
-        validate_concept_id(concept.id)
+        _validate(concept)
         if concept.id in seen:
             raise concepts_invalid(f"Concept id '{concept.id}' is a duplicate within the request.")
         seen.add(concept.id)
@@ -118,6 +151,8 @@ def patch_concepts(ctx: RequestContext, request):
         raise concepts_invalid(f"Unsupported action '{request.action}': use 'overwrite'.")
     if not request.concepts:
         raise concepts_invalid("Give at least one concept in 'concepts'.")
+    for patch in request.concepts:
+        _validate(patch)
     response = ctx.spec.output_type()
     with ctx.services.engine.begin() as conn:
         app = target_app(conn, ctx)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from clarifai_grpc.grpc.api import resources_pb2
+from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from scopegate.store.records import AppRecord, KeyRecord, UserRecord
@@ -14,6 +15,17 @@ def timestamp(value: datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(value)
     return ts
+
+
+def struct_dict(value: struct_pb2.Struct, where: str) -> dict:
+    """A Struct (metadata) as a JSON object; ValueError naming `where` when it holds what
+    JSON cannot (NaN or an infinity, which gRPC callers can send)."""
+    try:
+        return json_format.MessageToDict(value)
+    except ValueError:
+        raise ValueError(
+            f"{where} holds a number JSON cannot represent (NaN or infinity)."
+        ) from None
 
 
 def app_message(app: AppRecord) -> resources_pb2.App:

@@ -8,7 +8,7 @@ from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection
 
-from scopegate.handlers.concepts import validate_concept_id
+from scopegate.handlers.concepts import validate_concept_id, validate_concept_name
 from scopegate.handlers.convert import timestamp
 from scopegate.media import MIME_BY_FORMAT
 from scopegate.status import C
@@ -102,6 +102,7 @@ def validate_labels(message_concepts) -> list[tuple[str, str, float]]:
     labels: dict[str, tuple[str, str, float]] = {}
     for concept in message_concepts:
         validate_concept_id(concept.id)
+        validate_concept_name(concept.id, concept.name)
         if concept.value not in (0.0, 1.0):
             raise ValueError(
                 f"Concept '{concept.id}' has value {concept.value}: use 1 (present) or 0 (absent)."

@@ -13,11 +13,11 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from google.protobuf import json_format
-
 from scopegate import media
 from scopegate.context import RequestContext
 from scopegate.handlers import Handler
+from scopegate.handlers.conflicts import retry_conflicts
+from scopegate.handlers.convert import struct_dict
 from scopegate.handlers.input_data import (
     input_message,
     input_status,
@@ -32,6 +32,7 @@ from scopegate.store import concepts, inputs
 from scopegate.store.inputs import ImageFacts
 
 MAX_BATCH = 128  # Clarifai's limit on inputs per request
+SHOWN_MISSING = 20  # ids a refused delete names
 _INPUT_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 
@@ -114,31 +115,16 @@ def _new_input(ctx: RequestContext, sent) -> NewInput:
         raise _invalid_input(error.details) from None
     except ValueError as error:
         raise _invalid_input(str(error)) from None
-    metadata = json_format.MessageToDict(sent.data.metadata)
+    try:
+        metadata = struct_dict(sent.data.metadata, "data.metadata")
+    except ValueError as error:
+        raise _invalid_input(str(error)) from None
     return NewInput(input_id, url, data, facts, metadata, labels)
 
 
-def post_inputs(ctx: RequestContext, request):
-    if not request.inputs:
-        raise invalid_argument("Give at least one input in 'inputs'.")
-    if len(request.inputs) > MAX_BATCH:
-        raise invalid_argument(f"At most {MAX_BATCH} inputs per request; split the batch.")
-    if request.input_id_conflict_resolution:
-        raise invalid_argument("input_id_conflict_resolution is not supported: leave it unset.")
-    accepted: dict[int, NewInput] = {}
+def _store_new_inputs(ctx: RequestContext, request, accepted: dict[int, NewInput], seen: set[str]):
+    """One transaction writing the accepted inputs: (response, downloads to schedule)."""
     refusals: dict[int, Refused] = {}
-    seen: set[str] = set()
-    for index, sent in enumerate(request.inputs):
-        try:
-            new = _new_input(ctx, sent)
-            if new.input_id in seen:
-                raise Refused(C.INPUT_DUPLICATE, f"Input id '{new.input_id}' is given twice.")
-            seen.add(new.input_id)
-            accepted[index] = new
-        except Refused as refusal:
-            refusals[index] = refusal
-    if refusals:
-        raise _refuse_batch(ctx, request, refusals)
     response = ctx.spec.output_type()
     downloads: list[tuple[int, str]] = []
     with ctx.services.engine.begin() as conn:
@@ -169,6 +155,31 @@ def post_inputs(ctx: RequestContext, request):
             # here; GetInput and ListInputs show where each one got to.
             record = inputs.get_by_pk(conn, pk)
             response.inputs.append(input_message(record, app, status_code=C.INPUT_DOWNLOAD_PENDING))
+    return response, downloads
+
+
+def post_inputs(ctx: RequestContext, request):
+    if not request.inputs:
+        raise invalid_argument("Give at least one input in 'inputs'.")
+    if len(request.inputs) > MAX_BATCH:
+        raise invalid_argument(f"At most {MAX_BATCH} inputs per request; split the batch.")
+    if request.input_id_conflict_resolution:
+        raise invalid_argument("input_id_conflict_resolution is not supported: leave it unset.")
+    accepted: dict[int, NewInput] = {}
+    refusals: dict[int, Refused] = {}
+    seen: set[str] = set()
+    for index, sent in enumerate(request.inputs):
+        try:
+            new = _new_input(ctx, sent)
+            if new.input_id in seen:
+                raise Refused(C.INPUT_DUPLICATE, f"Input id '{new.input_id}' is given twice.")
+            seen.add(new.input_id)
+            accepted[index] = new
+        except Refused as refusal:
+            refusals[index] = refusal
+    if refusals:
+        raise _refuse_batch(ctx, request, refusals)
+    response, downloads = retry_conflicts(lambda: _store_new_inputs(ctx, request, accepted, seen))
     for pk, url in downloads:  # after the commit, so a worker always finds the row
         ctx.services.schedule_download(pk, url)
     return response
@@ -211,24 +222,33 @@ def patch_inputs(ctx: RequestContext, request):
         raise invalid_argument(f"Unsupported action '{action}': use {', '.join(PATCH_ACTIONS)}.")
     if not request.inputs:
         raise invalid_argument("Give at least one input in 'inputs'.")
-    response = ctx.spec.output_type()
-    with ctx.services.engine.begin() as conn:
-        app = target_app(conn, ctx)
-        for patch in request.inputs:
-            record = inputs.get(conn, app.pk, patch.id) if patch.id else None
-            if record is None:
-                raise does_not_exist(f"Input '{patch.id}' is not in this app.")
-            if patch.data.image.url or patch.data.image.base64:
-                raise invalid_argument("An input's image cannot be changed: post a new input.")
-            if patch.data.HasField("metadata"):
-                change = json_format.MessageToDict(patch.data.metadata)
-                inputs.set_metadata(
-                    conn, record.pk, patched_metadata(action, record.metadata, change)
-                )
-            if patch.data.concepts:
-                _patch_labels(conn, app.pk, record.pk, action, patch.data.concepts)
-            response.inputs.append(input_message(inputs.get_by_pk(conn, record.pk), app))
-    return response
+
+    def write():
+        response = ctx.spec.output_type()
+        with ctx.services.engine.begin() as conn:
+            app = target_app(conn, ctx)
+            for patch in request.inputs:
+                record = inputs.get(conn, app.pk, patch.id) if patch.id else None
+                if record is None:
+                    raise does_not_exist(f"Input '{patch.id}' is not in this app.")
+                if patch.data.image.url or patch.data.image.base64:
+                    raise invalid_argument("An input's image cannot be changed: post a new input.")
+                if patch.data.HasField("metadata"):
+                    try:
+                        change = struct_dict(
+                            patch.data.metadata, f"The metadata of input '{patch.id}'"
+                        )
+                    except ValueError as error:
+                        raise invalid_argument(str(error)) from None
+                    inputs.set_metadata(
+                        conn, record.pk, patched_metadata(action, record.metadata, change)
+                    )
+                if patch.data.concepts:
+                    _patch_labels(conn, app.pk, record.pk, action, patch.data.concepts)
+                response.inputs.append(input_message(inputs.get_by_pk(conn, record.pk), app))
+            return response
+
+    return retry_conflicts(write)
 
 
 def _patch_labels(conn, app_pk: int, input_pk: int, action: str, sent) -> None:
@@ -259,7 +279,10 @@ def _delete(ctx: RequestContext, input_ids: list[str]):
         )
         missing = sorted(set(input_ids) - {r.input_id for r in found})
         if missing:
-            raise does_not_exist(f"Not in this app: {', '.join(missing)}. Nothing was deleted.")
+            named = ", ".join(missing[:SHOWN_MISSING])
+            if len(missing) > SHOWN_MISSING:
+                named += f" and {len(missing) - SHOWN_MISSING} more"
+            raise does_not_exist(f"Not in this app: {named}. Nothing was deleted.")
         inputs.delete_many(conn, [r.pk for r in found])
     return ctx.spec.output_type()
 

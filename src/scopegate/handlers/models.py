@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 from scopegate import model_registry
 from scopegate.context import RequestContext
 from scopegate.handlers import Handler
+from scopegate.handlers.conflicts import retry_conflicts
 from scopegate.handlers.model_convert import model_message, version_message
 from scopegate.handlers.paging import offset_limit
 from scopegate.handlers.target_app import target_app
@@ -55,19 +56,24 @@ def post_models(ctx: RequestContext, request):
             "Set model.model_type_id: 'color-recognizer' (built in) or 'visual-classifier' "
             "(ONNX weights registered with `scopegate models register`)."
         )
-    with ctx.services.engine.begin() as conn:
-        app = target_app(conn, ctx)
-        _check_visibility(app, wanted.visibility.gettable)
-        model = model_registry.create_model(
-            conn,
-            app,
-            wanted.id,
-            model_type_id=wanted.model_type_id,
-            name=wanted.name or wanted.display_name,
-            description=wanted.description,
-            notes=wanted.notes,
-        )
-        version = store.latest_version(conn, model.pk)
+
+    def write():
+        with ctx.services.engine.begin() as conn:
+            app = target_app(conn, ctx)
+            _check_visibility(app, wanted.visibility.gettable)
+            model = model_registry.create_model(
+                conn,
+                app,
+                wanted.id,
+                model_type_id=wanted.model_type_id,
+                name=wanted.name or wanted.display_name,
+                description=wanted.description,
+                notes=wanted.notes,
+            )
+            return model, store.latest_version(conn, model.pk)
+
+    # A model created by a concurrent request is then found: "already exists".
+    model, version = retry_conflicts(write)
     return ctx.spec.output_type(model=model_message(model, version))
 
 
@@ -124,7 +130,7 @@ def patch_models(ctx: RequestContext, request):
                     f"'{model.model_type_id}'); create a new model instead."
                 )
             _check_visibility(app, patch.visibility.gettable)
-            name = patch.name or patch.display_name
+            name = model_registry.validate_model_name(patch.name or patch.display_name)
             store.update_model(
                 conn,
                 model.pk,
