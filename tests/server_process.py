@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -48,6 +47,7 @@ class ServerProcess:
     tls: Certificate | None = None
     # Give the certificate through SCOPEGATE_TLS_CERT/_KEY instead of the options.
     tls_from_env: bool = False
+    _engine_and_hasher: tuple | None = field(default=None, repr=False)
 
     @property
     def host(self) -> str:
@@ -119,6 +119,9 @@ class ServerProcess:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
 
     def stop(self, timeout: float = 30.0) -> int:
+        if self._engine_and_hasher is not None:
+            self._engine_and_hasher[0].dispose()
+            self._engine_and_hasher = None
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else 0
         self.process.send_signal(signal.SIGTERM)
@@ -134,17 +137,31 @@ class ServerProcess:
     def create_user(
         self, user_id: str, email: str | None = None, password: str | None = None
     ) -> str:
-        """A new user through the CLI; returns its default PAT."""
-        extra = ["--password-stdin"] if password else []
-        result = self.cli(
-            "users",
-            "create",
-            user_id,
-            "--email",
-            email or f"{user_id}@example.com",
-            "--json",
-            *extra,
-            input=f"{password}\n" if password else None,
-        )
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout.strip().splitlines()[-1])["pat"]
+        """A new user on the server's database; returns its default PAT.
+
+        Signed up by the code behind `scopegate users create` (accounts.sign_up), run here
+        rather than in a CLI process per user, which costs about a second of start-up each;
+        tests/test_cli.py runs the command itself."""
+        from scopegate import accounts
+        from scopegate.auth.passwords import hash_password
+
+        engine, hasher = self._accounts()
+        password_hash = hash_password(password) if password else None
+        with engine.begin() as conn:
+            _, pat = accounts.sign_up(
+                conn, hasher, user_id, email or f"{user_id}@example.com", password_hash
+            )
+        return pat
+
+    def _accounts(self):
+        """(engine, secret hasher) on the server's database and server secret."""
+        if self._engine_and_hasher is None:
+            from scopegate import config
+            from scopegate.auth.tokens import SecretHasher
+            from scopegate.store.database import open_engine
+
+            settings = config.resolve(self.data_dir, self.database_url)
+            key_hex = self.extra_env.get(config.SECRET_ENV)
+            key = bytes.fromhex(key_hex) if key_hex else config.server_secret(settings)
+            self._engine_and_hasher = (open_engine(settings.database_url), SecretHasher(key))
+        return self._engine_and_hasher
