@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
 from scopegate.accounts import validate_id
-from scopegate.runners import onnx_classifier
 from scopegate.runners.base import RunnerError
 from scopegate.runners.registry import MODEL_TYPES, VISUAL_CLASSIFIER
 from scopegate.status import ApiError, C, invalid_argument
 from scopegate.store import models
 from scopegate.store.records import AppRecord, ModelRecord, ModelVersionRecord
+
+if TYPE_CHECKING:
+    from scopegate.runners import onnx_classifier
 
 MAX_WEIGHTS_BYTES = 512 * 1024 * 1024
 MAX_NAME_LENGTH = 255
@@ -96,6 +99,10 @@ def prepare_weights(
 ) -> Weights:
     """Parse the labels, settle the preprocessing and run the model once on a grey image,
     so bad weights fail here with a reason and never on a user's predict."""
+    # Imported here: onnxruntime and NumPy are for registering and serving weights, not for
+    # every command that imports this module.
+    from scopegate.runners import onnx_classifier
+
     if len(onnx_bytes) > MAX_WEIGHTS_BYTES:
         raise RunnerError(f"The model file is larger than {MAX_WEIGHTS_BYTES} bytes.")
     labels = onnx_classifier.parse_labels(labels_text)

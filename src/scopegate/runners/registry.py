@@ -10,12 +10,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy import Engine
 
 from scopegate.runners.base import Runner, RunnerError
-from scopegate.runners.colors import ColorRunner
-from scopegate.runners.onnx_classifier import Label, OnnxClassifier, Preprocessing
 from scopegate.store import models as model_store
 from scopegate.store.records import ModelVersionRecord
 
@@ -43,7 +42,14 @@ MODEL_TYPES: dict[str, ModelType] = {
     ),
 }
 
-_COLORS = ColorRunner()
+
+@cache
+def _colors() -> Runner:
+    # Imported on first use: NumPy and Pillow would add a fifth of a second to every CLI
+    # command and server start.
+    from scopegate.runners.colors import ColorRunner
+
+    return ColorRunner()
 
 
 class RunnerPool:
@@ -56,7 +62,7 @@ class RunnerPool:
 
     def runner(self, model_type_id: str, version: ModelVersionRecord) -> Runner:
         if model_type_id == COLOR_RECOGNIZER:
-            return _COLORS
+            return _colors()
         if model_type_id != VISUAL_CLASSIFIER:
             raise RunnerError(f"No runner serves models of type '{model_type_id}'.")
         with self._lock:
@@ -79,6 +85,8 @@ class RunnerPool:
         return cached
 
     def _load(self, version: ModelVersionRecord) -> Runner:
+        from scopegate.runners.onnx_classifier import Label, OnnxClassifier, Preprocessing
+
         with self._engine.connect() as conn:
             weights = model_store.load_weights(conn, version.pk)
         if weights is None:
