@@ -161,7 +161,6 @@ class ServerProcess:
             from scopegate.store.database import open_engine
 
             settings = config.resolve(self.data_dir, self.database_url)
-            key_hex = self.extra_env.get(config.SECRET_ENV)
-            key = bytes.fromhex(key_hex) if key_hex else config.server_secret(settings)
+            key = config.server_secret(settings)  # as the server reads it: env, else data dir
             self._engine_and_hasher = (open_engine(settings.database_url), SecretHasher(key))
         return self._engine_and_hasher

@@ -4,10 +4,12 @@ A request to a V2 method that needs credentials, whose credentials can be refuse
 I/O (missing or malformed `authorization` header, a secret that fails its checksum), is
 answered here: no Starlette routing, no request object, no decoding of the query or body,
 no response message. The answer is the one the dispatcher would give (same status body
-and HTTP code, the same failure throttle), built from a few strings. Everything else goes
-on to Starlette untouched. One consequence: such a request is refused before its body is
-read, so a malformed body behind garbage credentials gets the 401, not the 400 (gRPC too
-authenticates before it looks at any field).
+and HTTP code, the same failure throttle), built from a few strings. Any other request to
+a catalog route goes straight to the V2 endpoint with its route already matched; the rest
+(login, extension routes, the portal, unknown paths) goes on to Starlette. One
+consequence: a refused request is refused before its body is read, so a malformed body
+behind garbage credentials gets the 401, not the 400 (gRPC too authenticates before it
+looks at any field).
 """
 
 from __future__ import annotations
