@@ -40,6 +40,31 @@ def test_router_prefers_literal_segments():
         router.match("PUT", "/v2/status_codes")
 
 
+def test_router_answers_a_repeated_path_alike_and_its_values_cannot_be_changed():
+    router = Router(CATALOG)
+    long_id = "i" * 600  # past the length of paths whose matches are remembered
+    for path, name in (
+        ("/v2/users/u1/apps/a1/inputs/in1", "GetInput"),
+        (f"/v2/users/u1/apps/a1/inputs/{long_id}", "GetInput"),
+        ("/v2/users/u1/apps/a%2F1", "GetApp"),
+    ):
+        first, again = router.match("GET", path), router.match("GET", path)
+        assert first.spec.name == again.spec.name == name
+        assert first.path_values == again.path_values
+    assert router.match("GET", "/v2/users/u1/apps/a%2F1").path_values["user_app_id.app_id"] == (
+        "a/1"
+    )
+    assert (
+        router.match("GET", f"/v2/users/u1/apps/a1/inputs/{long_id}").path_values["input_id"]
+        == long_id
+    )
+    with pytest.raises(TypeError):
+        router.match("GET", "/v2/users/u1/apps/a1").path_values["user_app_id.app_id"] = "a2"
+    for _ in range(2):  # a refused verb is refused every time, not remembered as a match
+        with pytest.raises(MethodNotAllowedError):
+            router.match("PUT", "/v2/status_codes")
+
+
 @pytest.mark.parametrize(
     "kind", [tokens.SecretKind.PAT, tokens.SecretKind.APP_KEY, tokens.SecretKind.SESSION]
 )

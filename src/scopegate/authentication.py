@@ -12,7 +12,7 @@ import asyncio
 import os
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import blake2b
 
@@ -59,6 +59,17 @@ def _secret(authorization: str | None, session_token: str | None) -> tuple[str, 
     if session_token and not authorization:
         return session_token.strip(), True
     return secret_from_header(authorization), False
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """Credentials as read off a request, ready for `Authenticator.authenticate_presented`:
+    a transport that checks them early (the REST refusal gate) hands this on rather than
+    having the header parsed and hashed a second time."""
+
+    secret: str = field(repr=False)
+    from_session_header: bool
+    cache_key: bytes = field(repr=False)
 
 
 def _raise(error: ApiError):
@@ -115,32 +126,34 @@ class Authenticator:
     def _cache_key(self, secret: str) -> bytes:
         return blake2b(secret.encode(), key=self._cache_salt, digest_size=16).digest()
 
-    def refusal(
-        self, authorization: str | None, session_token: str | None = None
-    ) -> ApiError | None:
-        """The error `authenticate` would raise without I/O (missing or malformed header,
-        checksum-invalid secret), or None when the credentials may be valid. Lets a
-        transport refuse garbage before it decodes the request."""
-        try:
-            secret, _ = _secret(authorization, session_token)
-            if self._cache_key(secret) not in self._cache:
-                self._parse(secret)
-        except ApiError as error:
-            return error
-        return None
+    def present(self, authorization: str | None, session_token: str | None = None) -> Presented:
+        """The credentials on a request, or the error `authenticate` would raise for them
+        without I/O (missing or malformed header, checksum-invalid secret). Lets a transport
+        refuse garbage before it decodes the request."""
+        secret, from_session_header = _secret(authorization, session_token)
+        cache_key = self._cache_key(secret)
+        if cache_key not in self._cache:
+            self._parse(secret)
+        return Presented(secret, from_session_header, cache_key)
 
     async def authenticate(
         self, authorization: str | None, session_token: str | None = None
     ) -> Principal:
         secret, from_session_header = _secret(authorization, session_token)
-        # The warm path: one fast keyed hash and a dict lookup. Parsing the checksum and the
-        # HMAC that the database is keyed by are only needed on a miss.
-        cache_key = self._cache_key(secret)
+        return await self.authenticate_presented(
+            Presented(secret, from_session_header, self._cache_key(secret))
+        )
+
+    async def authenticate_presented(self, presented: Presented) -> Principal:
+        # The warm path: one fast keyed hash (already in `presented`) and a dict lookup.
+        # Parsing the checksum and the HMAC that the database is keyed by are only needed
+        # on a miss.
+        cache_key, secret = presented.cache_key, presented.secret
         entry = self._cache.get(cache_key)
         mono = time.monotonic()
         if entry is None or mono - entry.loaded_at > self._ttl:
             entry = await self._load(cache_key, secret, self._parse(secret), mono)
-        if from_session_header and entry.principal.kind is not CredentialKind.SESSION:
+        if presented.from_session_header and entry.principal.kind is not CredentialKind.SESSION:
             raise key_invalid()
         if entry.expires_ts is not None and time.time() >= entry.expires_ts:
             raise key_invalid(f"This key expired at {entry.principal.expires_at.isoformat()}.")

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError
 from scopegate.auth.policy import Relation, authorize, needs_lookup, resolve_target
 from scopegate.auth.principal import Principal
 from scopegate.auth_throttle import AuthFailureThrottle
-from scopegate.authentication import Authenticator
+from scopegate.authentication import Authenticator, Presented
 from scopegate.catalog import AuthType, MethodSpec
 from scopegate.context import RequestContext, Services
 from scopegate.handlers import Handler
@@ -79,6 +79,8 @@ class Call:
     # authorized as the catalog method they extend.
     handler: Handler | None = None
     extras: dict = field(default_factory=dict)
+    # The credentials already read off the request by the transport, if it did.
+    presented: Presented | None = None
 
 
 class Dispatcher:
@@ -142,7 +144,9 @@ class Dispatcher:
             )
         principal = None
         if spec.auth_type is not AuthType.NO_AUTH:
-            principal = await self.authenticate(call.authorization, call.session_token, call.peer)
+            principal = await self.authenticate(
+                call.authorization, call.session_token, call.peer, call.presented
+            )
         ids = call.request.user_app_id if spec.has_user_app_id else None
         target = resolve_target(principal, ids.user_id if ids else "", ids.app_id if ids else "")
         if principal is not None:
@@ -173,11 +177,17 @@ class Dispatcher:
         return handler.fn(context, call.request)
 
     async def authenticate(
-        self, authorization: str | None, session_token: str | None, peer: str
+        self,
+        authorization: str | None,
+        session_token: str | None,
+        peer: str,
+        presented: Presented | None = None,
     ) -> Principal:
         """The caller's principal; a failure counts against the caller's address and may
         come back throttled, late (see auth_throttle.py)."""
         try:
+            if presented is not None:
+                return await self.authenticator.authenticate_presented(presented)
             return await self.authenticator.authenticate(authorization, session_token)
         except ApiError as error:
             raise await self.auth_failures.refuse(peer, error) from None

@@ -7,6 +7,7 @@ same answer as for a target that does not exist, before any scope is looked at.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 
 from scopegate.auth import scopes
@@ -40,6 +41,7 @@ class Grant:
 _WRITE_PREFIXES = ("Patch", "Delete", "Put")
 
 
+@functools.cache  # per method: specs hash by identity, and the catalog is fixed
 def is_public_read(spec: MethodSpec) -> bool:
     """May anyone's PAT call this on a PUBLIC app? Derived from the catalog: app-level
     (KeyAuth) methods whose required scopes are all reads (`*_Get`, `Search`, `Predict`),

@@ -30,8 +30,10 @@ def route_path(scope) -> str:
     return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
-# Where RefusalGate leaves the route it matched, in the ASGI scope.
+# Where RefusalGate leaves the route it matched and the credentials it read, in the ASGI
+# scope, so that neither is done twice.
 ROUTE_MATCH = "scopegate.route_match"
+CREDENTIALS = "scopegate.credentials"
 MAX_BODY_BYTES = 128 * 1024 * 1024
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
 
@@ -214,6 +216,7 @@ class RestEndpoint:
             authorization=headers.get("authorization"),
             session_token=headers.get("x-clarifai-session-token"),
             peer=request.client.host if request.client else "",
+            presented=request.scope.get(CREDENTIALS),
         )
         response, error = await self._dispatcher.dispatch(call)
         code = 200 if error is None else (error.http_status or http_status(error.code))

@@ -25,7 +25,7 @@ from scopegate.auth_throttle import ThrottledError
 from scopegate.catalog import AuthType
 from scopegate.dispatch import Dispatcher
 from scopegate.status import ApiError, http_status
-from scopegate.transports.rest import ROUTE_MATCH, route_path
+from scopegate.transports.rest import CREDENTIALS, ROUTE_MATCH, route_path
 from scopegate.transports.rest_routes import MethodNotAllowedError, Router
 
 Scope = MutableMapping[str, Any]
@@ -96,11 +96,15 @@ class RefusalGate:
                 authorization = value.decode("latin-1")
             elif name == _SESSION_TOKEN and session_token is None:
                 session_token = value.decode("latin-1")
-        error = self._dispatcher.authenticator.refusal(authorization, session_token)
-        if error is None:
+        try:
+            scope[CREDENTIALS] = self._dispatcher.authenticator.present(
+                authorization, session_token
+            )
             return None
+        except ApiError as error:
+            refused = error
         client = scope.get("client")
-        return await self._dispatcher.auth_failures.refuse(client[0] if client else "", error)
+        return await self._dispatcher.auth_failures.refuse(client[0] if client else "", refused)
 
     async def _answer(self, send: Send, error: ApiError) -> None:
         body = status_json(error, self._dispatcher.new_request_id())

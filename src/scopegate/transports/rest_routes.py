@@ -6,10 +6,16 @@ A segment trie: literal segments win over variables, with backtracking, so
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from urllib.parse import unquote
 
 from scopegate.catalog import Catalog, HttpBinding, MethodSpec
+
+# Longer paths are matched afresh each time, so the cache of recent matches stays small.
+_CACHED_PATH_LENGTH = 512
 
 
 @dataclass(slots=True)
@@ -25,7 +31,7 @@ class _Node:
 class RouteMatch:
     spec: MethodSpec
     binding: HttpBinding
-    path_values: dict[str, str]
+    path_values: Mapping[str, str]  # read-only: a match is shared by requests for one path
 
 
 class MethodNotAllowedError(LookupError):
@@ -40,6 +46,9 @@ class Router:
         for spec in catalog.methods.values():
             for binding in spec.bindings:
                 self._add(spec, binding)
+        # Clients repeat the same few paths (their own user and app ids): remembering recent
+        # matches skips the unquoting and the walk. Bounded, so arbitrary paths cannot grow it.
+        self._recent = functools.lru_cache(maxsize=4096)(self._match)
 
     def _add(self, spec: MethodSpec, binding: HttpBinding) -> None:
         node = self._root
@@ -57,6 +66,11 @@ class Router:
     def match(self, verb: str, path: str) -> RouteMatch | None:
         """The method for `verb path`; None if no template fits; raises
         MethodNotAllowedError if templates fit but not for this verb."""
+        if len(path) > _CACHED_PATH_LENGTH:
+            return self._match(verb, path)
+        return self._recent(verb, path)
+
+    def _match(self, verb: str, path: str) -> RouteMatch | None:
         segments = [unquote(s) for s in path.strip("/").split("/")]
         allowed: list[str] = []
         found = self._walk(self._root, segments, 0, [], verb, allowed)
@@ -65,7 +79,8 @@ class Router:
                 raise MethodNotAllowedError(sorted(set(allowed)))
             return None
         (spec, binding), values = found
-        return RouteMatch(spec, binding, dict(zip(binding.variables, values, strict=True)))
+        path_values = dict(zip(binding.variables, values, strict=True))
+        return RouteMatch(spec, binding, MappingProxyType(path_values))
 
     def _walk(self, node: _Node, segments, index, values, verb, allowed):
         if index == len(segments):
