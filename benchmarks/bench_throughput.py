@@ -12,7 +12,7 @@ each round, so CPU per request is reported next to requests per second.
 from __future__ import annotations
 
 from benchmarks import loadgen
-from benchmarks.common import Result, log, start_server, stop_server, temp_dir
+from benchmarks.common import Result, log, median, start_server, stop_server, temp_dir
 
 NAME = "2. throughput auth vs NoAuth"
 TARGET_RATIO = 0.9
@@ -49,12 +49,6 @@ def _mean(values) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def _section(transport, tool, runs, results, details) -> None:
     auth = [r for r in runs if r.label == AUTH]
     noauth = [r for r in runs if r.label == NOAUTH]
@@ -65,7 +59,7 @@ def _section(transport, tool, runs, results, details) -> None:
     results.append(Result(NAME, f"{transport}: {AUTH} (PAT)", auth_rps, "req/s", note=tool))
     results.append(Result(NAME, f"{transport}: {NOAUTH} (NoAuth)", noauth_rps, "req/s", note=tool))
     note = (
-        f"total over {len(auth)} rounds each; median of pairs {_median(pair_ratios):.3f}, "
+        f"total over {len(auth)} rounds each; median of pairs {median(pair_ratios):.3f}, "
         f"range {min(pair_ratios):.3f}..{max(pair_ratios):.3f}"
         if pair_ratios
         else ""
