@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from scopegate.store.records import AppRecord, now, utc
 from scopegate.store.schema import apps
@@ -44,10 +44,15 @@ def create(
     return AppRecord(pk, user_id, app_id, name or app_id, description, visibility, at, at)
 
 
+# Built once, like the other statements on the request path: building a statement and its
+# cache key costs SQLAlchemy more than the indexed query (~160 of ~300 µs on SQLite).
+_BY_IDS = select(apps).where(
+    apps.c.user_id == bindparam("user_id"), apps.c.app_id == bindparam("app_id")
+)
+
+
 def get(conn: Connection, user_id: str, app_id: str) -> AppRecord | None:
-    row = conn.execute(
-        select(apps).where(apps.c.user_id == user_id, apps.c.app_id == app_id)
-    ).first()
+    row = conn.execute(_BY_IDS, {"user_id": user_id, "app_id": app_id}).first()
     return _record(row) if row else None
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from scopegate.store.records import now, utc
 from scopegate.store.schema import apps, collaborators, users
@@ -44,6 +44,14 @@ def _select():
             users, collaborators.c.user_id == users.c.user_id
         )
     )
+
+
+# Built once: this runs on every relation lookup (see relations.py).
+_GRANT = _select().where(
+    collaborators.c.user_id == bindparam("user_id"),
+    apps.c.user_id == bindparam("owner_user_id"),
+    apps.c.app_id == bindparam("app_id"),
+)
 
 
 def _record(row) -> CollaboratorRecord:
@@ -103,11 +111,7 @@ def grant(
     conn: Connection, user_id: str, owner_user_id: str, app_id: str
 ) -> CollaboratorRecord | None:
     row = conn.execute(
-        _select().where(
-            collaborators.c.user_id == user_id,
-            apps.c.user_id == owner_user_id,
-            apps.c.app_id == app_id,
-        )
+        _GRANT, {"user_id": user_id, "owner_user_id": owner_user_id, "app_id": app_id}
     ).first()
     return _record(row) if row else None
 

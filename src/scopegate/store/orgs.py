@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from scopegate.store.records import now, utc
 from scopegate.store.schema import apps, org_members, team_apps, team_members, teams, users
@@ -107,12 +107,26 @@ def members(conn: Connection, org_id: str) -> list[MemberRecord]:
     return [_member(r) for r in rows]
 
 
-def role_of(conn: Connection, org_id: str, user_id: str) -> str | None:
-    return conn.execute(
-        select(org_members.c.role).where(
-            org_members.c.org_id == org_id, org_members.c.user_id == user_id
+# Built once: both run on every relation lookup (see relations.py).
+_ROLE_OF = select(org_members.c.role).where(
+    org_members.c.org_id == bindparam("org_id"), org_members.c.user_id == bindparam("user_id")
+)
+_TEAM_ROLES_ON_APP = (
+    select(teams.c.role)
+    .select_from(
+        teams.join(team_members, team_members.c.team_pk == teams.c.id).join(
+            team_apps, team_apps.c.team_pk == teams.c.id
         )
-    ).scalar()
+    )
+    .where(
+        team_members.c.user_id == bindparam("user_id"),
+        team_apps.c.app_pk == bindparam("app_pk"),
+    )
+)
+
+
+def role_of(conn: Connection, org_id: str, user_id: str) -> str | None:
+    return conn.execute(_ROLE_OF, {"org_id": org_id, "user_id": user_id}).scalar()
 
 
 def add_member(conn: Connection, org_id: str, user_id: str, role: str) -> None:
@@ -224,15 +238,7 @@ def delete_team(conn: Connection, team_pk: int) -> None:
 
 def team_roles_on_app(conn: Connection, user_id: str, app_pk: int) -> list[str]:
     """The roles of the teams that give `user_id` access to one app."""
-    rows = conn.execute(
-        select(teams.c.role)
-        .select_from(
-            teams.join(team_members, team_members.c.team_pk == teams.c.id).join(
-                team_apps, team_apps.c.team_pk == teams.c.id
-            )
-        )
-        .where(and_(team_members.c.user_id == user_id, team_apps.c.app_pk == app_pk))
-    )
+    rows = conn.execute(_TEAM_ROLES_ON_APP, {"user_id": user_id, "app_pk": app_pk})
     return [r.role for r in rows]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from scopegate.store.records import now, utc
 from scopegate.store.schema import sessions
@@ -35,10 +35,14 @@ def create(
     return SessionRecord(public_id, user_id, at, expires_at)
 
 
+# Built once: this runs on every session cache miss.
+_BY_DIGEST = select(sessions).where(
+    sessions.c.digest == bindparam("digest"), sessions.c.expires_at > bindparam("at")
+)
+
+
 def find_by_digest(conn: Connection, digest: bytes, at: datetime) -> SessionRecord | None:
-    row = conn.execute(
-        select(sessions).where(sessions.c.digest == digest, sessions.c.expires_at > at)
-    ).first()
+    row = conn.execute(_BY_DIGEST, {"digest": digest, "at": at}).first()
     if row is None:
         return None
     return SessionRecord(row.public_id, row.user_id, utc(row.created_at), utc(row.expires_at))
