@@ -19,6 +19,8 @@ Rounds rotate the methods (each position in turn), so drift hits all alike.
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import urllib.error
 import urllib.request
 
@@ -110,12 +112,19 @@ def _rotation(methods: list[str], cycles: int) -> list[str]:
     return order
 
 
+# The targeted ratios get most of the time: one method's rounds vary by ±5-25 % on a shared
+# 2-core machine, so each ratio needs many cycles. GetApp, shown for scale only, gets a few.
+TARGETED = [NOAUTH, COLLABORATOR, PUBLIC]
+SCALE = [NOAUTH, PUBLIC_DB]
+
+
+def _schedule(quick: bool) -> tuple[list[str], list[str]]:
+    return _rotation(TARGETED, 2 if quick else 20), _rotation(SCALE, 1 if quick else 3)
+
+
 def run(options) -> tuple[list[Result], list[str]]:
     duration = 1.0 if options.quick else 2.0
-    # Rounds of one method vary by ±20 % on a shared 2-core machine: ten cycles give each
-    # ratio a standard error of a few percent.
-    cycles = 2 if options.quick else 10
-    methods = [NOAUTH, COLLABORATOR, PUBLIC, PUBLIC_DB]
+    targeted_order, scale_order = _schedule(options.quick)
     results: list[Result] = []
     details: list[str] = []
     with temp_dir("sg-bench-rel-") as data_dir:
@@ -136,83 +145,103 @@ def run(options) -> tuple[list[Result], list[str]]:
                 result.label = method
                 return result
 
-            order = _rotation(methods, cycles)
-            log(f"{NAME}: REST warm-up, then {len(order)} rounds of {duration}s")
-            for method in methods:
+            rounds = len(targeted_order) + len(scale_order)
+            log(f"{NAME}: REST warm-up, then {rounds} rounds of {duration}s")
+            for method in TARGETED + SCALE[1:]:
                 rest(method, 1.0)
-            rest_runs = [rest(method) for method in order]
-            _summarise(
-                "REST",
-                f"{rest_runs[0].tool}, {connections} keep-alive connections",
-                rest_runs,
-                results,
-                details,
-            )
+            targeted_runs = [rest(method) for method in targeted_order]
+            scale_runs = [rest(method) for method in scale_order]
+            tool = f"{targeted_runs[0].tool}, {connections} keep-alive connections"
+            _summarise("REST", tool, targeted_runs, scale_runs, results, details)
 
-            log(f"{NAME}: gRPC, {len(order)} rounds of {duration}s")
+            log(f"{NAME}: gRPC, {rounds} rounds of {duration}s")
             secrets_file = data_dir / "round-secrets.json"
+            methods = TARGETED + SCALE[1:]
             secrets_file.write_text(json.dumps({GRPC_ROUNDS[m]: callers[m] for m in methods}))
             grpc_runs = loadgen.start_grpc(
                 server.grpc_address,
-                [GRPC_ROUNDS[m] for m in order],
+                [GRPC_ROUNDS[m] for m in targeted_order + scale_order],
                 duration=duration,
                 concurrency=GRPC_CONCURRENCY,
                 round_secrets_file=secrets_file,
                 expect={GRPC_ROUNDS[m]: EXPECTED_CODE[m] for m in methods},
                 server_pid=pid,
-            ).wait_all(len(order) * (duration + 1) + 60)
+            ).wait_all(rounds * (duration + 1) + 60)
             by_round = {GRPC_ROUNDS[m]: m for m in methods}
             for result in grpc_runs:
                 result.label = by_round[result.label]
             tool = f"grpc.aio client, {GRPC_CONCURRENCY} concurrent calls on one channel"
-            _summarise("gRPC", tool, grpc_runs, results, details)
+            split = len(targeted_order)
+            _summarise("gRPC", tool, grpc_runs[:split], grpc_runs[split:], results, details)
         finally:
             stop_server(server)
     return results, details
 
 
-def _summarise(transport: str, tool: str, runs, results: list[Result], details: list[str]):
-    methods = [NOAUTH, COLLABORATOR, PUBLIC, PUBLIC_DB]
-    by_method = {m: [r for r in runs if r.label == m] for m in methods}
+def _rps(rounds) -> float:
+    seconds = sum(r.seconds for r in rounds)
+    return sum(r.requests for r in rounds) / seconds if seconds else 0.0
 
-    def rps(rounds) -> float:
-        seconds = sum(r.seconds for r in rounds)
-        return sum(r.requests for r in rounds) / seconds if seconds else 0.0
 
-    base = rps(by_method[NOAUTH])
-    # The rotation runs each method once per cycle: ratios within a cycle share its drift.
-    cycles = [runs[i : i + len(methods)] for i in range(0, len(runs), len(methods))]
-    noauth_by_cycle = [next(r.rps for r in cycle if r.label == NOAUTH) for cycle in cycles]
-    results.append(Result(NAME, f"{transport}: {NOAUTH}", base, "req/s", note=tool))
-    for method in (COLLABORATOR, PUBLIC, PUBLIC_DB):
-        value = rps(by_method[method])
-        ratio = value / base if base else float("nan")
-        results.append(Result(NAME, f"{transport}: {method}", value, "req/s"))
-        targeted = method != PUBLIC_DB
-        per_cycle = [
-            next(r.rps for r in cycle if r.label == method) / noauth
-            for cycle, noauth in zip(cycles, noauth_by_cycle, strict=True)
-            if noauth
-        ]
-        spread = (
-            f"total over {len(per_cycle)} rounds each; median of cycles "
-            f"{median(per_cycle):.3f}, range {min(per_cycle):.3f}..{max(per_cycle):.3f}"
-            if per_cycle
-            else ""
+def _ratio(transport: str, method: str, runs, methods: list[str], targeted: bool) -> Result:
+    """`method`'s requests/s over all its rounds against NoAuth's in the same block, with
+    the spread of the ratios within each cycle (which share that cycle's drift)."""
+    base = _rps([r for r in runs if r.label == NOAUTH])
+    ratio = _rps([r for r in runs if r.label == method]) / base if base else float("nan")
+    per_cycle = []
+    for i in range(0, len(runs), len(methods)):
+        cycle = {r.label: r.rps for r in runs[i : i + len(methods)]}
+        if cycle.get(NOAUTH):
+            per_cycle.append(cycle[method] / cycle[NOAUTH])
+    note = f"total over {len(per_cycle)} rounds each"
+    if len(per_cycle) > 1:
+        error = 2 * statistics.stdev(per_cycle) / math.sqrt(len(per_cycle))
+        note += (
+            f"; per cycle: median {median(per_cycle):.3f}, mean "
+            f"{statistics.fmean(per_cycle):.3f} ± {error:.3f} (2 standard errors), range "
+            f"{min(per_cycle):.3f}..{max(per_cycle):.3f}"
         )
+    if not targeted:
+        note = f"its handler reads the app's row: shown for scale; {note}"
+    name, who = method.split(", ", 1)
+    return Result(
+        NAME,
+        f"{transport}: ratio {name} / NoAuth ({who})",
+        ratio,
+        "",
+        f">= {TARGET_RATIO}" if targeted else "",
+        ratio >= TARGET_RATIO if targeted else None,
+        note,
+    )
+
+
+def _summarise(
+    transport: str, tool: str, targeted, scale, results: list[Result], details: list[str]
+) -> None:
+    runs = targeted + scale
+    results.append(
+        Result(
+            NAME,
+            f"{transport}: {NOAUTH}",
+            _rps([r for r in targeted if r.label == NOAUTH]),
+            "req/s",
+            note=tool,
+        )
+    )
+    for method, block, methods in (
+        (COLLABORATOR, targeted, TARGETED),
+        (PUBLIC, targeted, TARGETED),
+        (PUBLIC_DB, scale, SCALE),
+    ):
         results.append(
             Result(
                 NAME,
-                f"{transport}: ratio {method.split(',')[0]} / NoAuth ({method.split(', ')[1]})",
-                ratio,
-                "",
-                f">= {TARGET_RATIO}" if targeted else "",
-                ratio >= TARGET_RATIO if targeted else None,
-                spread
-                if targeted
-                else f"its handler reads the app's row: shown for scale; {spread}",
+                f"{transport}: {method}",
+                _rps([r for r in block if r.label == method]),
+                "req/s",
             )
         )
+        results.append(_ratio(transport, method, block, methods, targeted=block is targeted))
     refused = sum(r.errors for r in runs)
     if transport == "REST":
         # wrk counts HTTP statuses: every answer but the public GetWorkflow's is a 200.

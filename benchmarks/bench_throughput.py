@@ -186,7 +186,7 @@ def run(options) -> tuple[list[Result], list[str]]:
                         if single.server_utilisation is not None
                         else ""
                     )
-                    + ": the client waits, not the server (Nagle + delayed ACK, see README)",
+                    + ": one request at a time",
                 )
             )
             runs = [rest(method) for method in abba(pairs)]
