@@ -20,6 +20,7 @@ from importlib import metadata
 
 from benchmarks import (
     bench_garbage,
+    bench_gc,
     bench_inprocess,
     bench_relations,
     bench_scale,
@@ -34,6 +35,7 @@ BENCHMARKS = {
     "3": bench_scale,
     "4": bench_garbage,
     "5": bench_relations,
+    "6": bench_gc,
 }
 
 

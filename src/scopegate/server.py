@@ -11,10 +11,12 @@ import socket
 import uvicorn
 from grpc_health.v1 import health_pb2
 
+from scopegate import heap
 from scopegate.auth_throttle import AuthFailureThrottle
 from scopegate.authentication import Authenticator
 from scopegate.catalog import SERVICE_NAME
 from scopegate.config import Settings
+from scopegate.context import Services
 from scopegate.dispatch import Dispatcher
 from scopegate.downloads import Downloader
 from scopegate.handlers import all_handlers
@@ -37,19 +39,27 @@ class _UvicornServer(uvicorn.Server):
         yield
 
 
-async def serve(settings: Settings, *, announce=print) -> None:
-    services = await asyncio.to_thread(open_services, settings)
+def build_dispatcher(
+    services: Services, auth_failures: AuthFailureThrottle | None = None
+) -> Dispatcher:
+    """The dispatcher with its credential and relation caches, whose eviction hooks the
+    services call when something changes."""
     authenticator = Authenticator(services.engine, services.hasher)
     services.evict = authenticator.evict
     relations = RelationResolver(services.engine)
     services.evict_app = relations.evict_app
     services.evict_owner = relations.evict_owner
+    return Dispatcher(services, authenticator, all_handlers(), relations, auth_failures)
+
+
+async def serve(settings: Settings, *, announce=print) -> None:
+    services = await asyncio.to_thread(open_services, settings)
     auth_failures = AuthFailureThrottle(
         settings.auth_failure_limit,
         settings.auth_failure_window_seconds,
         settings.auth_failure_delay_seconds,
     )
-    dispatcher = Dispatcher(services, authenticator, all_handlers(), relations, auth_failures)
+    dispatcher = build_dispatcher(services, auth_failures)
     downloader = Downloader(services.engine, services.media)
     services.schedule_download = downloader.schedule
 
@@ -83,7 +93,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
             ssl_keyfile=tls.key_file if tls else None,
         )
     )
-    watcher = ChangeWatcher(services.engine, authenticator, relations)
+    watcher = ChangeWatcher(services.engine, dispatcher.authenticator, dispatcher.relations)
     await asyncio.to_thread(watcher.start_position)
     await asyncio.to_thread(downloader.resume)
 
@@ -92,6 +102,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    heap.settle()  # everything is built: take it out of the collector's way
     await grpc_server.start()
     health = grpc_server.health_servicer
     for name in ("", SERVICE_NAME):
