@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from hashlib import blake2b
 
 from sqlalchemy import Engine
@@ -21,6 +22,7 @@ from sqlalchemy import Engine
 from scopegate.auth import tokens
 from scopegate.auth.principal import AppRef, CredentialKind, Principal
 from scopegate.auth.tokens import SecretHasher, SecretKind
+from scopegate.single_flight import SingleFlight
 from scopegate.status import KEY_INVALID_DESCRIPTION, ApiError, C
 from scopegate.store import keys, sessions
 from scopegate.store.records import KeyRecord, now
@@ -112,6 +114,10 @@ class Authenticator:
         # public id -> wall-clock time of last use, written to the database in batches.
         self.last_used: dict[str, float] = {}
         self.store_lookups = 0  # how many requests reached the database; for benchmarks
+        # Concurrent misses on one secret share one query; an eviction bumps the generation
+        # so that a load that was in flight when it ran is not cached.
+        self._loads: SingleFlight[_Entry] = SingleFlight()
+        self._generation = 0
         # Whether secrets in the legacy format (32 hex, no checksum) may match a stored key.
         # The change watcher turns it off when none were ever imported, so floods of random
         # hex cost no query there, and back on when an import shows up in the change log.
@@ -165,16 +171,22 @@ class Authenticator:
         seen = self._unknown.get(cache_key)
         if seen is not None and mono - seen < self._negative_ttl:
             raise key_invalid()
+        return await self._loads.run(cache_key, partial(self._fetch, cache_key, secret, kind, mono))
+
+    async def _fetch(self, cache_key: bytes, secret: str, kind: SecretKind, mono: float) -> _Entry:
+        generation = self._generation
         self.store_lookups += 1
         digest = self._hasher.digest(secret)
         entry = await asyncio.to_thread(self._load_sync, digest, kind, mono)
         if entry is None:
             self._remember_unknown(cache_key, mono)
             raise key_invalid()
-        self._cache[cache_key] = entry
-        subject = entry.principal.credential_id
-        self._by_subject.setdefault(subject, set()).add(cache_key)
-        self._by_subject.setdefault(f"user:{entry.principal.user_id}", set()).add(cache_key)
+        if generation == self._generation:
+            # Not kept if an eviction ran meanwhile: the query may have read what it revoked.
+            self._cache[cache_key] = entry
+            subject = entry.principal.credential_id
+            self._by_subject.setdefault(subject, set()).add(cache_key)
+            self._by_subject.setdefault(f"user:{entry.principal.user_id}", set()).add(cache_key)
         return entry
 
     def _load_sync(self, digest: bytes, kind: SecretKind, mono: float) -> _Entry | None:
@@ -207,12 +219,18 @@ class Authenticator:
 
     def evict(self, subject: str) -> None:
         """Drop cached credentials of a key or session public id, or of `user:<id>`."""
+        self._loads_may_be_stale()
         for digest in self._by_subject.pop(subject, ()):
             self._cache.pop(digest, None)
 
     def evict_all(self) -> None:
+        self._loads_may_be_stale()
         self._cache.clear()
         self._by_subject.clear()
+
+    def _loads_may_be_stale(self) -> None:
+        self._generation += 1
+        self._loads.forget()
 
     def take_last_used(self) -> dict[str, datetime]:
         used, self.last_used = self.last_used, {}

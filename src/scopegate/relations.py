@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 
 from sqlalchemy import Engine
 
 from scopegate.auth.policy import Grant, Relation, Target
 from scopegate.auth.principal import Principal
 from scopegate.auth.roles import RoleScopes, TeamRole, parse_org_role, parse_team_role, role_scopes
+from scopegate.single_flight import SingleFlight
 from scopegate.store import apps, collaborators, orgs
 
 ORG = 30
@@ -31,6 +33,10 @@ class RelationResolver:
         # (caller user id, owner user id, app id) -> (relation, grant, loaded at)
         self._cache: dict[tuple[str, str, str], tuple[Relation, Grant | None, float]] = {}
         self.store_lookups = 0
+        # Concurrent misses on one key share one lookup; an eviction bumps the generation so
+        # that a lookup that was in flight when it ran is not cached.
+        self._loads: SingleFlight[tuple[Relation, Grant | None]] = SingleFlight()
+        self._generation = 0
 
     async def relation(self, principal: Principal, target: Target) -> tuple[Relation, Grant | None]:
         key = (principal.user_id, target.user_id, target.app_id)
@@ -38,9 +44,18 @@ class RelationResolver:
         mono = time.monotonic()
         if cached is not None and mono - cached[2] <= self._ttl:
             return cached[0], cached[1]
+        load = partial(self._fetch, key, principal.user_id, target, mono)
+        return await self._loads.run(key, load)
+
+    async def _fetch(
+        self, key: tuple[str, str, str], caller: str, target: Target, mono: float
+    ) -> tuple[Relation, Grant | None]:
+        generation = self._generation
         self.store_lookups += 1
-        relation, grant = await asyncio.to_thread(self._load, principal.user_id, target)
-        self._cache[key] = (relation, grant, mono)
+        relation, grant = await asyncio.to_thread(self._load, caller, target)
+        if generation == self._generation:
+            # Not kept if an eviction ran meanwhile: the query may have read what it revoked.
+            self._cache[key] = (relation, grant, mono)
         return relation, grant
 
     def _load(self, caller: str, target: Target) -> tuple[Relation, Grant | None]:
@@ -74,10 +89,16 @@ class RelationResolver:
         return (Relation.PUBLIC if public else Relation.NONE), None
 
     def evict_app(self, owner_user_id: str, app_id: str) -> None:
+        self._loads_may_be_stale()
         for key in [k for k in self._cache if k[1] == owner_user_id and k[2] == app_id]:
             del self._cache[key]
 
     def evict_owner(self, owner_user_id: str) -> None:
         """Membership, role or team changes: every cached relation to the organization."""
+        self._loads_may_be_stale()
         for key in [k for k in self._cache if k[1] == owner_user_id]:
             del self._cache[key]
+
+    def _loads_may_be_stale(self) -> None:
+        self._generation += 1
+        self._loads.forget()

@@ -1,0 +1,158 @@
+"""Concurrent cache misses share one load, and a load that an eviction overtook is not kept."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from scopegate import accounts, config, runtime
+from scopegate.auth import tokens
+from scopegate.auth.policy import Relation, Target
+from scopegate.auth.principal import CredentialKind, Principal
+from scopegate.authentication import Authenticator
+from scopegate.relations import RelationResolver
+from scopegate.single_flight import SingleFlight
+from scopegate.status import ApiError, C
+
+CALLERS = 64
+
+
+def test_callers_of_one_key_share_one_load_and_its_failure():
+    loads = []
+
+    async def load(value):
+        loads.append(value)
+        await asyncio.sleep(0.01)
+        if value == "bad":
+            raise ValueError("no such thing")
+        return value.upper()
+
+    async def scenario():
+        flight: SingleFlight[str] = SingleFlight()
+        good = await asyncio.gather(*(flight.run("k", lambda: load("good")) for _ in range(8)))
+        bad = await asyncio.gather(
+            *(flight.run("b", lambda: load("bad")) for _ in range(8)), return_exceptions=True
+        )
+        again = await flight.run("k", lambda: load("again"))  # finished loads are not kept
+        return good, bad, again
+
+    good, bad, again = asyncio.run(scenario())
+    assert good == ["GOOD"] * 8
+    assert all(isinstance(e, ValueError) for e in bad)
+    assert again == "AGAIN"
+    assert loads == ["good", "bad", "again"]
+
+
+def test_a_cancelled_caller_leaves_the_load_to_the_others():
+    async def scenario():
+        flight: SingleFlight[int] = SingleFlight()
+        started = asyncio.Event()
+
+        async def load():
+            started.set()
+            await asyncio.sleep(0.05)
+            return 7
+
+        first = asyncio.ensure_future(flight.run("k", load))
+        await started.wait()
+        second = asyncio.ensure_future(flight.run("k", load))
+        first.cancel()
+        return await second, first.cancelled()
+
+    assert asyncio.run(scenario()) == (7, True)
+
+
+@pytest.fixture
+def services(tmp_path):
+    services = runtime.open_services(config.resolve(tmp_path, None))
+    yield services
+    services.engine.dispose()
+
+
+def _user(services, user_id: str) -> str:
+    with services.engine.begin() as conn:
+        _, pat = accounts.sign_up(conn, services.hasher, user_id, f"{user_id}@example.com", None)
+    return pat
+
+
+def test_concurrent_misses_on_one_secret_cost_one_query(services):
+    pat = _user(services, "u1")
+    unknown = tokens.generate(tokens.SecretKind.PAT)  # well formed, valid checksum, unknown
+    authenticator = Authenticator(services.engine, services.hasher)
+
+    async def scenario():
+        return await asyncio.gather(
+            *(authenticator.authenticate("Key " + pat) for _ in range(CALLERS))
+        )
+
+    principals = asyncio.run(scenario())
+    assert {p.user_id for p in principals} == {"u1"}
+    assert authenticator.store_lookups == 1
+
+    async def garbage():
+        return await asyncio.gather(
+            *(authenticator.authenticate("Key " + unknown) for _ in range(CALLERS)),
+            return_exceptions=True,
+        )
+
+    refusals = asyncio.run(garbage())
+    assert all(isinstance(e, ApiError) and e.code == C.CONN_KEY_INVALID for e in refusals)
+    assert authenticator.store_lookups == 2
+
+
+class _HeldAuthenticator(Authenticator):
+    """Holds its database read until told to go on, to let an eviction overtake it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reading = threading.Event()
+        self.go_on = threading.Event()
+
+    def _load_sync(self, *args):
+        entry = super()._load_sync(*args)
+        self.reading.set()
+        self.go_on.wait(10)
+        return entry
+
+
+def test_a_load_overtaken_by_an_eviction_is_not_cached(services):
+    pat = _user(services, "u1")
+    authenticator = _HeldAuthenticator(services.engine, services.hasher)
+
+    async def scenario():
+        loading = asyncio.ensure_future(authenticator.authenticate("Key " + pat))
+        await asyncio.to_thread(authenticator.reading.wait, 10)
+        authenticator.evict("user:u1")  # the key was revoked after the read
+        authenticator.go_on.set()
+        await loading
+        # The next request reads again instead of trusting what the overtaken read saw.
+        await authenticator.authenticate("Key " + pat)
+
+    asyncio.run(scenario())
+    assert authenticator.store_lookups == 2
+
+
+def test_concurrent_relation_misses_cost_one_lookup(services):
+    _user(services, "owner")
+    _user(services, "stranger")
+    with services.engine.begin() as conn:
+        accounts.create_app(conn, services.hasher, "owner", "public", visibility=50, actor=None)
+    relations = RelationResolver(services.engine)
+    stranger = Principal(
+        user_id="stranger",
+        kind=CredentialKind.PAT,
+        credential_id="k1",
+        scopes=frozenset({"All"}),
+        endpoints=frozenset(),
+    )
+
+    async def scenario():
+        return await asyncio.gather(
+            *(relations.relation(stranger, Target("owner", "public")) for _ in range(CALLERS))
+        )
+
+    answers = asyncio.run(scenario())
+    assert {relation for relation, _grant in answers} == {Relation.PUBLIC}
+    assert relations.store_lookups == 1
