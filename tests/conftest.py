@@ -13,6 +13,9 @@ from clarifai_grpc.grpc.api import service_pb2_grpc
 from tests.server_process import ServerProcess
 from tests.support.tls import Certificate
 
+# The `services` fixture: services opened in process on a SQLite file.
+pytest_plugins = ("tests.support.in_process",)
+
 BACKENDS = ["sqlite", "postgres"]
 TRANSPORTS = ["grpc", "json"]
 # Test servers fetch images from loopback HTTP servers the tests start, with limits small

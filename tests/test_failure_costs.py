@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from scopegate import accounts, config, runtime
+from scopegate import accounts
 from scopegate.auth.principal import CredentialKind
 from scopegate.auth_throttle import AuthFailureThrottle, ThrottledError, address_key
 from scopegate.authentication import Authenticator
@@ -87,13 +87,6 @@ def test_refuse_delays_then_throttles_and_bounds_the_sleepers():
     assert all(a.http_status == 429 and 1 <= a.retry_after <= 60 for a in answers)
     assert seconds >= 0.15  # two of them slept
     assert throttle.waiting == 0 and throttle.throttled == 5
-
-
-@pytest.fixture
-def services(tmp_path):
-    services = runtime.open_services(config.resolve(tmp_path, None))
-    yield services
-    services.engine.dispose()
 
 
 def _lookups(authenticator: Authenticator, secret: str) -> int:

@@ -72,7 +72,9 @@ def stub(portal_server):
     return make_stub(portal_server, "grpc")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while open, Playwright's sync API keeps an event loop
+# running on this thread, and a later test of the same worker calling asyncio.run fails.
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: `python3 tools/dev.py test` installs it as root"

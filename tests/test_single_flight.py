@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
-import pytest
-
-from scopegate import accounts, config, runtime
+from scopegate import accounts
 from scopegate.auth import tokens
 from scopegate.auth.policy import Relation, Target
 from scopegate.auth.principal import CredentialKind, Principal
@@ -15,6 +12,8 @@ from scopegate.authentication import Authenticator
 from scopegate.relations import RelationResolver
 from scopegate.single_flight import SingleFlight
 from scopegate.status import ApiError, C
+from tests.support.held import HeldAuthenticator
+from tests.support.in_process import sign_up
 
 CALLERS = 64
 
@@ -64,21 +63,8 @@ def test_a_cancelled_caller_leaves_the_load_to_the_others():
     assert asyncio.run(scenario()) == (7, True)
 
 
-@pytest.fixture
-def services(tmp_path):
-    services = runtime.open_services(config.resolve(tmp_path, None))
-    yield services
-    services.engine.dispose()
-
-
-def _user(services, user_id: str) -> str:
-    with services.engine.begin() as conn:
-        _, pat = accounts.sign_up(conn, services.hasher, user_id, f"{user_id}@example.com", None)
-    return pat
-
-
 def test_concurrent_misses_on_one_secret_cost_one_query(services):
-    pat = _user(services, "u1")
+    pat = sign_up(services, "u1")
     unknown = tokens.generate(tokens.SecretKind.PAT)  # well formed, valid checksum, unknown
     authenticator = Authenticator(services.engine, services.hasher)
 
@@ -102,24 +88,9 @@ def test_concurrent_misses_on_one_secret_cost_one_query(services):
     assert authenticator.store_lookups == 2
 
 
-class _HeldAuthenticator(Authenticator):
-    """Holds its database read until told to go on, to let an eviction overtake it."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.reading = threading.Event()
-        self.go_on = threading.Event()
-
-    def _load_sync(self, *args):
-        entry = super()._load_sync(*args)
-        self.reading.set()
-        self.go_on.wait(10)
-        return entry
-
-
 def test_a_load_overtaken_by_an_eviction_is_not_cached(services):
-    pat = _user(services, "u1")
-    authenticator = _HeldAuthenticator(services.engine, services.hasher)
+    pat = sign_up(services, "u1")
+    authenticator = HeldAuthenticator(services.engine, services.hasher)
 
     async def scenario():
         loading = asyncio.ensure_future(authenticator.authenticate("Key " + pat))
@@ -135,8 +106,8 @@ def test_a_load_overtaken_by_an_eviction_is_not_cached(services):
 
 
 def test_concurrent_relation_misses_cost_one_lookup(services):
-    _user(services, "owner")
-    _user(services, "stranger")
+    sign_up(services, "owner")
+    sign_up(services, "stranger")
     with services.engine.begin() as conn:
         accounts.create_app(conn, services.hasher, "owner", "public", visibility=50, actor=None)
     relations = RelationResolver(services.engine)
@@ -154,5 +125,5 @@ def test_concurrent_relation_misses_cost_one_lookup(services):
         )
 
     answers = asyncio.run(scenario())
-    assert {relation for relation, _grant in answers} == {Relation.PUBLIC}
+    assert {standing.relation for standing in answers} == {Relation.PUBLIC}
     assert relations.store_lookups == 1

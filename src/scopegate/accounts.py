@@ -22,11 +22,12 @@ from scopegate.auth.tokens import SecretHasher, SecretKind
 from scopegate.status import ApiError, C, does_not_exist, invalid_argument
 from scopegate.store import apps, audit, changes, keys, orgs, users
 from scopegate.store.records import AppRecord, KeyRecord, UserRecord, now
+from scopegate.store.schema import ID_LENGTH
 
 if TYPE_CHECKING:
     from scopegate.catalog import Catalog
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{0,{ID_LENGTH - 1}}}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -65,7 +66,7 @@ KEY_TYPES = {kind.value: kind for kind in (CredentialKind.PAT, CredentialKind.AP
 def validate_id(kind: str, value: str) -> str:
     if not _ID.fullmatch(value or ""):
         raise invalid_argument(
-            f"{kind} '{value}' is not valid: use 1 to 64 letters, digits, '_' or '-', "
+            f"{kind} '{value}' is not valid: use 1 to {ID_LENGTH} letters, digits, '_' or '-', "
             "starting with a letter or digit."
         )
     return value

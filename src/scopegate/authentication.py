@@ -31,7 +31,9 @@ EXPECTED_FORM = "Send the header 'authorization: Key <secret>' with a PAT or an 
 
 
 @dataclass(slots=True)
-class _Entry:
+class CachedCredential:
+    """A credential as the cache holds it: checked for expiry on every use."""
+
     principal: Principal
     expires_ts: float | None  # wall-clock expiry of the credential itself
     loaded_at: float  # monotonic
@@ -103,12 +105,12 @@ class Authenticator:
     ) -> None:
         self._engine = engine
         self._hasher = hasher
-        self._ttl = ttl_seconds
+        self.ttl = ttl_seconds
         self._negative_ttl = negative_ttl_seconds
         self._negative_capacity = negative_capacity
         # Keyed by a per-process BLAKE2b of the secret: fast, and no secret kept in memory.
         self._cache_hash = blake2b(key=os.urandom(32), digest_size=16)
-        self._cache: dict[bytes, _Entry] = {}
+        self._cache: dict[bytes, CachedCredential] = {}
         self._by_subject: dict[str, set[bytes]] = {}
         self._unknown: OrderedDict[bytes, float] = OrderedDict()
         # public id -> wall-clock time of last use, written to the database in batches.
@@ -116,7 +118,7 @@ class Authenticator:
         self.store_lookups = 0  # how many requests reached the database; for benchmarks
         # Concurrent misses on one secret share one query; an eviction bumps the generation
         # so that a load that was in flight when it ran is not cached.
-        self._loads: SingleFlight[_Entry] = SingleFlight()
+        self._loads: SingleFlight[CachedCredential] = SingleFlight()
         self._generation = 0
         # Whether secrets in the legacy format (32 hex, no checksum) may match a stored key.
         # The change watcher turns it off when none were ever imported, so floods of random
@@ -153,29 +155,45 @@ class Authenticator:
         )
 
     async def authenticate_presented(self, presented: Presented) -> Principal:
+        return self.admit(await self.credential(presented), presented.from_session_header)
+
+    async def credential(self, presented: Presented) -> CachedCredential:
+        """The cached credential the secret stands for, loaded on a miss; not yet checked
+        for this use (see `admit`)."""
         # The warm path: one fast keyed hash (already in `presented`) and a dict lookup.
         # Parsing the checksum and the HMAC that the database is keyed by are only needed
         # on a miss.
         cache_key, secret = presented.cache_key, presented.secret
         entry = self._cache.get(cache_key)
         mono = time.monotonic()
-        if entry is None or mono - entry.loaded_at > self._ttl:
+        if entry is None or mono - entry.loaded_at > self.ttl:
             entry = await self._load(cache_key, secret, self._parse(secret), mono)
-        if presented.from_session_header and entry.principal.kind is not CredentialKind.SESSION:
-            raise key_invalid()
-        if entry.expires_ts is not None and time.time() >= entry.expires_ts:
-            raise key_invalid(f"This key expired at {entry.principal.expires_at.isoformat()}.")
-        if entry.principal.kind is not CredentialKind.SESSION:
-            self.last_used[entry.principal.credential_id] = time.time()
-        return entry.principal
+        return entry
 
-    async def _load(self, cache_key: bytes, secret: str, kind: SecretKind, mono: float) -> _Entry:
+    def admit(self, entry: CachedCredential, from_session_header: bool) -> Principal:
+        """The checks each use of a credential gets, however it was found: sent in the
+        right header, not expired. Records the use."""
+        principal = entry.principal
+        if from_session_header and principal.kind is not CredentialKind.SESSION:
+            raise key_invalid()
+        wall = time.time()
+        if entry.expires_ts is not None and wall >= entry.expires_ts:
+            raise key_invalid(f"This key expired at {principal.expires_at.isoformat()}.")
+        if principal.kind is not CredentialKind.SESSION:
+            self.last_used[principal.credential_id] = wall
+        return principal
+
+    async def _load(
+        self, cache_key: bytes, secret: str, kind: SecretKind, mono: float
+    ) -> CachedCredential:
         seen = self._unknown.get(cache_key)
         if seen is not None and mono - seen < self._negative_ttl:
             raise key_invalid()
         return await self._loads.run(cache_key, partial(self._fetch, cache_key, secret, kind, mono))
 
-    async def _fetch(self, cache_key: bytes, secret: str, kind: SecretKind, mono: float) -> _Entry:
+    async def _fetch(
+        self, cache_key: bytes, secret: str, kind: SecretKind, mono: float
+    ) -> CachedCredential:
         generation = self._generation
         self.store_lookups += 1
         digest = self._hasher.digest(secret)
@@ -191,7 +209,7 @@ class Authenticator:
             self._by_subject.setdefault(f"user:{entry.principal.user_id}", set()).add(cache_key)
         return entry
 
-    def _load_sync(self, digest: bytes, kind: SecretKind, mono: float) -> _Entry | None:
+    def _load_sync(self, digest: bytes, kind: SecretKind, mono: float) -> CachedCredential | None:
         with self._engine.connect() as conn:
             if kind is SecretKind.SESSION:
                 session = sessions.find_by_digest(conn, digest, now())
@@ -211,7 +229,7 @@ class Authenticator:
                     return None
                 principal = principal_from_key(record)
         expires_ts = principal.expires_at.timestamp() if principal.expires_at else None
-        return _Entry(principal, expires_ts, mono)
+        return CachedCredential(principal, expires_ts, mono)
 
     def _remember_unknown(self, digest: bytes, mono: float) -> None:
         self._unknown[digest] = mono
@@ -219,11 +237,20 @@ class Authenticator:
         while len(self._unknown) > self._negative_capacity:
             self._unknown.popitem(last=False)
 
+    @property
+    def generation(self) -> int:
+        """Moves on every eviction: what was derived from this cache before is stale."""
+        return self._generation
+
     def evict(self, subject: str) -> None:
         """Drop cached credentials of a key or session public id, or of `user:<id>`."""
-        self._loads_may_be_stale()
-        for digest in self._by_subject.pop(subject, ()):
+        dropped = self._by_subject.pop(subject, ())
+        for digest in dropped:
             self._cache.pop(digest, None)
+        # A change to something never loaded (a new key, most often) leaves all else
+        # current: only a drop, or a load that may have read the old state, moves it on.
+        if dropped or self._loads.busy:
+            self._loads_may_be_stale()
 
     def evict_all(self) -> None:
         self._loads_may_be_stale()

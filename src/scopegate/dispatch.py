@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -13,12 +14,13 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from sqlalchemy.exc import DataError
 
-from scopegate.auth.policy import Relation, authorize, needs_lookup, resolve_target
+from scopegate.auth.policy import Relation, Target, authorize, needs_lookup, resolve_target
 from scopegate.auth.principal import Principal
 from scopegate.auth_throttle import AuthFailureThrottle
 from scopegate.authentication import Authenticator, Presented
 from scopegate.catalog import AuthType, MethodSpec
 from scopegate.context import RequestContext, Services
+from scopegate.decisions import Allowed, DecisionCache, cacheable
 from scopegate.handlers import Handler
 from scopegate.relations import RelationResolver
 from scopegate.status import ApiError, C, success
@@ -97,6 +99,9 @@ class Dispatcher:
         self.relations = relations
         self.auth_failures = auth_failures or AuthFailureThrottle(0, 1.0, 0.0)  # off
         self._handlers = handlers
+        # Decisions rest on both caches: any eviction in either makes them stale. Both
+        # generations only grow, so their sum is unchanged exactly when neither moved.
+        self._decisions = DecisionCache(lambda: authenticator.generation + relations.generation)
         self._request_ids = itertools.count(1)
         self._request_prefix = os.urandom(4).hex()
 
@@ -142,20 +147,12 @@ class Dispatcher:
                 "Bad request format",
                 f"Field '{bad}' contains a NUL character (U+0000); no value may contain one.",
             )
-        principal = None
-        if spec.auth_type is not AuthType.NO_AUTH:
-            principal = await self.authenticate(
-                call.authorization, call.session_token, call.peer, call.presented
-            )
         ids = call.request.user_app_id if spec.has_user_app_id else None
-        target = resolve_target(principal, ids.user_id if ids else "", ids.app_id if ids else "")
-        if principal is not None:
-            relation, grant = Relation.OWNER, None
-            if needs_lookup(principal, target):
-                relation, grant = await self.relations.relation(principal, target)
-            decision = authorize(principal, spec, target, relation, grant)
-            if not decision.allowed:
-                raise decision.error
+        user_id, app_id = (ids.user_id, ids.app_id) if ids is not None else ("", "")
+        if spec.auth_type is AuthType.NO_AUTH:
+            principal, target = None, Target(user_id, app_id)
+        else:
+            principal, target = await self._admit(call, user_id, app_id)
         handler = call.handler or self._handlers.get(spec.name)
         if handler is None:
             raise ApiError(
@@ -175,6 +172,37 @@ class Dispatcher:
         if handler.blocking:
             return await asyncio.to_thread(handler.fn, context, call.request)
         return handler.fn(context, call.request)
+
+    async def _admit(self, call: Call, user_id: str, app_id: str) -> tuple[Principal, Target]:
+        """The caller and the target it may act on, or the refusal (authentication,
+        then the policy; a decision made before and still current is reused)."""
+        authenticator = self.authenticator
+        try:
+            presented = call.presented or authenticator.present(
+                call.authorization, call.session_token
+            )
+            key = (presented.cache_key, presented.from_session_header, call.spec, user_id, app_id)
+            allowed = self._decisions.get(key, time.monotonic())
+            if allowed is not None:
+                principal = authenticator.admit(allowed.credential, presented.from_session_header)
+                return principal, allowed.target
+            since = self._decisions.generation()
+            credential = await authenticator.credential(presented)
+            principal = authenticator.admit(credential, presented.from_session_header)
+        except ApiError as error:
+            raise await self.auth_failures.refuse(call.peer, error) from None
+        target = resolve_target(principal, user_id, app_id)
+        fresh_until = credential.loaded_at + authenticator.ttl
+        relation, grant = Relation.OWNER, None
+        if needs_lookup(principal, target):
+            relation, grant, loaded_at = await self.relations.relation(principal, target)
+            fresh_until = min(fresh_until, loaded_at + self.relations.ttl)
+        decision = authorize(principal, call.spec, target, relation, grant)
+        if not decision.allowed:
+            raise decision.error
+        if cacheable(user_id, app_id):
+            self._decisions.put(key, Allowed(credential, target, fresh_until), since)
+        return principal, target
 
     async def authenticate(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from functools import partial
+from typing import NamedTuple
 
 from sqlalchemy import Engine
 
@@ -18,45 +19,76 @@ from scopegate.auth.principal import Principal
 from scopegate.auth.roles import RoleScopes, TeamRole, parse_org_role, parse_team_role, role_scopes
 from scopegate.single_flight import SingleFlight
 from scopegate.store import apps, collaborators, orgs
+from scopegate.store.schema import ID_LENGTH
 
 ORG = 30
 PUBLIC = 50
 
 
+class Standing(NamedTuple):
+    """How a caller stands to a target, and when that was read (monotonic)."""
+
+    relation: Relation
+    grant: Grant | None
+    loaded_at: float
+
+
+# What a target no stored row can match stands as: an id longer than the column.
+_NOWHERE = Standing(Relation.NONE, None, float("inf"))
+
+
 class RelationResolver:
     def __init__(
-        self, engine: Engine, *, ttl_seconds: float = 300.0, roles: RoleScopes | None = None
+        self,
+        engine: Engine,
+        *,
+        ttl_seconds: float = 300.0,
+        roles: RoleScopes | None = None,
+        capacity: int = 65_536,
     ) -> None:
         self._engine = engine
         self._roles = roles or role_scopes()
-        self._ttl = ttl_seconds
-        # (caller user id, owner user id, app id) -> (relation, grant, loaded at)
-        self._cache: dict[tuple[str, str, str], tuple[Relation, Grant | None, float]] = {}
+        self.ttl = ttl_seconds
+        # (caller user id, owner user id, app id) -> standing. Any PAT may name any ids, so
+        # the cache is bounded: emptied when full (misses cost a query, never correctness).
+        self._cache: dict[tuple[str, str, str], Standing] = {}
+        self._capacity = capacity
         self.store_lookups = 0
         # Concurrent misses on one key share one lookup; an eviction bumps the generation so
         # that a lookup that was in flight when it ran is not cached.
-        self._loads: SingleFlight[tuple[Relation, Grant | None]] = SingleFlight()
+        self._loads: SingleFlight[Standing] = SingleFlight()
         self._generation = 0
 
-    async def relation(self, principal: Principal, target: Target) -> tuple[Relation, Grant | None]:
+    @property
+    def generation(self) -> int:
+        """Moves on every eviction: what was derived from this cache before is stale."""
+        return self._generation
+
+    async def relation(self, principal: Principal, target: Target) -> Standing:
         key = (principal.user_id, target.user_id, target.app_id)
         cached = self._cache.get(key)
         mono = time.monotonic()
-        if cached is not None and mono - cached[2] <= self._ttl:
-            return cached[0], cached[1]
+        if cached is not None and mono - cached.loaded_at <= self.ttl:
+            return cached
+        if len(target.user_id) > ID_LENGTH or len(target.app_id) > ID_LENGTH:
+            return _NOWHERE  # no query, and nothing cached for ids no row can hold
         load = partial(self._fetch, key, principal.user_id, target, mono)
         return await self._loads.run(key, load)
 
     async def _fetch(
         self, key: tuple[str, str, str], caller: str, target: Target, mono: float
-    ) -> tuple[Relation, Grant | None]:
+    ) -> Standing:
         generation = self._generation
         self.store_lookups += 1
         relation, grant = await asyncio.to_thread(self._load, caller, target)
+        standing = Standing(relation, grant, mono)
         if generation == self._generation:
             # Not kept if an eviction ran meanwhile: the query may have read what it revoked.
-            self._cache[key] = (relation, grant, mono)
-        return relation, grant
+            if len(self._cache) >= self._capacity:
+                self._cache.clear()
+                self._generation += 1  # evicted all: what rested on it is stale
+            self._cache[key] = standing
+        return standing
 
     def _load(self, caller: str, target: Target) -> tuple[Relation, Grant | None]:
         with self._engine.connect() as conn:
@@ -89,15 +121,18 @@ class RelationResolver:
         return (Relation.PUBLIC if public else Relation.NONE), None
 
     def evict_app(self, owner_user_id: str, app_id: str) -> None:
-        self._loads_may_be_stale()
-        for key in [k for k in self._cache if k[1] == owner_user_id and k[2] == app_id]:
-            del self._cache[key]
+        self._evict([k for k in self._cache if k[1] == owner_user_id and k[2] == app_id])
 
     def evict_owner(self, owner_user_id: str) -> None:
         """Membership, role or team changes: every cached relation to the organization."""
-        self._loads_may_be_stale()
-        for key in [k for k in self._cache if k[1] == owner_user_id]:
+        self._evict([k for k in self._cache if k[1] == owner_user_id])
+
+    def _evict(self, keys: list[tuple[str, str, str]]) -> None:
+        for key in keys:
             del self._cache[key]
+        # Nothing cached and nothing loading (a new app, most often): all else is current.
+        if keys or self._loads.busy:
+            self._loads_may_be_stale()
 
     def _loads_may_be_stale(self) -> None:
         self._generation += 1

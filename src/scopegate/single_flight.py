@@ -29,6 +29,11 @@ class SingleFlight(Generic[V]):
             task.add_done_callback(partial(self._finished, key))
         return await asyncio.shield(task)
 
+    @property
+    def busy(self) -> bool:
+        """Whether a load is in flight."""
+        return bool(self._loads)
+
     def forget(self) -> None:
         """Later callers start a fresh load: what the loads in flight read may be stale."""
         self._loads.clear()

@@ -19,10 +19,13 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# The longest user or app id a row can hold: a longer one names nothing.
+ID_LENGTH = 64
+
 users = Table(
     "users",
     metadata,
-    Column("user_id", String(64), primary_key=True),
+    Column("user_id", String(ID_LENGTH), primary_key=True),
     Column("email", String(320), nullable=False, unique=True),
     Column("password_hash", String(255)),
     Column("first_name", String(255), nullable=False, server_default=""),
@@ -37,8 +40,13 @@ apps = Table(
     "apps",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
-    Column("app_id", String(64), nullable=False),
+    Column(
+        "user_id",
+        String(ID_LENGTH),
+        ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("app_id", String(ID_LENGTH), nullable=False),
     Column("name", String(255), nullable=False, server_default=""),
     Column("description", Text, nullable=False, server_default=""),
     Column("visibility", Integer, nullable=False, server_default="10"),
@@ -53,7 +61,12 @@ keys = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("public_id", String(64), nullable=False, unique=True),
     Column("kind", String(32), nullable=False),  # CredentialKind value
-    Column("user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "user_id",
+        String(ID_LENGTH),
+        ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE")),
     Column("description", Text, nullable=False, server_default=""),
     Column("scopes", Text, nullable=False, server_default="[]"),  # JSON list
@@ -82,7 +95,12 @@ sessions = Table(
     metadata,
     Column("digest", LargeBinary(32), primary_key=True),
     Column("public_id", String(64), nullable=False, unique=True),
-    Column("user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "user_id",
+        String(ID_LENGTH),
+        ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
@@ -104,7 +122,7 @@ audit_events = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("request_id", String(64), nullable=False, server_default=""),
     Column("action", String(32), nullable=False),
-    Column("actor_user_id", String(64), nullable=False, server_default=""),
+    Column("actor_user_id", String(ID_LENGTH), nullable=False, server_default=""),
     Column("credential_kind", String(32), nullable=False, server_default=""),
     Column("credential_id", String(64), nullable=False, server_default=""),
     Column("target", String(255), nullable=False, server_default=""),
@@ -120,7 +138,12 @@ collaborators = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("public_id", String(64), nullable=False, unique=True),
     Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
-    Column("user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "user_id",
+        String(ID_LENGTH),
+        ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("scopes", Text, nullable=False, server_default="[]"),
     Column("endpoints", Text, nullable=False, server_default="[]"),
     Column("created_at", DateTime(timezone=True), nullable=False),

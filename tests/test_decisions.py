@@ -1,0 +1,201 @@
+"""Remembered allows (decisions.py): reused only while everything they rest on is current.
+
+The dispatcher tests drive the real dispatcher, caches and SQLite store in process, so that
+the moment a change lands can be chosen exactly; the transports reach the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+
+from scopegate import accounts, server
+from scopegate.auth.policy import Target
+from scopegate.auth.principal import CredentialKind
+from scopegate.decisions import Allowed, DecisionCache, cacheable
+from scopegate.dispatch import Call, Dispatcher
+from scopegate.handlers import all_handlers
+from scopegate.status import C
+from scopegate.store import apps, collaborators
+from scopegate.store.schema import ID_LENGTH
+from tests.support.held import HeldRelations
+from tests.support.in_process import sign_up
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.generation = 0
+
+    def __call__(self) -> int:
+        return self.generation
+
+
+def _allowed(fresh_until: float = 100.0) -> Allowed:
+    return Allowed(credential=None, target=Target("u", "a"), fresh_until=fresh_until)
+
+
+def test_a_kept_decision_is_reused_until_it_expires():
+    cache = DecisionCache(_Clock())
+    kept = _allowed(fresh_until=100.0)
+    cache.put("k", kept, since=0)
+    assert cache.get("k", mono=99.9) is kept
+    assert cache.get("k", mono=100.0) is None
+    assert cache.get("other", mono=1.0) is None
+
+
+def test_any_eviction_forgets_every_decision():
+    clock = _Clock()
+    cache = DecisionCache(clock)
+    cache.put("k", _allowed(), since=0)
+    clock.generation = 1
+    assert cache.get("k", mono=1.0) is None
+    clock.generation = 0  # even an equal number later does not bring it back
+    assert cache.get("k", mono=1.0) is None
+
+
+def test_a_decision_worked_out_across_an_eviction_is_not_kept():
+    clock = _Clock()
+    cache = DecisionCache(clock)
+    since = cache.generation()
+    clock.generation = 1  # evicted while the decision was being worked out
+    cache.put("k", _allowed(), since=since)
+    assert cache.get("k", mono=1.0) is None
+    cache.put("k", _allowed(), since=1)
+    assert cache.get("k", mono=1.0) is not None
+
+
+def test_the_cache_is_bounded():
+    cache = DecisionCache(_Clock(), capacity=3)
+    for index in range(3):
+        cache.put(index, _allowed(), since=0)
+    cache.put("fourth", _allowed(), since=0)
+    assert cache.get("fourth", mono=1.0) is not None
+    assert all(cache.get(index, mono=1.0) is None for index in range(3))
+
+
+def test_only_ids_a_row_can_hold_are_remembered():
+    assert cacheable("u" * ID_LENGTH, "a" * ID_LENGTH)
+    assert not cacheable("u" * (ID_LENGTH + 1), "a")
+    assert not cacheable("u", "a" * (ID_LENGTH + 1))
+
+
+# ------------------------------------------------------------------ through the dispatcher
+
+
+def _call(dispatcher, method: str, secret: str, request) -> int:
+    spec = dispatcher.services.catalog.method(method)
+    call = Call(spec, request, f"Key {secret}", None, "127.0.0.1")
+    response, _error = asyncio.run(dispatcher.dispatch(call))
+    return response.status.code
+
+
+def _ids(app_id: str = "private") -> resources_pb2.UserAppIDSet:
+    return resources_pb2.UserAppIDSet(user_id="owner", app_id=app_id)
+
+
+def _my_scopes(app_id: str = "private") -> service_pb2.MyScopesRequest:
+    return service_pb2.MyScopesRequest(user_app_id=_ids(app_id))
+
+
+@pytest.fixture
+def shared_app(services):
+    """owner's private app with guest as a collaborator; the dispatcher; both PATs."""
+    owner, guest = sign_up(services, "owner"), sign_up(services, "guest")
+    dispatcher = server.build_dispatcher(services)
+    made = _call(
+        dispatcher,
+        "PostApps",
+        owner,
+        service_pb2.PostAppsRequest(
+            user_app_id=resources_pb2.UserAppIDSet(user_id="me"),
+            apps=[resources_pb2.App(id="private")],
+        ),
+    )
+    granted = _call(
+        dispatcher,
+        "PostCollaborators",
+        owner,
+        service_pb2.PostCollaboratorsRequest(
+            user_app_id=_ids(),
+            collaborators=[
+                resources_pb2.Collaborator(user=resources_pb2.User(id="guest"), scopes=["All"])
+            ],
+        ),
+    )
+    assert (made, granted) == (C.SUCCESS, C.SUCCESS)
+    return dispatcher, owner, guest
+
+
+def test_removing_a_collaborator_ends_a_remembered_allow(shared_app):
+    dispatcher, owner, guest = shared_app
+    assert _call(dispatcher, "MyScopes", guest, _my_scopes()) == C.SUCCESS
+    assert _call(dispatcher, "MyScopes", guest, _my_scopes()) == C.SUCCESS  # remembered
+    removed = _call(
+        dispatcher,
+        "DeleteCollaborators",
+        owner,
+        service_pb2.DeleteCollaboratorsRequest(user_app_id=_ids(), collaborator_ids=["guest"]),
+    )
+    assert removed == C.SUCCESS
+    assert _call(dispatcher, "MyScopes", guest, _my_scopes()) == C.CONN_DOES_NOT_EXIST
+
+
+def test_a_remembered_allow_still_checks_expiry_and_records_use(services):
+    sign_up(services, "owner")
+    with services.engine.begin() as conn:
+        key_id, secret = accounts.issue_key(
+            conn,
+            services.hasher,
+            kind=CredentialKind.PAT,
+            user_id="owner",
+            app=None,
+            description="short-lived",
+            scopes=["All"],
+            expires_at=datetime.now(UTC) + timedelta(seconds=1.5),
+        )
+    dispatcher = server.build_dispatcher(services)
+    request = service_pb2.MyScopesRequest(user_app_id=resources_pb2.UserAppIDSet(user_id="me"))
+    assert _call(dispatcher, "MyScopes", secret, request) == C.SUCCESS
+    dispatcher.authenticator.take_last_used()
+    assert _call(dispatcher, "MyScopes", secret, request) == C.SUCCESS  # remembered
+    assert key_id in dispatcher.authenticator.take_last_used()
+    time.sleep(1.6)
+    assert _call(dispatcher, "MyScopes", secret, request) == C.CONN_KEY_INVALID
+
+
+def test_a_key_sent_as_a_session_token_is_refused_even_once_remembered(shared_app):
+    dispatcher, _owner, guest = shared_app
+    assert _call(dispatcher, "MyScopes", guest, _my_scopes()) == C.SUCCESS
+    spec = dispatcher.services.catalog.method("MyScopes")
+    call = Call(spec, _my_scopes(), None, guest, "127.0.0.1")
+    response, _error = asyncio.run(dispatcher.dispatch(call))
+    assert response.status.code == C.CONN_KEY_INVALID
+
+
+def test_an_allow_worked_out_from_an_overtaken_read_is_not_remembered(shared_app):
+    built, _owner, guest = shared_app
+    held = HeldRelations(built.services.engine)
+    dispatcher = Dispatcher(built.services, built.authenticator, all_handlers(), held)
+    spec = dispatcher.services.catalog.method("MyScopes")
+
+    async def scenario():
+        call = Call(spec, _my_scopes(), f"Key {guest}", None, "127.0.0.1")
+        first = asyncio.ensure_future(dispatcher.dispatch(call))
+        await asyncio.to_thread(held.reading.wait, 10)
+        # The grant goes after the read and before the answer.
+        with dispatcher.services.engine.begin() as conn:
+            app = apps.get(conn, "owner", "private")
+            collaborators.remove(conn, app.pk, "guest")
+        held.evict_app("owner", "private")
+        held.go_on.set()
+        answered, _ = await first
+        call = Call(spec, _my_scopes(), f"Key {guest}", None, "127.0.0.1")
+        again, _ = await dispatcher.dispatch(call)
+        return answered.status.code, again.status.code
+
+    # The request in flight answers from what it read; the next one does not reuse it.
+    assert asyncio.run(scenario()) == (C.SUCCESS, C.CONN_DOES_NOT_EXIST)
