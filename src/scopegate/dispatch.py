@@ -23,7 +23,7 @@ from scopegate.context import RequestContext, Services
 from scopegate.decisions import Allowed, DecisionCache, cacheable
 from scopegate.handlers import Handler
 from scopegate.relations import RelationResolver
-from scopegate.status import ApiError, C, success
+from scopegate.status import ApiError, C, set_success
 
 log = logging.getLogger("scopegate.dispatch")
 
@@ -131,7 +131,7 @@ class Dispatcher:
             error = ApiError(C.FAILURE, "Internal error", f"Request id {request_id}.")
             return self.error_response(spec, error, request_id), error
         if not response.HasField("status"):
-            response.status.CopyFrom(success(request_id))
+            set_success(response.status, request_id)
         elif not response.status.req_id:
             response.status.req_id = request_id
         return response, None

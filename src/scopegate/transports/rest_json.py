@@ -128,10 +128,13 @@ def message_from_path(message_type: type[Message], values: Mapping[str, str]) ->
     plan = _path_plan(message_type, tuple(values))
     if plan is None:
         return None
-    message = message_type()
+    message = target = message_type()
+    reached: tuple[str, ...] = ()
     for (parents, leaf), value in zip(plan, values.values(), strict=True):
-        target = message
-        for name in parents:
-            target = getattr(target, name)
+        if parents != reached:  # siblings (user_app_id.user_id, .app_id) share one walk
+            target = message
+            for name in parents:
+                target = getattr(target, name)
+            reached = parents
         setattr(target, leaf, value)
     return message
