@@ -26,12 +26,14 @@ from tests.support.held import HeldRelations
 from tests.support.in_process import sign_up
 
 
-class _Clock:
+class _Versioned:
     def __init__(self) -> None:
         self.generation = 0
 
-    def __call__(self) -> int:
-        return self.generation
+
+def _cache(capacity: int = 65_536) -> tuple[DecisionCache, _Versioned, _Versioned]:
+    credentials, relations = _Versioned(), _Versioned()
+    return DecisionCache(credentials, relations, capacity), credentials, relations
 
 
 def _allowed(fresh_until: float = 100.0) -> Allowed:
@@ -39,7 +41,7 @@ def _allowed(fresh_until: float = 100.0) -> Allowed:
 
 
 def test_a_kept_decision_is_reused_until_it_expires():
-    cache = DecisionCache(_Clock())
+    cache, _, _ = _cache()
     kept = _allowed(fresh_until=100.0)
     cache.put("k", kept, since=0)
     assert cache.get("k", mono=99.9) is kept
@@ -47,21 +49,21 @@ def test_a_kept_decision_is_reused_until_it_expires():
     assert cache.get("other", mono=1.0) is None
 
 
-def test_any_eviction_forgets_every_decision():
-    clock = _Clock()
-    cache = DecisionCache(clock)
+@pytest.mark.parametrize("evicting", ["credentials", "relations"])
+def test_any_eviction_in_either_cache_forgets_every_decision(evicting):
+    cache, credentials, relations = _cache()
+    source = credentials if evicting == "credentials" else relations
     cache.put("k", _allowed(), since=0)
-    clock.generation = 1
+    cache.put("other", _allowed(), since=0)
+    source.generation += 1
     assert cache.get("k", mono=1.0) is None
-    clock.generation = 0  # even an equal number later does not bring it back
-    assert cache.get("k", mono=1.0) is None
+    assert cache.get("other", mono=1.0) is None
 
 
 def test_a_decision_worked_out_across_an_eviction_is_not_kept():
-    clock = _Clock()
-    cache = DecisionCache(clock)
+    cache, _, relations = _cache()
     since = cache.generation()
-    clock.generation = 1  # evicted while the decision was being worked out
+    relations.generation += 1  # evicted while the decision was being worked out
     cache.put("k", _allowed(), since=since)
     assert cache.get("k", mono=1.0) is None
     cache.put("k", _allowed(), since=1)
@@ -69,7 +71,7 @@ def test_a_decision_worked_out_across_an_eviction_is_not_kept():
 
 
 def test_the_cache_is_bounded():
-    cache = DecisionCache(_Clock(), capacity=3)
+    cache, _, _ = _cache(capacity=3)
     for index in range(3):
         cache.put(index, _allowed(), since=0)
     cache.put("fourth", _allowed(), since=0)

@@ -12,8 +12,9 @@ came in, last use) still run per request, in `Authenticator.admit`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Protocol
 
 from scopegate.auth.policy import Target
 from scopegate.authentication import CachedCredential
@@ -27,18 +28,30 @@ class Allowed:
     fresh_until: float  # monotonic: when the older of its inputs expires
 
 
+class Versioned(Protocol):
+    generation: int  # moves whenever the cache evicts anything
+
+
 class DecisionCache:
-    def __init__(self, generation: Callable[[], int], capacity: int = 65_536) -> None:
-        # `generation()` moves whenever a cache the decisions rest on evicts anything.
-        self.generation = generation
+    def __init__(
+        self, credentials: Versioned, relations: Versioned, capacity: int = 65_536
+    ) -> None:
+        # The caches the decisions rest on; read on every request, so plain attributes.
+        self._credentials = credentials
+        self._relations = relations
         # Any caller may name any ids, so the cache is bounded: emptied when full.
         self._capacity = capacity
         self._allowed: dict[Hashable, Allowed] = {}
         self._generation = 0
 
+    def generation(self) -> int:
+        """Both caches' generations only grow, so their sum is unchanged exactly when
+        neither moved."""
+        return self._credentials.generation + self._relations.generation
+
     def get(self, key: Hashable, mono: float) -> Allowed | None:
         """The decision kept for `key`, if it is still current."""
-        generation = self.generation()
+        generation = self._credentials.generation + self._relations.generation
         if generation != self._generation:
             self._allowed.clear()
             self._generation = generation

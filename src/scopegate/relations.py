@@ -57,12 +57,8 @@ class RelationResolver:
         # Concurrent misses on one key share one lookup; an eviction bumps the generation so
         # that a lookup that was in flight when it ran is not cached.
         self._loads: SingleFlight[Standing] = SingleFlight()
-        self._generation = 0
-
-    @property
-    def generation(self) -> int:
-        """Moves on every eviction: what was derived from this cache before is stale."""
-        return self._generation
+        # Moves on every eviction (read by the decision cache; only this class moves it).
+        self.generation = 0
 
     async def relation(self, principal: Principal, target: Target) -> Standing:
         key = (principal.user_id, target.user_id, target.app_id)
@@ -78,15 +74,15 @@ class RelationResolver:
     async def _fetch(
         self, key: tuple[str, str, str], caller: str, target: Target, mono: float
     ) -> Standing:
-        generation = self._generation
+        generation = self.generation
         self.store_lookups += 1
         relation, grant = await asyncio.to_thread(self._load, caller, target)
         standing = Standing(relation, grant, mono)
-        if generation == self._generation:
+        if generation == self.generation:
             # Not kept if an eviction ran meanwhile: the query may have read what it revoked.
             if len(self._cache) >= self._capacity:
                 self._cache.clear()
-                self._generation += 1  # evicted all: what rested on it is stale
+                self.generation += 1  # evicted all: what rested on it is stale
             self._cache[key] = standing
         return standing
 
@@ -135,5 +131,5 @@ class RelationResolver:
             self._loads_may_be_stale()
 
     def _loads_may_be_stale(self) -> None:
-        self._generation += 1
+        self.generation += 1
         self._loads.forget()

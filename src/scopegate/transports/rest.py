@@ -35,6 +35,8 @@ def route_path(scope) -> str:
 ROUTE_MATCH = "scopegate.route_match"
 CREDENTIALS = "scopegate.credentials"
 MAX_BODY_BYTES = 128 * 1024 * 1024
+# One encoder for every answer: `json.dumps` with any option builds a new one per call.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
 
 
@@ -45,7 +47,7 @@ class BadRequestError(ValueError):
 def json_response(message: Message | dict, status_code: int = 200) -> Response:
     body = message if isinstance(message, dict) else to_json_dict(message)
     return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        _ENCODE(body),
         status_code=status_code,
         media_type="application/json",
     )
