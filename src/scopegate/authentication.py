@@ -51,9 +51,10 @@ def key_invalid(details: str = "") -> ApiError:
 
 def secret_from_header(authorization: str | None) -> str:
     """The secret in `authorization: Key <secret>`, or the error for a malformed header."""
-    if authorization is None or not authorization.strip():
+    stripped = authorization.strip() if authorization else ""
+    if not stripped:
         return _raise(_invalid_request(f"Missing authorization header. {EXPECTED_FORM}"))
-    scheme, _, secret = authorization.strip().partition(" ")
+    scheme, _, secret = stripped.partition(" ")
     secret = secret.strip()
     if scheme.lower() != "key" or not secret or " " in secret:
         return _raise(_invalid_request(f"Malformed authorization header. {EXPECTED_FORM}"))
@@ -135,17 +136,14 @@ class Authenticator:
             raise key_invalid()
         return kind
 
-    def _cache_key(self, secret: str) -> bytes:
-        keyed = self._cache_hash.copy()  # half the cost of keying a new hash each time
-        keyed.update(secret.encode())
-        return keyed.digest()
-
     def present(self, authorization: str | None, session_token: str | None = None) -> Presented:
         """The credentials on a request, or the error `authenticate` would raise for them
         without I/O (missing or malformed header, checksum-invalid secret). Lets a transport
         refuse garbage before it decodes the request."""
         secret, from_session_header = _secret(authorization, session_token)
-        cache_key = self._cache_key(secret)
+        keyed = self._cache_hash.copy()  # half the cost of keying a new hash each time
+        keyed.update(secret.encode())
+        cache_key = keyed.digest()
         if cache_key not in self._cache:
             self._parse(secret)
         return Presented(secret, from_session_header, cache_key)
@@ -153,10 +151,7 @@ class Authenticator:
     async def authenticate(
         self, authorization: str | None, session_token: str | None = None
     ) -> Principal:
-        secret, from_session_header = _secret(authorization, session_token)
-        return await self.authenticate_presented(
-            Presented(secret, from_session_header, self._cache_key(secret))
-        )
+        return await self.authenticate_presented(self.present(authorization, session_token))
 
     async def authenticate_presented(self, presented: Presented) -> Principal:
         return self.admit(await self.credential(presented), presented.from_session_header)
