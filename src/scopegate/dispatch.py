@@ -153,7 +153,10 @@ class Dispatcher:
         if spec.auth_type is _NO_AUTH:
             principal, target = None, Target(user_id, app_id)
         else:
-            principal, target = await self._admit(call, user_id, app_id)
+            if call.presented is None:  # the REST gate has read them already
+                call.presented = await self._present(call)
+            admitted = self._remembered(call, call.presented, user_id, app_id)
+            principal, target = admitted or await self._admit(call, call.presented, user_id, app_id)
         handler = call.handler or self._handlers.get(spec.name)
         if handler is None:
             raise ApiError(
@@ -174,20 +177,37 @@ class Dispatcher:
             return await asyncio.to_thread(handler.fn, context, call.request)
         return handler.fn(context, call.request)
 
-    async def _admit(self, call: Call, user_id: str, app_id: str) -> tuple[Principal, Target]:
-        """The caller and the target it may act on, or the refusal (authentication,
-        then the policy; a decision made before and still current is reused)."""
-        authenticator = self.authenticator
+    async def _present(self, call: Call) -> Presented:
         try:
-            presented = call.presented or authenticator.present(
-                call.authorization, call.session_token
-            )
-            key = (presented.cache_key, presented.from_session_header, call.spec, user_id, app_id)
-            allowed = self._decisions.get(key, time.monotonic())
-            if allowed is not None:
-                principal = authenticator.admit(allowed.credential, presented.from_session_header)
-                return principal, allowed.target
-            since = self._decisions.generation()
+            return self.authenticator.present(call.authorization, call.session_token)
+        except ApiError as error:
+            raise await self.auth_failures.refuse(call.peer, error) from None
+
+    def _remembered(
+        self, call: Call, presented: Presented, user_id: str, app_id: str
+    ) -> tuple[Principal, Target] | None:
+        """The caller and target of an allow made before and still current, checked for
+        this use; None for anything else, which `_admit` then works out (or refuses, with
+        the failure counted). Synchronous: most requests need no more than this."""
+        key = (presented.cache_key, presented.from_session_header, call.spec, user_id, app_id)
+        allowed = self._decisions.get(key, time.monotonic())
+        if allowed is None:
+            return None
+        try:
+            principal = self.authenticator.admit(allowed.credential, presented.from_session_header)
+        except ApiError:
+            return None  # expired since: refused by `_admit`
+        return principal, allowed.target
+
+    async def _admit(
+        self, call: Call, presented: Presented, user_id: str, app_id: str
+    ) -> tuple[Principal, Target]:
+        """The caller and the target it may act on, or the refusal: authentication, then
+        the policy. An allow is remembered for `_remembered`."""
+        authenticator = self.authenticator
+        key = (presented.cache_key, presented.from_session_header, call.spec, user_id, app_id)
+        since = self._decisions.generation()
+        try:
             credential = await authenticator.credential(presented)
             principal = authenticator.admit(credential, presented.from_session_header)
         except ApiError as error:
@@ -223,6 +243,10 @@ class Dispatcher:
 
     @staticmethod
     def error_response(spec: MethodSpec, error: ApiError, request_id: str) -> Message:
-        response = error.response if error.response is not None else spec.output_type()
-        response.status.CopyFrom(error.to_status(request_id))
+        response = error.response
+        if response is None:
+            response = spec.output_type()
+        else:
+            response.ClearField("status")  # the error's status replaces any set before
+        error.fill(response.status, request_id)
         return response
