@@ -70,7 +70,7 @@ def _secret(authorization: str | None, session_token: str | None) -> tuple[str, 
 
 @dataclass(slots=True)  # not frozen: one per request, and a frozen one costs 3x to build
 class Presented:
-    """Credentials as read off a request, ready for `Authenticator.authenticate_presented`:
+    """Credentials as read off a request, ready for `Authenticator.credential`:
     a transport that checks them early (the REST refusal gate) hands this on rather than
     having the header parsed and hashed a second time."""
 
@@ -151,9 +151,7 @@ class Authenticator:
     async def authenticate(
         self, authorization: str | None, session_token: str | None = None
     ) -> Principal:
-        return await self.authenticate_presented(self.present(authorization, session_token))
-
-    async def authenticate_presented(self, presented: Presented) -> Principal:
+        presented = self.present(authorization, session_token)
         return self.admit(await self.credential(presented), presented.from_session_header)
 
     async def credential(self, presented: Presented) -> CachedCredential:

@@ -36,6 +36,11 @@ class AuthType(enum.IntEnum):
     PAT_AUTH = 5
 
 
+# For the request path, which asks on every call: an enum member read off its class costs
+# ~10x a module global.
+NO_AUTH = AuthType.NO_AUTH
+
+
 @dataclass(frozen=True, slots=True)
 class HttpBinding:
     """One `google.api.http` rule: an HTTP verb and a path template."""

@@ -51,6 +51,7 @@ class DecisionCache:
 
     def get(self, key: Hashable, mono: float) -> Allowed | None:
         """The decision kept for `key`, if it is still current."""
+        # `generation()`, inlined: this runs on every authenticated request.
         generation = self._credentials.generation + self._relations.generation
         if generation != self._generation:
             self._allowed.clear()

@@ -18,7 +18,7 @@ from scopegate.auth.policy import Relation, Target, authorize, needs_lookup, res
 from scopegate.auth.principal import Principal
 from scopegate.auth_throttle import AuthFailureThrottle
 from scopegate.authentication import Authenticator, Presented
-from scopegate.catalog import AuthType, MethodSpec
+from scopegate.catalog import NO_AUTH, MethodSpec
 from scopegate.context import RequestContext, Services
 from scopegate.decisions import Allowed, DecisionCache, cacheable
 from scopegate.handlers import Handler
@@ -30,8 +30,6 @@ log = logging.getLogger("scopegate.dispatch")
 _NUL = "\x00"
 _ZERO_BYTE = b"\x00"
 _STRING = FieldDescriptor.TYPE_STRING
-# Read on every request: an enum member read off its class costs ~10x a global.
-_NO_AUTH = AuthType.NO_AUTH
 
 
 def nul_field(message: Message, prefix: str = "") -> str | None:
@@ -150,13 +148,15 @@ class Dispatcher:
             )
         ids = call.request.user_app_id if spec.has_user_app_id else None
         user_id, app_id = (ids.user_id, ids.app_id) if ids is not None else ("", "")
-        if spec.auth_type is _NO_AUTH:
+        if spec.auth_type is NO_AUTH:
             principal, target = None, Target(user_id, app_id)
         else:
-            if call.presented is None:  # the REST gate has read them already
-                call.presented = await self._present(call)
-            admitted = self._remembered(call, call.presented, user_id, app_id)
-            principal, target = admitted or await self._admit(call, call.presented, user_id, app_id)
+            presented = call.presented  # the REST gate has read them already
+            if presented is None:
+                presented = await self._present(call)
+            key = (presented.cache_key, presented.from_session_header, spec, user_id, app_id)
+            admitted = self._remembered(key, presented)
+            principal, target = admitted or await self._admit(call, key, presented, user_id, app_id)
         handler = call.handler or self._handlers.get(spec.name)
         if handler is None:
             raise ApiError(
@@ -183,13 +183,11 @@ class Dispatcher:
         except ApiError as error:
             raise await self.auth_failures.refuse(call.peer, error) from None
 
-    def _remembered(
-        self, call: Call, presented: Presented, user_id: str, app_id: str
-    ) -> tuple[Principal, Target] | None:
-        """The caller and target of an allow made before and still current, checked for
-        this use; None for anything else, which `_admit` then works out (or refuses, with
-        the failure counted). Synchronous: most requests need no more than this."""
-        key = (presented.cache_key, presented.from_session_header, call.spec, user_id, app_id)
+    def _remembered(self, key: tuple, presented: Presented) -> tuple[Principal, Target] | None:
+        """The caller and target of an allow made before for `key` (credential, method,
+        named ids) and still current, checked for this use; None for anything else, which
+        `_admit` then works out (or refuses, with the failure counted). Synchronous: most
+        requests need no more than this."""
         allowed = self._decisions.get(key, time.monotonic())
         if allowed is None:
             return None
@@ -200,12 +198,11 @@ class Dispatcher:
         return principal, allowed.target
 
     async def _admit(
-        self, call: Call, presented: Presented, user_id: str, app_id: str
+        self, call: Call, key: tuple, presented: Presented, user_id: str, app_id: str
     ) -> tuple[Principal, Target]:
         """The caller and the target it may act on, or the refusal: authentication, then
-        the policy. An allow is remembered for `_remembered`."""
+        the policy. An allow is remembered under `key` for `_remembered`."""
         authenticator = self.authenticator
-        key = (presented.cache_key, presented.from_session_header, call.spec, user_id, app_id)
         since = self._decisions.generation()
         try:
             credential = await authenticator.credential(presented)
@@ -226,17 +223,11 @@ class Dispatcher:
         return principal, target
 
     async def authenticate(
-        self,
-        authorization: str | None,
-        session_token: str | None,
-        peer: str,
-        presented: Presented | None = None,
+        self, authorization: str | None, session_token: str | None, peer: str
     ) -> Principal:
         """The caller's principal; a failure counts against the caller's address and may
         come back throttled, late (see auth_throttle.py)."""
         try:
-            if presented is not None:
-                return await self.authenticator.authenticate_presented(presented)
             return await self.authenticator.authenticate(authorization, session_token)
         except ApiError as error:
             raise await self.auth_failures.refuse(peer, error) from None

@@ -57,7 +57,9 @@ def invalid_argument(details: str) -> ApiError:
 
 
 def success(req_id: str = "") -> status_pb2.Status:
-    return status_pb2.Status(code=C.SUCCESS, description="Ok", req_id=req_id)
+    status = status_pb2.Status()
+    set_success(status, req_id)
+    return status
 
 
 def set_success(status: status_pb2.Status, req_id: str) -> None:
