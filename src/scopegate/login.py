@@ -16,7 +16,7 @@ from scopegate.auth.tokens import SecretHasher, SecretKind
 from scopegate.status import ApiError, C, invalid_argument
 from scopegate.store import changes, sessions, users
 from scopegate.store.records import now
-from scopegate.throttle import Throttle
+from scopegate.throttle import Reservation, Throttle
 
 DEFAULT_SESSION_SECONDS = 12 * 3600
 BAD_LOGIN = "Invalid email or password"
@@ -38,21 +38,34 @@ class LoginService:
         self._per_account = per_account or Throttle(5, 15 * 60)
         self._per_address = per_address or Throttle(20, 15 * 60)
 
-    def _check_throttle(self, email: str, address: str) -> None:
-        wait = max(self._per_account.retry_after(email), self._per_address.retry_after(address))
+    def _reserve(self, email: str, address: str) -> Reservation:
+        """Count this attempt against both limits before the password is checked, so that
+        concurrent guesses cannot all pass a check made before any of them failed."""
+        reservation = Reservation((self._per_account, email), (self._per_address, address))
+        wait = reservation.take()
         if wait > 0:
             raise ApiError(
                 C.CONN_THROTTLED,
                 "Too many failed logins",
                 f"Too many failed login attempts; try again in {math.ceil(wait)} seconds.",
             )
+        return reservation
 
     def login(
         self, email: str, password: str, client_address: str, request_id: str = ""
     ) -> tuple[str, str]:
         """(user id, session token) for valid credentials; failures look alike."""
         email = email.strip().lower()
-        self._check_throttle(email, client_address)
+        reservation = self._reserve(email, client_address)
+        # A wrong password (or any error: fail closed) keeps the attempt counted.
+        user_id, token = self._check(email, password, client_address, request_id)
+        reservation.release()  # a success is not a failed attempt
+        reservation.clear(self._per_account, email)
+        return user_id, token
+
+    def _check(
+        self, email: str, password: str, client_address: str, request_id: str
+    ) -> tuple[str, str]:
         with self._engine.begin() as conn:
             user = users.get_by_email(conn, email)
             valid = verify_password(user.password_hash if user else None, password)
@@ -77,10 +90,7 @@ class LoginService:
                     user.user_id, "session_token", session.public_id, client_address, request_id
                 ).record(conn, "login", f"user:{user.user_id}")
         if not valid:
-            self._per_account.fail(email)
-            self._per_address.fail(client_address)
             raise ApiError(C.CONN_CREDENTIALS_INVALID, BAD_LOGIN, "", http_status=401)
-        self._per_account.clear(email)
         return user.user_id, token
 
     def sign_up(
