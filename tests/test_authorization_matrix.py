@@ -73,11 +73,27 @@ def covers(held: frozenset[str], required: frozenset[str]) -> bool:
     return ALL in held or required <= held
 
 
+def account_level(spec: MethodSpec) -> bool:
+    """README, "Who may reach what": a method acts on an account when it needs a scope of
+    the account-administration families other than `Apps_Get`, or when none of its REST
+    routes names an app although one names a user."""
+    if "user_app_id" not in spec.input_type.DESCRIPTOR.fields_by_name:
+        return False
+    if any(
+        _resource(s) in _ADMINISTRATION | _BILLING | {"Apps"} for s in spec.scopes - {"Apps_Get"}
+    ):
+        return True
+    templates = [b.template for b in spec.bindings]
+    names_user = any("{user_app_id.user_id}" in t for t in templates)
+    return names_user and not any("{user_app_id.app_id}" in t for t in templates)
+
+
 def public_read(spec: MethodSpec) -> bool:
     """README: app-level methods whose scopes are all `*_Get`, `Search` or `Predict`,
     not writes by name."""
     return (
         spec.auth_type is AuthType.KEY_AUTH
+        and not account_level(spec)
         and bool(spec.scopes)
         and all(s.endswith("_Get") or s in ("Search", "Predict") for s in spec.scopes)
         and not spec.name.startswith(("Patch", "Delete", "Put"))
@@ -161,6 +177,13 @@ def expected(spec: MethodSpec, cred: Credential, user: str, app: str, world: Wor
     held = closure(cred.scopes)
     if user == cred.user:
         return ALLOW if covers(held, spec.scopes) else SCOPES
+    if account_level(spec):
+        # Only the owner, or an organization's roles on the organization: never a grant,
+        # a team or the visibility of one of its apps.
+        granted = world.granted(cred.user, user, "")
+        if granted is None:
+            return MISSING
+        return ALLOW if covers(held, spec.scopes) and covers(granted, spec.scopes) else SCOPES
     granted = world.granted(cred.user, user, app)
     public = (user, app) in world.public
     if granted is None:
@@ -343,6 +366,7 @@ class Matrix:
             )
             world.roles[(org_id, member)] = role
             orgs[role] = org_id
+        self.orgs = orgs
         garbage = "sgp_" + "A" * 36
         for transport in TRANSPORTS:
             apps = {name: self._app(owner_pat, owner) for name in SITUATIONS}
@@ -738,3 +762,87 @@ def test_every_method_in_every_situation(matrix: Matrix, transport: str):
     assert not wrong, f"{len(wrong)} of {checked} calls differ:\n" + "\n".join(wrong[:40])
     # gRPC reaches every method in every situation; REST every method with its own route.
     assert checked > (250 if transport == "grpc" else 200) * (len(SITUATIONS) - 1)
+
+
+# --- a body naming another app ------------------------------------------------------------
+
+# The implemented methods whose request names an app beside `user_app_id`, with a body that
+# names app `other` of `owner`, and how to see whether `other` was touched.
+BODY_NAMES_APP = {
+    "PatchApps": lambda owner, other: {
+        "action": "merge",
+        "apps": [R.App(id=other, description="touched")],
+    },
+    "PostKeys": lambda owner, other: {
+        "keys": [R.Key(type="app_specific_key", apps=[R.App(id=other, user_id=owner)])]
+    },
+    "PostCollaborators": lambda owner, other: {
+        "collaborators": [R.Collaborator(app=R.App(id=other, user_id=owner), user=R.User(id=owner))]
+    },
+}
+
+
+def test_every_method_naming_another_app_in_its_body(matrix: Matrix):
+    """Each situation names its own app in `user_app_id` and another app of the same owner
+    (to which it has no grant, team or role beyond the organization's) in the body: the
+    call may act on that other app only where the reference policy allows the method on
+    it, and the other app is read back untouched otherwise."""
+    discovered = {
+        spec.name
+        for spec in CATALOG.methods.values()
+        if any(
+            f.message_type is not None and f.message_type.name == "App"
+            for f in _fields_below(spec.input_type.DESCRIPTOR, depth=2)
+        )
+    }
+    assert set(BODY_NAMES_APP) <= discovered  # the catalog still names apps there
+    stub, owner_pat, world = matrix.stub, matrix.owner_pat, matrix.world
+    names = [
+        "collaborator PAT, granted All",
+        "collaborator PAT, granted reads",
+        "app key on its app",
+        *(f"org {role} PAT" for role in ROLE_ON_APP),
+    ]
+    wrong = []
+    for name in names:
+        situation = matrix.situations[("grpc", name)]
+        ids = matrix.target(situation)
+        owner = ids.user_id
+        other, _ = matrix._app(owner_pat, owner)
+        for method, body in BODY_NAMES_APP.items():
+            spec = CATALOG.methods[method]
+            request = spec.input_type(user_app_id=ids, **body(owner, other))
+            reply = getattr(stub, method)(request, metadata=_metadata(situation))
+            on_named = expected(spec, situation.credential, ids.user_id, ids.app_id, world)
+            on_other = expected(spec, situation.credential, owner, other, world)
+            may_touch_other = on_named == ALLOW and on_other == ALLOW
+            touched = _touched(matrix, method, owner, other)
+            if touched and not may_touch_other:
+                wrong.append(f"WRONG ALLOW: {method} / {name} touched {other}: {reply.status}")
+    assert not wrong, "\n".join(wrong)
+
+
+def _fields_below(descriptor, depth: int):
+    for f in descriptor.fields:
+        yield f
+        if depth and f.message_type is not None and not f.message_type.GetOptions().map_entry:
+            yield from _fields_below(f.message_type, depth - 1)
+
+
+def _touched(matrix: Matrix, method: str, owner: str, other: str) -> bool:
+    ids = resources_pb2.UserAppIDSet(user_id=owner, app_id=other)
+    auth = (("authorization", f"Key {matrix.owner_pat}"),)
+    if method == "PatchApps":
+        app = ok(matrix.stub.GetApp(service_pb2.GetAppRequest(user_app_id=ids), metadata=auth))
+        return app.app.description == "touched"
+    if method == "PostKeys":  # only its default key
+        keys = ok(
+            matrix.stub.ListAppKeys(service_pb2.ListAppKeysRequest(user_app_id=ids), metadata=auth)
+        )
+        return len(keys.keys) != 1
+    collaborators = ok(
+        matrix.stub.ListCollaborators(
+            service_pb2.ListCollaboratorsRequest(user_app_id=ids), metadata=auth
+        )
+    )
+    return len(collaborators.collaborators) > 0

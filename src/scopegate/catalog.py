@@ -40,6 +40,23 @@ class AuthType(enum.IntEnum):
 # ~10x a module global.
 NO_AUTH = AuthType.NO_AUTH
 
+# Scope families (the part of a scope's name before `_Action`) that administer an account
+# rather than an app's data: who holds keys, who collaborates, what happened, what it
+# costs, which apps exist. `Apps_Get` alone is reading an app, which any app grant gives.
+ACCOUNT_ADMINISTRATION = frozenset(
+    {
+        "Keys",
+        "Collaborators",
+        "AuditLogs",
+        "Secrets",
+        "PasswordPolicies",
+        "HistoricalUsage",
+        "UserMetrics",
+        "Apps",
+    }
+)
+_READING_AN_APP = "Apps_Get"
+
 
 @dataclass(frozen=True, slots=True)
 class HttpBinding:
@@ -66,6 +83,9 @@ class MethodSpec:
     client_streaming: bool
     server_streaming: bool
     has_user_app_id: bool = field(default=False)
+    # Acts on an account (the user, its keys, apps as a set, audit log, collaborations),
+    # not on one app's data: see `acts_on_account`.
+    account_level: bool = field(default=False)
 
     def __repr__(self) -> str:
         return f"MethodSpec({self.full_name})"
@@ -114,21 +134,41 @@ def _scope_name(number: int) -> str:
     return scope_pb2.S.Name(number)
 
 
+def acts_on_account(
+    has_user_app_id: bool, scopes: frozenset[str], bindings: tuple[HttpBinding, ...]
+) -> bool:
+    """Whether a method acts on the account its `user_app_id.user_id` names rather than on
+    one app: it needs an account-administration scope (any `Keys_*`, `Collaborators_*`,
+    `AuditLogs_*`, ..., `Apps_*` but `Apps_Get`), or its routes name a user and never an
+    app (`/v2/users/{user_id}/keys`). Only the account's owner, and an organization's roles
+    on the organization, reach such a method; a grant on one of its apps never does."""
+    if not has_user_app_id:
+        return False  # names no owner: always the caller's own
+    if any(s != _READING_AN_APP and s.rpartition("_")[0] in ACCOUNT_ADMINISTRATION for s in scopes):
+        return True
+    variables = {v for b in bindings for v in b.variables}
+    return "user_app_id.user_id" in variables and "user_app_id.app_id" not in variables
+
+
 def _load_method(method: MethodDescriptor) -> MethodSpec:
     options = method.GetOptions()
+    scopes = frozenset(
+        _scope_name(s) for s in options.Extensions[extension_pb2.cl_depending_scopes]
+    )
+    bindings = _bindings(method)
+    has_user_app_id = "user_app_id" in method.input_type.fields_by_name
     return MethodSpec(
         name=method.name,
         full_name=f"/{SERVICE_NAME}/{method.name}",
         input_type=message_factory.GetMessageClass(method.input_type),
         output_type=message_factory.GetMessageClass(method.output_type),
         auth_type=AuthType(options.Extensions[extension_pb2.cl_auth_type]),
-        scopes=frozenset(
-            _scope_name(s) for s in options.Extensions[extension_pb2.cl_depending_scopes]
-        ),
-        bindings=_bindings(method),
+        scopes=scopes,
+        bindings=bindings,
         client_streaming=method.client_streaming,
         server_streaming=method.server_streaming,
-        has_user_app_id="user_app_id" in method.input_type.fields_by_name,
+        has_user_app_id=has_user_app_id,
+        account_level=acts_on_account(has_user_app_id, scopes, bindings),
     )
 
 

@@ -14,9 +14,14 @@ from scopegate.auth.scopes import ScopeAlgebra
 from scopegate.auth.tokens import SecretHasher
 from scopegate.catalog import Catalog, MethodSpec
 from scopegate.config import MediaSettings
+from scopegate.status import does_not_exist
 
 if TYPE_CHECKING:
     from scopegate.runners.registry import RunnerPool
+
+
+def _nobody_else(_principal: Principal, _spec: MethodSpec, _target: Target) -> None:
+    raise does_not_exist()
 
 
 @dataclass(slots=True)
@@ -36,6 +41,9 @@ class Services:
     schedule_download: Callable[[int, str], None] = lambda _pk, _url: None
     # Loaded model runners (PostModelOutputs); None where nothing predicts (the CLI).
     runners: RunnerPool | None = None
+    # Raises unless the principal may call the method on the app the target names; set by
+    # the dispatcher. Until then nobody but an owner passes (see `authorize_app`).
+    authorize_app: Callable[[Principal, MethodSpec, Target], None] = _nobody_else
 
 
 @dataclass(slots=True)
@@ -47,6 +55,16 @@ class RequestContext:
     request_id: str
     peer: str = ""
     extras: dict = field(default_factory=dict)
+
+    def authorize_app(self, app_id: str) -> None:
+        """Refuse unless the caller may call this method on `app_id` of the target's owner
+        too: every app a handler acts on is the authorized target or authorized itself."""
+        principal, owner = self.principal, self.target.user_id
+        if principal is None:
+            raise does_not_exist()
+        if principal.app is None and principal.user_id == owner:
+            return  # the owner: the account-level authorization covered all its apps
+        self.services.authorize_app(principal, self.spec, Target(owner, app_id))
 
     def actor(self):
         from scopegate.accounts import Actor

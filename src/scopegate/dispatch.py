@@ -14,7 +14,14 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from sqlalchemy.exc import DataError
 
-from scopegate.auth.policy import Relation, Target, authorize, needs_lookup, resolve_target
+from scopegate.auth.policy import (
+    Relation,
+    Target,
+    authorize,
+    needs_lookup,
+    resolve_target,
+    standing_target,
+)
 from scopegate.auth.principal import Principal
 from scopegate.auth_throttle import AuthFailureThrottle
 from scopegate.authentication import Authenticator, Presented
@@ -99,6 +106,7 @@ class Dispatcher:
         self.relations = relations
         self.auth_failures = auth_failures or AuthFailureThrottle(0, 1.0, 0.0)  # off
         self._handlers = handlers
+        services.authorize_app = self.authorize_named_app
         # Decisions rest on both caches: any eviction in either makes them stale.
         self._decisions = DecisionCache(authenticator, relations)
         self._request_ids = itertools.count(1)
@@ -213,7 +221,8 @@ class Dispatcher:
         fresh_until = credential.loaded_at + authenticator.ttl
         relation, grant = Relation.OWNER, None
         if needs_lookup(principal, target):
-            relation, grant, loaded_at = await self.relations.relation(principal, target)
+            standing_of = standing_target(call.spec, target)
+            relation, grant, loaded_at = await self.relations.relation(principal, standing_of)
             fresh_until = min(fresh_until, loaded_at + self.relations.ttl)
         decision = authorize(principal, call.spec, target, relation, grant)
         if not decision.allowed:
@@ -221,6 +230,17 @@ class Dispatcher:
         if cacheable(user_id, app_id):
             self._decisions.put(key, Allowed(credential, target, fresh_until), since)
         return principal, target
+
+    def authorize_named_app(self, principal: Principal, spec: MethodSpec, target: Target) -> None:
+        """Raise the refusal unless `principal` may call `spec` on the app `target` names,
+        as if the request had named it in `user_app_id`: for handlers acting on an app
+        their request names elsewhere (a body's `apps[].id`). Runs in the handler's thread."""
+        relation, grant = Relation.OWNER, None
+        if needs_lookup(principal, target):
+            relation, grant, _ = self.relations.relation_now(principal, target)
+        decision = authorize(principal, spec, target, relation, grant)
+        if not decision.allowed:
+            raise decision.error
 
     async def authenticate(
         self, authorization: str | None, session_token: str | None, peer: str

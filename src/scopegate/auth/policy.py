@@ -45,9 +45,12 @@ _WRITE_PREFIXES = ("Patch", "Delete", "Put")
 def is_public_read(spec: MethodSpec) -> bool:
     """May anyone's PAT call this on a PUBLIC app? Derived from the catalog: app-level
     (KeyAuth) methods whose required scopes are all reads (`*_Get`, `Search`, `Predict`),
-    and which are not writes by name (a few Patch methods require only `*_Get`)."""
+    and which are not writes by name (a few Patch methods require only `*_Get`). Reading
+    who collaborates, which keys exist or what happened administers the owner's account
+    (`account_level`): never a public read."""
     return (
         spec.auth_type is AuthType.KEY_AUTH
+        and not spec.account_level
         and bool(spec.scopes)
         and all(s.endswith("_Get") or s in ("Search", "Predict") for s in spec.scopes)
         and not spec.name.startswith(_WRITE_PREFIXES)
@@ -172,6 +175,15 @@ def _lacking(spec: MethodSpec, held: frozenset[str], endpoints: frozenset[str]) 
     if spec.full_name in endpoints:
         return frozenset()
     return scopes.missing(spec.scopes, held)
+
+
+def standing_target(spec: MethodSpec, target: Target) -> Target:
+    """What the caller's standing is looked up against: the app the request names, or for
+    an account-level method the account alone, so that a collaborator grant or team role
+    on one of its apps never opens the account (only an organization's roles do)."""
+    if spec.account_level and target.app_id:
+        return Target(target.user_id, "")
+    return target
 
 
 def needs_lookup(principal: Principal, target: Target) -> bool:

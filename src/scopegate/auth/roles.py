@@ -27,20 +27,11 @@ import enum
 from collections.abc import Iterable
 from functools import cache
 
+from scopegate.catalog import ACCOUNT_ADMINISTRATION
+
 ALL = "All"
 
-_ADMINISTRATION = frozenset(
-    {
-        "Keys",
-        "Collaborators",
-        "AuditLogs",
-        "Secrets",
-        "PasswordPolicies",
-        "HistoricalUsage",
-        "UserMetrics",
-        "Apps",
-    }
-)
+_ADMINISTRATION = ACCOUNT_ADMINISTRATION
 _INFRASTRUCTURE = frozenset(
     {"ComputeClusters", "Nodepools", "Deployments", "Runners", "RunnerItems", "InstanceTypes"}
 )

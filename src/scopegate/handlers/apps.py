@@ -93,7 +93,11 @@ def patch_apps(ctx: RequestContext, request):
     changed = []
     with ctx.services.engine.begin() as conn:
         for patch in request.apps:
-            app = apps.get(conn, ctx.target.user_id, patch.id or ctx.target.app_id)
+            app_id = patch.id or ctx.target.app_id
+            # PatchApps is authorized on the account; each app it names must be reachable
+            # for this method too (an organization role may create apps it cannot patch).
+            ctx.authorize_app(app_id)
+            app = apps.get(conn, ctx.target.user_id, app_id)
             if app is None:
                 raise does_not_exist()
             visibility = patch.visibility.gettable or app.visibility
