@@ -23,6 +23,7 @@ from scopegate.portal.page import Portal
 from scopegate.portal.render import build_templates
 from scopegate.portal.session import CsrfSigner
 from scopegate.transports.rest_orgs import OrganizationRoutes
+from scopegate.transports.slash_redirects import relative_slash_redirects
 
 STATIC_DIR = Path(__file__).parent / "static"
 BOTH = ["GET", "POST"]
@@ -106,7 +107,7 @@ def page_routes() -> list[Route]:
 def build_portal(dispatcher: Dispatcher, login_service: LoginService) -> ASGIApp:
     """The portal as an ASGI app; mount it at `/portal`."""
     routes = [*page_routes(), Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")]
-    portal = Starlette(routes=routes)
+    portal = relative_slash_redirects(Starlette(routes=routes))
     portal.state.portal = Portal(
         dispatcher=dispatcher,
         login=login_service,

@@ -5,29 +5,57 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from scopegate.catalog import SERVICE_NAME, Catalog, MethodSpec
 from scopegate.dispatch import Call, Dispatcher
+from scopegate.status import ApiError, C
+from scopegate.transports import credential_headers
 
-AUTHORIZATION = "authorization"
-SESSION_TOKEN = "x-clarifai-session-token"
+
+class _Undecodable:
+    """What the request deserializer hands on for bytes that are not the method's message:
+    grpc would otherwise answer UNKNOWN with the exception's repr, not a Clarifai status."""
+
+
+UNDECODABLE = _Undecodable()
+
+
+def _decoder(spec: MethodSpec) -> Callable[[bytes], Message | _Undecodable]:
+    parse = spec.input_type.FromString
+
+    def decode(data: bytes) -> Message | _Undecodable:
+        try:
+            return parse(data)
+        except DecodeError:
+            return UNDECODABLE
+
+    return decode
 
 
 def _call(spec: MethodSpec, request, context: grpc.aio.ServicerContext) -> Call:
-    authorization = session_token = None
-    for key, value in context.invocation_metadata() or ():
-        if key == AUTHORIZATION:
-            authorization = value
-        elif key == SESSION_TOKEN:
-            session_token = value
+    if request is UNDECODABLE:
+        raise ApiError(
+            C.CONN_BAD_REQUEST_FORMAT,
+            "Bad request format",
+            f"The request is not a valid {spec.input_type.DESCRIPTOR.full_name} protobuf "
+            "message; send one serialized by a client built from the Clarifai API protos.",
+        )
+    authorization, session_token = credential_headers.from_metadata(
+        context.invocation_metadata() or ()
+    )
     return Call(spec, request, authorization, session_token, context.peer() or "")
 
 
 def _unary_unary(dispatcher: Dispatcher, spec: MethodSpec) -> Callable:
     async def handle(request, context):
-        response, _ = await dispatcher.dispatch(_call(spec, request, context))
+        try:
+            call = _call(spec, request, context)
+        except ApiError as error:  # answered in band, like every Clarifai error
+            return dispatcher.error_response(spec, error, dispatcher.new_request_id())
+        response, _ = await dispatcher.dispatch(call)
         return response
 
     return handle
@@ -41,7 +69,7 @@ async def _first(requests: AsyncIterator, spec: MethodSpec):
 
 def _method_handler(dispatcher: Dispatcher, spec: MethodSpec) -> grpc.RpcMethodHandler:
     """Streaming methods are authorized on their first message and answer one response."""
-    decode, encode = spec.input_type.FromString, spec.output_type.SerializeToString
+    decode, encode = _decoder(spec), spec.output_type.SerializeToString
     unary = _unary_unary(dispatcher, spec)
     if not spec.client_streaming and not spec.server_streaming:
         return grpc.unary_unary_rpc_method_handler(unary, decode, encode)

@@ -15,6 +15,7 @@ from scopegate.transports.rest import RestEndpoint
 from scopegate.transports.rest_extensions import Extensions
 from scopegate.transports.rest_gate import RefusalGate
 from scopegate.transports.rest_orgs import OrganizationRoutes
+from scopegate.transports.slash_redirects import relative_slash_redirects
 
 HTTP_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -49,5 +50,9 @@ def build_http_app(
     ]
     owned = [route.path for route in routes if "{" not in route.path]
     return RefusalGate(
-        Starlette(routes=routes), dispatcher, api.router, passthrough=owned, endpoint=api.handle
+        relative_slash_redirects(Starlette(routes=routes)),
+        dispatcher,
+        api.router,
+        passthrough=owned,
+        endpoint=api.handle,
     )

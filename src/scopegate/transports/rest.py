@@ -44,6 +44,12 @@ class BadRequestError(ValueError):
     pass
 
 
+# Said when JSON nests deeper than Python's recursion allows (json.loads, or the message
+# parser inside a Struct, raise RecursionError): the parser refuses messages nested deeper
+# than 100 anyway, so 100 is the depth a client can count on.
+TOO_DEEP = "The JSON body nests objects or arrays too deeply; keep it under 100 levels."
+
+
 def json_response(message: Message | dict, status_code: int = 200) -> Response:
     body = message if isinstance(message, dict) else to_json_dict(message)
     return Response(
@@ -146,6 +152,8 @@ async def read_json_body(request: Request) -> dict:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequestError(f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError(TOO_DEEP) from None
     if not isinstance(data, dict):
         raise BadRequestError("The body must be a JSON object.")
     return data
@@ -158,6 +166,8 @@ def build_message(message_type: type[Message], data: dict) -> Message:
         return dict_to_message(message_type, data)
     except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
         raise BadRequestError(str(exc)) from None
+    except RecursionError:
+        raise BadRequestError(TOO_DEEP) from None
 
 
 def with_key_details(body: dict, details: dict[str, dict]) -> dict:

@@ -9,7 +9,8 @@ a catalog route goes straight to the V2 endpoint with its route already matched;
 (login, extension routes, the portal, unknown paths) goes on to Starlette. One
 consequence: a refused request is refused before its body is read, so a malformed body
 behind garbage credentials gets the 401, not the 400 (gRPC too authenticates before it
-looks at any field).
+looks at any field). A request carrying either credential header more than once is refused
+here too, on every route (see credential_headers.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from scopegate.auth_throttle import ThrottledError
 from scopegate.catalog import NO_AUTH
 from scopegate.dispatch import Dispatcher
 from scopegate.status import ApiError, http_status
+from scopegate.transports import credential_headers
 from scopegate.transports.rest import CREDENTIALS, ROUTE_MATCH, route_path
 from scopegate.transports.rest_routes import MethodNotAllowedError, Router
 
@@ -33,8 +35,6 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Endpoint = Callable[[Request], Awaitable[Response]]
-
-_AUTHORIZATION, _SESSION_TOKEN = b"authorization", b"x-clarifai-session-token"
 
 
 def status_json(error: ApiError, request_id: str) -> bytes:
@@ -66,20 +66,29 @@ class RefusalGate:
         self._endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v2/"):
-            error = await self._refusal(scope)
-            if error is not None:
+        if scope["type"] == "http":
+            # Every route: a repeated credential header is refused before anything reads one.
+            try:
+                authorization, session_token = credential_headers.from_asgi(scope["headers"])
+            except ApiError as error:
                 await self._answer(send, error)
                 return
-            if self._endpoint is not None and scope.get(ROUTE_MATCH) is not None:
-                # A catalog route: straight to the V2 endpoint that Starlette's catch-all
-                # route would reach after trying every other route's pattern first.
-                response = await self._endpoint(Request(scope, receive))
-                await response(scope, receive, send)
-                return
+            if scope["path"].startswith("/v2/"):
+                error = await self._refusal(scope, authorization, session_token)
+                if error is not None:
+                    await self._answer(send, error)
+                    return
+                if self._endpoint is not None and scope.get(ROUTE_MATCH) is not None:
+                    # A catalog route: straight to the V2 endpoint that Starlette's catch-all
+                    # route would reach after trying every other route's pattern first.
+                    response = await self._endpoint(Request(scope, receive))
+                    await response(scope, receive, send)
+                    return
         await self._app(scope, receive, send)
 
-    async def _refusal(self, scope: Scope) -> ApiError | None:
+    async def _refusal(
+        self, scope: Scope, authorization: str | None, session_token: str | None
+    ) -> ApiError | None:
         path = route_path(scope)
         if path in self._passthrough:
             return None
@@ -90,12 +99,6 @@ class RefusalGate:
         scope[ROUTE_MATCH] = match  # the endpoint reuses it rather than matching again
         if match is None or match.spec.auth_type is NO_AUTH:
             return None
-        authorization = session_token = None
-        for name, value in scope["headers"]:  # the first of repeated ones, as Starlette
-            if name == _AUTHORIZATION and authorization is None:
-                authorization = value.decode("latin-1")
-            elif name == _SESSION_TOKEN and session_token is None:
-                session_token = value.decode("latin-1")
         try:
             scope[CREDENTIALS] = self._dispatcher.authenticator.present(
                 authorization, session_token
