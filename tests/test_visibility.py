@@ -56,18 +56,29 @@ def test_stranger_reads_public_app_but_cannot_write(server, client: Client, user
     # Authorized (a public read), then answered by the handler: the app has no such model.
     assert predicted.status.code == codes.CONN_DOES_NOT_EXIST, predicted.status
     assert "No model 'm'" in predicted.status.details
-    for call, request in (
+    # Writing the app's data: the app is visible, the scopes are not there. Changing or
+    # deleting the app administers its owner's account, which the stranger cannot see.
+    for call, request, code in (
         (
             client.stub.PatchApps,
             service_pb2.PatchAppsRequest(
                 user_app_id=target, apps=[resources_pb2.App(id=app_id, description="mine")]
             ),
+            codes.CONN_DOES_NOT_EXIST,
         ),
-        (client.stub.DeleteApp, service_pb2.DeleteAppRequest(user_app_id=target)),
-        (client.stub.PostInputs, service_pb2.PostInputsRequest(user_app_id=target)),
+        (
+            client.stub.DeleteApp,
+            service_pb2.DeleteAppRequest(user_app_id=target),
+            codes.CONN_DOES_NOT_EXIST,
+        ),
+        (
+            client.stub.PostInputs,
+            service_pb2.PostInputsRequest(user_app_id=target),
+            codes.CONN_INSUFFICIENT_SCOPES,
+        ),
     ):
         refused = call(request, metadata=stranger)
-        assert refused.status.code == codes.CONN_INSUFFICIENT_SCOPES, refused.status
+        assert refused.status.code == code, refused.status
     assert stranger_key.startswith("sgk_")
 
     # Made private again, it looks missing to the stranger at once.
