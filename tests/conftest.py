@@ -11,6 +11,7 @@ from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import service_pb2_grpc
 
 from tests.server_process import ServerProcess
+from tests.support.images import HttpsImageHosts
 from tests.support.tls import Certificate
 
 # The `services` fixture: services opened in process on a SQLite file.
@@ -49,9 +50,34 @@ def start_server(
     if backend == "postgres":
         cluster = request.getfixturevalue("postgres_cluster")
         url = cluster.create_database(f"sg_{uuid.uuid4().hex[:12]}")
-    return ServerProcess(
-        data_dir=data_dir, database_url=url, extra_env=dict(SERVER_ENV), tls=tls
-    ).start()
+    env = dict(SERVER_ENV)
+    https_images = request.getfixturevalue("https_images")
+    if https_images:
+        env.update(https_images.server_env())
+    return ServerProcess(data_dir=data_dir, database_url=url, extra_env=env, tls=tls).start()
+
+
+@pytest.fixture(scope="session")
+def https_images(tmp_path_factory) -> Iterator[HttpsImageHosts | None]:
+    """HTTPS image servers whose test CA the servers `start_server` starts trust (through
+    SSL_CERT_FILE), with samples.clarifai.com:443 connected to the good one; None without
+    the openssl command."""
+    from tests.support.images import https_image_hosts
+    from tests.support.tls import openssl_missing
+
+    if openssl_missing():
+        yield None
+        return
+    with https_image_hosts(tmp_path_factory.mktemp("https-images")) as hosts:
+        yield hosts
+
+
+@pytest.fixture
+def https_image_base(https_images) -> str:
+    """Base URL of the HTTPS image server the test servers trust."""
+    if https_images is None:
+        pytest.skip("the openssl command is not installed")
+    return https_images.base
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

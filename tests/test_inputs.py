@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import time
+from urllib.parse import quote
 
 import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -206,13 +207,22 @@ def test_duplicate_input_ids(app):
     assert twice.status.code == codes.INPUT_INVALID_REQUEST
 
 
-def test_url_inputs_download_in_the_background(app, images_url):
+@pytest.fixture(params=["http", "https"])
+def any_images_url(request) -> str:
+    """The image server over plain HTTP, and over HTTPS with a certificate from the test CA
+    the servers trust."""
+    return request.getfixturevalue("images_url" if request.param == "http" else "https_image_base")
+
+
+def test_url_inputs_download_in_the_background(app, any_images_url):
+    images_url = any_images_url
     cases = {
         "ok": (f"{images_url}/img/6x4.png", codes.INPUT_DOWNLOAD_SUCCESS, ""),
         "redirected": (f"{images_url}/redirect", codes.INPUT_DOWNLOAD_SUCCESS, ""),
         "missing": (f"{images_url}/nope.png", codes.INPUT_DOWNLOAD_FAILED, "HTTP 404"),
         "big": (f"{images_url}/big", codes.INPUT_DOWNLOAD_FAILED, "larger than 1048576"),
         "slow": (f"{images_url}/slow", codes.INPUT_DOWNLOAD_FAILED, "longer than allowed"),
+        "trickle": (f"{images_url}/trickle", codes.INPUT_DOWNLOAD_FAILED, "longer than allowed"),
         "text": (f"{images_url}/text", codes.INPUT_DOWNLOAD_FAILED, "not a decodable image"),
     }
     posted = ok(post(app, *(from_url(name, url) for name, (url, _, _) in cases.items())))
@@ -232,7 +242,42 @@ def test_url_inputs_download_in_the_background(app, images_url):
         "redirected",
     ]
     failed = listed(app, status=status_pb2.Status(code=codes.INPUT_DOWNLOAD_FAILED))
-    assert sorted(failed) == ["big", "missing", "slow", "text"]
+    assert sorted(failed) == ["big", "missing", "slow", "text", "trickle"]
+
+
+def test_https_inputs_verify_certificates_and_follow_redirects(app, https_images, images_url):
+    if https_images is None:
+        pytest.skip("the openssl command is not installed")
+    back = f"{https_images.base}/img/7x3.png"
+    there_and_back = f"{https_images.base}/to?url=" + quote(
+        f"{images_url}/to?url=" + quote(back, safe=""), safe=""
+    )
+    refused = "The certificate of '127.0.0.1' is not trusted: "
+    cases = {
+        "back": (there_and_back, codes.INPUT_DOWNLOAD_SUCCESS, ""),
+        "wrong-name": (
+            f"{https_images.wrong_name}/img/2x2.png",
+            codes.INPUT_DOWNLOAD_FAILED,
+            refused + "IP address mismatch, certificate is not valid for '127.0.0.1'.",
+        ),
+        "untrusted": (
+            f"{https_images.untrusted}/img/2x2.png",
+            codes.INPUT_DOWNLOAD_FAILED,
+            refused + "self-signed certificate in certificate chain.",
+        ),
+        "expired": (
+            f"{https_images.expired}/img/2x2.png",
+            codes.INPUT_DOWNLOAD_FAILED,
+            refused + "certificate has expired.",
+        ),
+    }
+    ok(post(app, *(from_url(name, url) for name, (url, _, _) in cases.items())))
+    results = settled(app, list(cases))
+    for name, (_, code, details) in cases.items():
+        assert results[name].status.code == code, (name, results[name].status)
+        assert results[name].status.details == details, (name, results[name].status)
+    info = results["back"].data.image.image_info
+    assert (info.width, info.height, info.format) == (7, 3, "PNG")
 
 
 def test_non_http_urls_are_refused_at_once(app):

@@ -3,6 +3,7 @@ databases: the built-in colour model and a registered ONNX classifier, with real
 
 from __future__ import annotations
 
+import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
@@ -249,25 +250,36 @@ def test_colour_predict_on_bytes_batches_and_versions(client: Client, user):
     assert failed.outputs[0].status.code == codes.INPUT_INVALID_ARGUMENT
 
 
-def test_colour_predict_by_url(client: Client, user, image_base):
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_colour_predict_by_url(request, client: Client, user, scheme):
+    # over https, from a server whose certificate comes from the CA the servers trust
+    image_base = request.getfixturevalue("image_base" if scheme == "http" else "https_image_base")
     _, pat = user
     app_id, _ = new_app(client, pat)
     ids = me(app_id=app_id)
     new_color_model(client, pat, ids)
     url = f"{image_base}/img/30x20.png"  # a (200, 30, 30) PNG
-    failing = {"nope": "HTTP 404", "big": "larger than", "slow": "longer than", "text": "not a"}
+    failing = {
+        "nope": "HTTP 404",
+        "big": "larger than",
+        "slow": "longer than",
+        "trickle": "longer than",
+        "text": "not a",
+    }
     answer = predict(
         client,
         pat,
         ids,
         "colors",
-        [image_input(url=url)] + [image_input(url=f"{image_base}/{path}") for path in failing],
+        [image_input(url=url), image_input(url=f"{image_base}/redirect")]
+        + [image_input(url=f"{image_base}/{path}") for path in failing],
     )
     assert answer.status.code == codes.MIXED_STATUS, answer.status
-    assert "4 of 5 inputs failed" in answer.status.details
-    good, *failed = answer.outputs
+    assert "5 of 7 inputs failed" in answer.status.details
+    good, redirected, *failed = answer.outputs
     assert good.input.data.image.url == url
     assert [(c.raw_hex, c.value) for c in good.data.colors] == [("#c81e1e", 1.0)]
+    assert redirected.status.code == codes.SUCCESS, redirected.status
     for output, (path, reason) in zip(failed, failing.items(), strict=True):
         expected = codes.INPUT_INVALID_ARGUMENT if path == "text" else codes.INPUT_DOWNLOAD_FAILED
         assert output.status.code == expected, (path, output.status)

@@ -9,9 +9,12 @@ CLARIFAI_GRPC_BASE and trusts the throwaway certificate through gRPC's
 GRPC_DEFAULT_SSL_ROOTS_FILE_PATH (for the JSON transport the line names
 `get_json_channel()`, which reads CLARIFAI_API_BASE, and requests trusts the certificate
 through REQUESTS_CA_BUNDLE). Only the strings the snippet itself says to change are
-replaced: the PAT, the image URL (a local server's image: tests cannot reach
-samples.clarifai.com) and, for the colour model, MODEL_ID. The snippet prints the
-concepts; the response it leaves in `output` is printed by the test's runner after it.
+replaced: the PAT and, for the colour model, MODEL_ID and the image URL. For
+general-image-recognition even IMAGE_URL stays: the test servers reach
+samples.clarifai.com:443 at a local HTTPS image server (SCOPEGATE_FETCH_CONNECT_TO) whose
+test CA they trust (SSL_CERT_FILE), so the name in the URL is the one the certificate is
+checked against. The snippet prints the concepts; the response it leaves in `output` is
+printed by the test's runner after it.
 """
 
 from __future__ import annotations
@@ -119,15 +122,17 @@ def replace_once(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def pat_snippet(transport: str, pat: str, image_url: str, model_id: str = "") -> str:
+def pat_snippet(transport: str, pat: str, image_url: str = "", model_id: str = "") -> str:
     """The documents' snippet with the strings it says to change changed; over JSON, the
-    channel line names the JSON channel instead of the gRPC one."""
+    channel line names the JSON channel instead of the gRPC one. Without `image_url` the
+    documents' own URL stays (test servers reach its host at a local HTTPS server)."""
     text = replace_once(SEED_PAT_SNIPPET, "PAT = 'YOUR_PAT_HERE'", f"PAT = {pat!r}")
-    text = replace_once(
-        text,
-        "IMAGE_URL = 'https://samples.clarifai.com/metro-north.jpg'",
-        f"IMAGE_URL = {image_url!r}",
-    )
+    if image_url:
+        text = replace_once(
+            text,
+            "IMAGE_URL = 'https://samples.clarifai.com/metro-north.jpg'",
+            f"IMAGE_URL = {image_url!r}",
+        )
     if model_id:
         text = replace_once(
             text, "MODEL_ID = 'general-image-recognition'", f"MODEL_ID = {model_id!r}"
@@ -267,6 +272,15 @@ def test_the_snippet_is_the_documents_but_for_what_it_says_to_change():
                 )
             )
         assert changed == expected
+        kept_url = pat_snippet(transport, "sgp_x").splitlines()
+        changed = {(old, new) for old, new in zip(seed, kept_url, strict=True) if old != new}
+        assert changed == expected - {
+            ("MODEL_ID = 'general-image-recognition'", "MODEL_ID = 'm'"),
+            (
+                "IMAGE_URL = 'https://samples.clarifai.com/metro-north.jpg'",
+                "IMAGE_URL = 'http://127.0.0.1:1/a.png'",
+            ),
+        }
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -286,17 +300,22 @@ def test_pat_snippet_with_color_recognition(tls_server, transport, image_base):
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_pat_snippet_with_general_image_recognition(
-    tls_server, transport, image_base, general_model
+    tls_server, transport, https_image_base, general_model
 ):
+    """The snippet with only the PAT (and the channel's address) changed: its IMAGE_URL,
+    https://samples.clarifai.com/metro-north.jpg, is fetched from the local HTTPS image
+    server (a red JPEG there), which the server reaches by SCOPEGATE_FETCH_CONNECT_TO and
+    trusts by SSL_CERT_FILE; the certificate is checked against samples.clarifai.com."""
     pat = tls_server.create_user(new_id())
-    printed, output = run_pat_snippet(
-        tls_server, transport, pat=pat, image_url=f"{image_base}/img/40x30.png"
-    )
+    snippet = pat_snippet(transport, pat)
+    assert "IMAGE_URL = 'https://samples.clarifai.com/metro-north.jpg'" in snippet
+    printed, output = run_pat_snippet(tls_server, transport, pat=pat)
     lines = printed.splitlines()
     assert lines[0] == "Predicted concepts:"
     assert [line.split()[0] for line in lines[1:4]] == ["red", "green", "blue"]
     assert float(lines[1].split()[1]) > 0.9
     assert general_model["version_id"] in output
+    assert 'url: "https://samples.clarifai.com/metro-north.jpg"' in output
 
 
 def test_pat_snippet_without_weights_says_how_to_load_them(server, image_base):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scopegate.connections import ConnectionSettings, connection_settings
 from scopegate.tls import TlsFiles, load_tls
 
 SECRET_ENV = "SCOPEGATE_SECRET_KEY"
@@ -23,6 +26,7 @@ MAX_IMAGE_BYTES_ENV = "SCOPEGATE_MAX_IMAGE_BYTES"
 MAX_IMAGE_PIXELS_ENV = "SCOPEGATE_MAX_IMAGE_PIXELS"
 FETCH_TIMEOUT_ENV = "SCOPEGATE_FETCH_TIMEOUT_SECONDS"
 FETCH_PRIVATE_ENV = "SCOPEGATE_FETCH_PRIVATE_HOSTS"
+FETCH_CONNECT_TO_ENV = "SCOPEGATE_FETCH_CONNECT_TO"
 DOWNLOAD_WORKERS_ENV = "SCOPEGATE_DOWNLOAD_WORKERS"
 
 
@@ -44,6 +48,11 @@ class MediaSettings:
     # Fetch URLs whose host is loopback or private (SCOPEGATE_FETCH_PRIVATE_HOSTS=1); off by
     # default so API callers cannot make the server probe its own network.
     fetch_private_hosts: bool = False
+    # URL (host, port) -> (host, port) connected to instead, as curl's --connect-to
+    # (SCOPEGATE_FETCH_CONNECT_TO="HOST1:PORT1:HOST2:PORT2,..."): an image host served from
+    # elsewhere (a mirror, a test server) without editing URLs; certificates are still
+    # checked against HOST1, and HOST2's addresses like any other.
+    fetch_connect_to: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
     # Background URL downloads at a time (SCOPEGATE_DOWNLOAD_WORKERS).
     download_workers: int = 4
 
@@ -68,7 +77,34 @@ def media_settings() -> MediaSettings:
         fetch_timeout=_positive(FETCH_TIMEOUT_ENV, defaults.fetch_timeout),
         fetch_private_hosts=os.environ.get(FETCH_PRIVATE_ENV, "").lower() in ("1", "true", "yes"),
         download_workers=_positive(DOWNLOAD_WORKERS_ENV, defaults.download_workers, int),
+        fetch_connect_to=_connect_to(),
     )
+
+
+def _connect_to() -> dict[tuple[str, int], tuple[str, int]]:
+    try:
+        return parse_connect_to(os.environ.get(FETCH_CONNECT_TO_ENV, ""))
+    except ValueError as exc:
+        raise ValueError(f"{FETCH_CONNECT_TO_ENV}: {exc}") from None
+
+
+def parse_connect_to(text: str) -> dict[tuple[str, int], tuple[str, int]]:
+    """`HOST1:PORT1:HOST2:PORT2` entries separated by commas or spaces (curl's --connect-to;
+    an IPv6 address in brackets) as {(host1, port1): (host2, port2)}."""
+    pairs = {}
+    for entry in text.replace(",", " ").split():
+        match = _CONNECT_TO.fullmatch(entry)
+        if not match:
+            raise ValueError(f"'{entry}' is not HOST1:PORT1:HOST2:PORT2")
+        host1, port1, host2, port2 = (part.strip("[]") for part in match.groups())
+        if not (0 < int(port1) < 65536 and 0 < int(port2) < 65536):
+            raise ValueError(f"'{entry}' has a port outside 1-65535")
+        pairs[(host1.lower(), int(port1))] = (host2, int(port2))
+    return pairs
+
+
+_HOST = r"(\[[0-9A-Fa-f:.]+\]|[^:\s\[\]]+)"
+_CONNECT_TO = re.compile(rf"{_HOST}:(\d{{1,5}}):{_HOST}:(\d{{1,5}})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +126,8 @@ class Settings:
     # Certificate chain and key (--tls-cert/--tls-key, SCOPEGATE_TLS_CERT/_KEY): both ports
     # then speak TLS only; None serves plaintext.
     tls: TlsFiles | None = None
+    # Trusted proxies, HTTP read deadlines, connection limits (see connections.py).
+    connections: ConnectionSettings = field(default_factory=ConnectionSettings)
 
 
 def _env_number(name: str, default: float, *, low: float, high: float) -> float:
@@ -109,6 +147,7 @@ def resolve(
     *,
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
+    trusted_proxies: Sequence[str] = (),
     **ports,
 ) -> Settings:
     """Flags first, then the environment, then the per-user default data dir.
@@ -146,6 +185,7 @@ def resolve(
         ),
         media=media_settings(),
         tls=tls_files,
+        connections=connection_settings(trusted_proxies),
         **ports,
     )
 

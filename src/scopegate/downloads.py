@@ -79,6 +79,7 @@ class Downloader:
                 max_bytes=limits.max_image_bytes,
                 timeout=limits.fetch_timeout,
                 allow_private=limits.fetch_private_hosts,
+                connect_to=limits.fetch_connect_to,
             )
             info = media.decode_image(
                 data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels

@@ -10,10 +10,13 @@ import contextlib
 import http.client
 import io
 import ipaddress
+import re
 import socket
+import ssl
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -90,11 +93,24 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise MediaError(C.INPUT_OVER_LIMIT, "The image has too many pixels.") from None
+    except Image.UnidentifiedImageError:
+        # Its message names the in-memory file (a Python repr): never shown to callers.
+        raise MediaError(
+            C.INPUT_INVALID_ARGUMENT, "The bytes are not a decodable image (no known format)."
+        ) from None
     except Exception as exc:  # Pillow raises many types for undecodable input
         raise MediaError(
-            C.INPUT_INVALID_ARGUMENT, f"The bytes are not a decodable image ({exc})."
+            C.INPUT_INVALID_ARGUMENT, f"The bytes are not a decodable image ({_plain(exc)})."
         ) from None
     return ImageInfo(width, height, fmt, MIME_BY_FORMAT[fmt], mode)
+
+
+_REPR = re.compile(r"<[^<>]* (?:object )?at 0x[0-9a-fA-F]+>")
+
+
+def _plain(exc: Exception) -> str:
+    """An exception's message for a person: Python reprs (`<... at 0x...>`) cut out."""
+    return _REPR.sub("data", str(exc)) or type(exc).__name__
 
 
 def open_image(data: bytes) -> Image.Image:
@@ -104,18 +120,28 @@ def open_image(data: bytes) -> Image.Image:
     return image
 
 
-def fetch_image(url: str, *, max_bytes: int, timeout: float, allow_private: bool = False) -> bytes:
+def fetch_image(
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float,
+    allow_private: bool = False,
+    connect_to: Mapping[tuple[str, int], tuple[str, int]] | None = None,
+) -> bytes:
     """The body of an http(s) URL, at most `max_bytes`, all within `timeout` seconds.
 
     Follows up to 5 redirects (each checked like the first URL). Unless `allow_private`,
     refuses hosts that resolve to loopback, private, link-local or otherwise internal
     addresses, so a caller cannot make the server probe its own network; the connection
-    goes to the address that was checked. The deadline is total: a server that trickles
-    bytes is cut off when it passes.
+    goes to the address that was checked. https certificates are verified against the URL's
+    host name with the system's trust store (OpenSSL's: `SSL_CERT_FILE` replaces it). The
+    deadline is total: a server that trickles bytes is cut off when it passes.
+    `connect_to` maps a URL's (host, port) to the (host, port) actually connected to, as
+    curl's --connect-to: the Host header, SNI and certificate check keep the URL's host.
     """
     deadline = time.monotonic() + timeout
     for _ in range(MAX_REDIRECTS + 1):
-        status, location, body = _get(url, deadline, max_bytes, allow_private)
+        status, location, body = _get(url, deadline, max_bytes, allow_private, connect_to or {})
         if status in (301, 302, 303, 307, 308) and location:
             url = urljoin(url, location)
             continue
@@ -125,7 +151,87 @@ def fetch_image(url: str, *, max_bytes: int, timeout: float, allow_private: bool
     raise MediaError(C.INPUT_DOWNLOAD_FAILED, f"More than {MAX_REDIRECTS} redirects.")
 
 
-def _get(url: str, deadline: float, max_bytes: int, allow_private: bool):
+class _Sockets:
+    """The sockets of one download, for the watchdog: the TCP socket, then the TLS socket
+    that takes its file descriptor over. Once the deadline has passed, a socket registered
+    later is shut down at once (the watchdog may fire between the two)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._expired = False
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self._expired:
+                _shutdown(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            self._expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+    def set_timeout(self, seconds: float) -> None:
+        with self._lock:
+            for sock in self._sockets:
+                if sock.fileno() != -1:  # the TCP socket is detached once TLS wraps it
+                    sock.settimeout(seconds)
+
+    def close(self) -> None:
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # socket.socket's own shutdown, also for a TLS socket: no TLS close_notify exchange,
+    # just the file descriptor, which ends a read blocked in another thread.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _PinnedConnection(http.client.HTTPConnection):
+    """HTTP(S) to an address chosen beforehand; with `tls`, the certificate is verified
+    against `host` (the URL's), never against the address."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        address: tuple[str, int],
+        tls: ssl.SSLContext | None,
+        sockets: _Sockets,
+        timeout: float,
+    ) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.default_port = 443 if tls else 80  # the Host header omits the scheme's port
+        self._address = address
+        self._tls = tls
+        self._sockets = sockets
+
+    def connect(self) -> None:
+        sock = socket.create_connection(self._address, self.timeout)
+        self._sockets.watch(sock)
+        if self._tls is not None:
+            # The handshake starts only once the TLS socket is watched: a server stalling
+            # the handshake is cut off at the deadline like one stalling its body.
+            sock = self._tls.wrap_socket(
+                sock, server_hostname=self.host, do_handshake_on_connect=False
+            )
+            self._sockets.watch(sock)
+            sock.do_handshake()
+        self.sock = sock
+
+
+def _get(
+    url: str,
+    deadline: float,
+    max_bytes: int,
+    allow_private: bool,
+    connect_to: Mapping[tuple[str, int], tuple[str, int]],
+):
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
@@ -140,24 +246,16 @@ def _get(url: str, deadline: float, max_bytes: int, allow_private: bool):
     if not host:
         raise MediaError(C.INPUT_INVALID_URL, "The URL has no host.")
     port = port or (443 if scheme == "https" else 80)
-    address = _resolve(host, port, allow_private)
-    connection_type = (
-        http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+    target_host, target_port = connect_to.get((host.lower(), port), (host, port))
+    address = _resolve(target_host, target_port, allow_private)
+    sockets = _Sockets()
+    tls = ssl.create_default_context() if scheme == "https" else None
+    connection = _PinnedConnection(
+        host, port, (address, target_port), tls, sockets, _remaining(deadline)
     )
-    connection = connection_type(host, port, timeout=_remaining(deadline))
-
-    opened: list[socket.socket] = []
-
-    def connect_to_checked_address(_address, timeout, source_address=None):
-        # TLS still verifies the certificate against `host`; only the address is pinned.
-        sock = socket.create_connection((address, port), timeout, source_address)
-        opened.append(sock)
-        return sock
-
-    connection._create_connection = connect_to_checked_address
     # Shutting the socket down from a timer ends any read still blocked at the deadline
     # (a server trickling its headers byte by byte defeats per-read timeouts).
-    watchdog = threading.Timer(_remaining(deadline), _shutdown, (opened,))
+    watchdog = threading.Timer(_remaining(deadline), sockets.expire)
     watchdog.daemon = True
     watchdog.start()
     try:
@@ -175,8 +273,7 @@ def _get(url: str, deadline: float, max_bytes: int, allow_private: bool):
             raise _too_large(max_bytes)
         body = bytearray()
         while True:
-            for sock in opened:
-                sock.settimeout(_remaining(deadline))
+            sockets.set_timeout(_remaining(deadline))
             chunk = response.read1(_CHUNK)
             if not chunk:
                 break
@@ -190,6 +287,11 @@ def _get(url: str, deadline: float, max_bytes: int, allow_private: bool):
         return 200, None, bytes(body)
     except MediaError:
         raise
+    except ssl.SSLCertVerificationError as exc:
+        raise MediaError(
+            C.INPUT_DOWNLOAD_FAILED,
+            f"The certificate of '{host}' is not trusted: {exc.verify_message.rstrip('.')}.",
+        ) from None
     except (OSError, http.client.HTTPException, ValueError, AttributeError) as exc:
         if time.monotonic() >= deadline:
             raise _timed_out() from None
@@ -197,13 +299,7 @@ def _get(url: str, deadline: float, max_bytes: int, allow_private: bool):
     finally:
         watchdog.cancel()
         connection.close()
-
-
-def _shutdown(opened: list[socket.socket]) -> None:
-    # The connection may have dropped its reference (HTTP/1.0 answers); the socket is ours.
-    for sock in opened:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+        sockets.close()
 
 
 def _resolve(host: str, port: int, allow_private: bool) -> str:
@@ -214,13 +310,43 @@ def _resolve(host: str, port: int, allow_private: bool) -> str:
     addresses = [info[4][0] for info in infos]
     if not allow_private:
         for address in addresses:
-            ip = ipaddress.ip_address(address.split("%")[0])
-            if not ip.is_global:
+            if not is_public_address(address):
                 raise MediaError(
                     C.INPUT_INVALID_URL,
                     f"'{host}' resolves to a non-public address; such URLs are not fetched.",
                 )
     return addresses[0]
+
+
+# NAT64's well-known prefix (RFC 6052): the last 32 bits are an IPv4 address a NAT64
+# gateway connects to. Its local-use prefix (RFC 8215) may embed anywhere: never public.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def is_public_address(address: str) -> bool:
+    """Whether a URL fetch may connect to `address` (an IP address as text; a scope
+    suffix `%eth0` is ignored). An IPv6 address embedding an IPv4 one (IPv4-mapped
+    `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`) reaches that
+    IPv4 address, so it is judged as it."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL:
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return embedded.is_global
+    return ip.is_global
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    value = int(ip)
+    # ::/96 but for :: and ::1 (IPv4-compatible, deprecated yet still routed by some stacks)
+    if ip in _NAT64 or (value >> 32 == 0 and value > 1):
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    return None
 
 
 def _remaining(deadline: float) -> float:

@@ -1,13 +1,18 @@
-"""Small real images, and a local HTTP server that serves them (and misbehaves on demand)."""
+"""Small real images, and local HTTP and HTTPS servers that serve them (and misbehave on
+demand)."""
 
 from __future__ import annotations
 
 import io
+import ssl
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
 
@@ -30,6 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
     /big               2 MiB of PNG-ish bytes    /slow         headers, then 10 s of silence
     /trickle           one byte every 0.2 s      /redirect     302 to /img/5x5.png
     /gated.png         a 3x3 PNG once `gate` is set (waits up to 30 s)
+    /to?url=<url>      302 to that URL           /metro-north.jpg  a red JPEG (the seeds' name)
     anything else      404
     """
 
@@ -47,7 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         # The downloader hangs up mid-body where the limit tests mean it to.
-        with suppress(BrokenPipeError, ConnectionResetError):
+        with suppress(BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self._answer(self.path.split("?")[0])
 
     def _answer(self, path: str) -> None:
@@ -81,6 +87,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(png_bytes(3, 3), "image/png")
             else:
                 self.send_error(503)
+        elif path == "/metro-north.jpg":
+            self._send(jpeg_bytes(40, 30, (200, 30, 30)), "image/jpeg")
+        elif path == "/to":
+            self.send_response(302)
+            self.send_header("Location", parse_qs(urlsplit(self.path).query)["url"][0])
+            self.end_headers()
         elif path == "/redirect":
             self.send_response(302)
             self.send_header("Location", "/img/5x5.png")
@@ -90,9 +102,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def image_server() -> Iterator[str]:
-    """A loopback HTTP server in a thread; yields its base URL."""
-    yield from _serve(_Handler)
+def image_server(tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """A loopback HTTP server in a thread, HTTPS with a `tls` server context; yields its
+    base URL (http://127.0.0.1:<port>, or https://)."""
+    yield from _serve(_Handler, tls)
 
 
 @contextmanager
@@ -103,13 +116,79 @@ def gated_image_server() -> Iterator[tuple[str, threading.Event]]:
         yield url, handler.gate
 
 
-def _serve(handler) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+class _TLSServer(ThreadingHTTPServer):
+    """HTTPS: each accepted connection is wrapped, its handshake done in its own thread
+    (a client refusing the certificate fails only its own request, quietly)."""
+
+    context: ssl.SSLContext
+
+    def get_request(self):
+        sock, address = super().get_request()
+        return self.context.wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False
+        ), address
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # refused certificates and hang-ups are what the tests provoke
+
+
+def _serve(handler, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    server_type = _TLSServer if tls else ThreadingHTTPServer
+    server = server_type(("127.0.0.1", 0), handler)
+    if tls:
+        server.context = tls
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+# The seeds' snippet fetches https://samples.clarifai.com/metro-north.jpg: test servers
+# connect that host's port 443 to `HttpsImageHosts.base` (SCOPEGATE_FETCH_CONNECT_TO).
+SEED_IMAGE_HOST = "samples.clarifai.com"
+
+
+@dataclass(frozen=True)
+class HttpsImageHosts:
+    """HTTPS image servers on loopback: `base` with a certificate from the test CA `ca`
+    (for 127.0.0.1, localhost and SEED_IMAGE_HOST), and three a client must refuse."""
+
+    ca: Path
+    base: str
+    wrong_name: str  # the test CA's certificate, for another host name only
+    untrusted: str  # a certificate from a CA nobody trusts
+    expired: str  # the test CA's certificate for 127.0.0.1, expired yesterday
+
+    @property
+    def port(self) -> int:
+        return int(self.base.rsplit(":", 1)[1])
+
+    def server_env(self) -> dict[str, str]:
+        """What a scopegate server needs to fetch from these: trust the test CA, and
+        reach SEED_IMAGE_HOST at `base`."""
+        return {
+            "SSL_CERT_FILE": str(self.ca),
+            "SCOPEGATE_FETCH_CONNECT_TO": f"{SEED_IMAGE_HOST}:443:127.0.0.1:{self.port}",
+        }
+
+
+@contextmanager
+def https_image_hosts(directory: Path) -> Iterator[HttpsImageHosts]:
+    from tests.support.tls import certificate_authority, server_context, signed_by
+
+    ca = certificate_authority(directory, "ca")
+    stranger = certificate_authority(directory, "stranger-ca")
+    good = signed_by(ca, directory, "good", ("127.0.0.1", "localhost", SEED_IMAGE_HOST))
+    wrong = signed_by(ca, directory, "wrong-name", ("images.example.org",))
+    untrusted = signed_by(stranger, directory, "untrusted", ("127.0.0.1",))
+    expired = signed_by(ca, directory, "expired", ("127.0.0.1",), expired=True)
+    with ExitStack() as stack:
+        bases = [
+            stack.enter_context(image_server(server_context(certificate)))
+            for certificate in (good, wrong, untrusted, expired)
+        ]
+        yield HttpsImageHosts(ca.cert, *bases)

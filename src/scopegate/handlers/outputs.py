@@ -57,6 +57,7 @@ def _load(limits: MediaSettings, item: resources_pb2.Input) -> _Loaded:
                 max_bytes=limits.max_image_bytes,
                 timeout=limits.fetch_timeout,
                 allow_private=limits.fetch_private_hosts,
+                connect_to=limits.fetch_connect_to,
             )
         else:
             raise media.MediaError(
