@@ -590,9 +590,11 @@ def test_collaborators_and_shared_with_me(base, stub, alice, bob):
     added = row(page, "collaborator-table", bob.user_id)
     assert added.locator(".scopes").inner_text() == "Apps_Get, Workflows_Get"
     assert as_bob("GetApp", service_pb2.GetAppRequest) == codes.SUCCESS
-    listing = service_pb2.ListCollaboratorsRequest
+    listing = service_pb2.ListConceptsRequest
+    assert as_bob("ListConcepts", listing) == codes.CONN_INSUFFICIENT_SCOPES
     # Who collaborates administers alice's account, which no grant on an app opens.
-    assert as_bob("ListCollaborators", listing) == codes.CONN_DOES_NOT_EXIST
+    who = service_pb2.ListCollaboratorsRequest
+    assert as_bob("ListCollaborators", who) == codes.CONN_DOES_NOT_EXIST
 
     guest_page.goto(f"{base}/portal/shared")
     shared = row(guest_page, "shared-table", app_id)
@@ -603,13 +605,13 @@ def test_collaborators_and_shared_with_me(base, stub, alice, bob):
     # Edit: one more scope, which bob's PAT may then use on the app.
     added.get_by_role("link", name="Edit").click()
     assert ticked(page, "Apps_Get") and ticked(page, "Workflows_Get")
-    tick(page, "Collaborators_Get")
+    tick(page, "Concepts_Get")
     snap(page, "19-collaborator-edit")
     page.get_by_role("button", name="Save").click()
     assert page.inner_text(".notice") == "The collaborator's scopes were saved."
     scopes = row(page, "collaborator-table", bob.user_id).locator(".scopes").inner_text()
-    assert scopes == "Apps_Get, Collaborators_Get, Workflows_Get"
-    assert as_bob("ListCollaborators", listing) == codes.SUCCESS
+    assert scopes == "Apps_Get, Concepts_Get, Workflows_Get"
+    assert as_bob("ListConcepts", listing) == codes.SUCCESS
 
     row(page, "collaborator-table", bob.user_id).get_by_role("link", name="Remove").click()
     assert f"Remove {bob.email} from the app “{app_id}”?" in page.inner_text("main")
