@@ -123,8 +123,8 @@ def test_bytes_input_is_stored_with_its_concepts_and_metadata(app):
     assert (info.width, info.height, info.format, info.color_mode) == (7, 5, "PNG", "RGB")
     assert not got.data.image.base64  # bytes are stored, never echoed
     assert [(c.id, c.name, c.value) for c in got.data.concepts] == [
+        ("dog", "dog", 1.0),  # in the order given
         ("cat", "Cat", 0.0),
-        ("dog", "dog", 1.0),
     ]
     assert got.data.metadata["source"] == "camera"
     assert got.data.metadata["tags"]["a"] == 1
@@ -329,7 +329,7 @@ def test_patch_actions(app):
         )
     ).inputs[0]
     assert dict(merged.data.metadata) == {"a": 1, "b": 2, "nested": {"x": 1, "y": 3}}
-    assert [c.id for c in merged.data.concepts] == ["cat", "dog"]
+    assert [c.id for c in merged.data.concepts] == ["dog", "cat"]  # a merge appends new concepts
     removed = ok(
         patch(
             app,
@@ -364,6 +364,44 @@ def test_patch_actions(app):
     assert "z" not in dict(ok(get(app, "p")).input.data.metadata)  # all or nothing
     bad = patch(app, "replace", Input(id="p"))
     assert bad.status.code == codes.CONN_INVALID_REQUEST and "merge" in bad.status.details
+
+
+def test_concepts_keep_the_order_they_were_given(app):
+    """As Clarifai: the posted order (not sorted by id), a merge appends new concepts after
+    the existing ones and updates others in place, an overwrite takes the order given."""
+
+    def order(answer) -> list[tuple[str, float]]:
+        return [(c.id, c.value) for c in answer.data.concepts]
+
+    given = [Concept(id=i, value=v) for i, v in (("zebra", 1), ("apple", 0), ("mango", 1))]
+    posted = ok(post(app, from_bytes("o", png_bytes(), concepts=given))).inputs[0]
+    expected = [("zebra", 1.0), ("apple", 0.0), ("mango", 1.0)]
+    assert order(ok(get(app, "o")).input) == expected
+    merged = ok(
+        patch(
+            app,
+            "merge",
+            Input(
+                id="o",
+                data=Data(concepts=[Concept(id="banana", value=1), Concept(id="apple", value=1)]),
+            ),
+        )
+    ).inputs[0]
+    expected = [("zebra", 1.0), ("apple", 1.0), ("mango", 1.0), ("banana", 1.0)]
+    assert order(merged) == expected
+    assert order(ok(get(app, "o")).input) == expected
+    client, auth, ids = app
+    listed_input = ok(
+        client.stub.ListInputs(service_pb2.ListInputsRequest(user_app_id=ids), metadata=auth)
+    ).inputs[0]
+    assert order(listed_input) == expected
+    removed = ok(patch(app, "remove", Input(id="o", data=Data(concepts=[Concept(id="apple")]))))
+    expected = [("zebra", 1.0), ("mango", 1.0), ("banana", 1.0)]
+    assert order(removed.inputs[0]) == expected
+    again = [Concept(id="mango", value=0), Concept(id="aardvark", value=1)]
+    overwritten = ok(patch(app, "overwrite", Input(id="o", data=Data(concepts=again))))
+    assert order(overwritten.inputs[0]) == [("mango", 0.0), ("aardvark", 1.0)]
+    assert posted.id == "o"
 
 
 def test_deletes(app):

@@ -120,7 +120,7 @@ def _labels(conn: Connection, input_pks: list[int]) -> dict[int, list[InputConce
         )
         .join(concepts, concepts.c.id == input_concepts.c.concept_pk)
         .where(input_concepts.c.input_pk.in_(input_pks))
-        .order_by(concepts.c.concept_id)
+        .order_by(input_concepts.c.position, concepts.c.concept_id)
     )
     for row in rows:
         found[row.input_pk].append(InputConcept(row.concept_id, row.name, row.value))
@@ -172,20 +172,26 @@ def list_for_app(
 
 
 def set_labels(conn: Connection, input_pk: int, labels: dict[int, float]) -> None:
-    """Replace the input's concepts with `labels` (concept pk → value)."""
+    """Replace the input's concepts with `labels` (concept pk → value), in their order."""
     conn.execute(delete(input_concepts).where(input_concepts.c.input_pk == input_pk))
     if labels:
         conn.execute(
             insert(input_concepts),
-            [{"input_pk": input_pk, "concept_pk": pk, "value": v} for pk, v in labels.items()],
+            [
+                {"input_pk": input_pk, "concept_pk": pk, "value": value, "position": position}
+                for position, (pk, value) in enumerate(labels.items())
+            ],
         )
 
 
 def label_map(conn: Connection, input_pk: int) -> dict[int, float]:
+    """The input's concepts (concept pk → value) in their order: updating this dict keeps
+    the order of those present and appends new ones, as a merge patch does."""
     rows = conn.execute(
-        select(input_concepts.c.concept_pk, input_concepts.c.value).where(
-            input_concepts.c.input_pk == input_pk
-        )
+        select(input_concepts.c.concept_pk, input_concepts.c.value)
+        .join(concepts, concepts.c.id == input_concepts.c.concept_pk)
+        .where(input_concepts.c.input_pk == input_pk)
+        .order_by(input_concepts.c.position, concepts.c.concept_id)  # as `_labels` reads
     )
     return {row.concept_pk: row.value for row in rows}
 

@@ -243,6 +243,8 @@ input_concepts = Table(
     Column("input_pk", Integer, ForeignKey("inputs.id", ondelete="CASCADE"), primary_key=True),
     Column("concept_pk", Integer, ForeignKey("concepts.id", ondelete="CASCADE"), primary_key=True),
     Column("value", Float, nullable=False),
+    # Where the concept stands in the input's list: the order it was given in (0, 1, ...).
+    Column("position", Integer, nullable=False, server_default="0"),
     Index("ix_input_concepts_concept", "concept_pk"),
 )
 
