@@ -1,5 +1,6 @@
-"""Password logins under attack, on the real server: the throttle counts an attempt before
-its password is checked, so concurrent guesses cannot outrun it."""
+"""Passwords under attack, on the real server: the login throttle counts an attempt before
+its password is checked, so concurrent guesses cannot outrun it; the password policy
+refuses common and guessable passwords, however they are spelled."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import json
 import threading
 from collections import Counter
 
-from clarifai_grpc.grpc.api import service_pb2
+import pytest
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from tests.conftest import make_stub, new_id
@@ -67,3 +69,50 @@ def test_concurrent_wrong_logins_check_at_most_the_limit(server: ServerProcess):
     assert len(failed) == ACCOUNT_LIMIT
     # Still locked, even for the right password.
     assert login_from(server, "127.0.12.42", email, PASSWORD) == codes.CONN_THROTTLED
+
+
+def fullwidth(text: str) -> str:
+    """ASCII letters and digits as their full-width forms (U+FF01..U+FF5E)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "json"])
+def test_password_policy_refuses_common_guessable_and_disguised(server, transport):
+    user_id = new_id()
+    server.create_user(user_id, password=PASSWORD)
+    token = login_session(server, f"{user_id}@example.com")
+    stub = make_stub(server, transport)
+    metadata = (
+        (("authorization", f"Key {token}"),)
+        if transport == "json"  # the JSON channel sends only `authorization`
+        else (("x-clarifai-session-token", token),)
+    )
+
+    def violations(password: str) -> set[str]:
+        response = stub.PostValidatePassword(
+            service_pb2.PostValidatePasswordRequest(
+                user_app_id=me(), password=resources_pb2.Password(plaintext=password)
+            ),
+            metadata=metadata,
+        )
+        found = {field.name for field, value in response.password_violations.ListFields() if value}
+        assert (response.status.code == codes.SUCCESS) == (not found), response.status
+        return found
+
+    for common in ("11111111", "Password123", "1qaz2wsx", "Summer2024", "       1"):
+        assert violations(common) == {"no_simple_passwords"}, common
+    assert violations("PASSWORD123") == {"no_simple_passwords"}  # case folded
+    assert violations(fullwidth("Password123")) == {"no_simple_passwords"}  # NFKC
+    assert violations(fullwidth(user_id) + "-Zebra-93") == {"exclude_names", "exclude_email"}
+    assert violations(user_id.upper() + "-Zebra-93") == {"exclude_names", "exclude_email"}
+    assert violations("blue-Harbor-42") == set()
+
+
+def login_session(server: ServerProcess, email: str) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=60)
+    try:
+        body = json.dumps({"email": email, "password": PASSWORD})
+        connection.request("POST", "/v2/login", body, {"content-type": "application/json"})
+        return json.loads(connection.getresponse().read())["session_token"]
+    finally:
+        connection.close()
