@@ -76,16 +76,17 @@ def covers(held: frozenset[str], required: frozenset[str]) -> bool:
 def account_level(spec: MethodSpec) -> bool:
     """README, "Who may reach what": a method acts on an account when it needs a scope of
     the account-administration families other than `Apps_Get`, or when none of its REST
-    routes names an app although one names a user."""
+    routes names an app although one names a user or it takes a PAT only."""
     if "user_app_id" not in spec.input_type.DESCRIPTOR.fields_by_name:
         return False
-    if any(
-        _resource(s) in _ADMINISTRATION | _BILLING | {"Apps"} for s in spec.scopes - {"Apps_Get"}
-    ):
+    administration = _ADMINISTRATION | _BILLING | {"Apps"}
+    if any(_resource(s) in administration for s in spec.scopes - {"Apps_Get"}):
         return True
     templates = [b.template for b in spec.bindings]
-    names_user = any("{user_app_id.user_id}" in t for t in templates)
-    return names_user and not any("{user_app_id.app_id}" in t for t in templates)
+    if any("{user_app_id.app_id}" in t for t in templates):
+        return False
+    pat_only = spec.auth_type is AuthType.PAT_AUTH
+    return pat_only or any("{user_app_id.user_id}" in t for t in templates)
 
 
 def public_read(spec: MethodSpec) -> bool:

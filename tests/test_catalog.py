@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from scopegate.auth import tokens
@@ -105,3 +108,27 @@ def test_scope_algebra():
     assert error.value.names == ["Also_Nope", "Nope"]
     assert missing(frozenset({"A", "B"}), frozenset({ALL})) == frozenset()
     assert missing(frozenset({"A", "B"}), frozenset({"A"})) == {"B"}
+
+
+def test_readme_lists_the_app_level_pat_methods():
+    """README, "Who may reach what", names every PATAuth method that stays app-level; the
+    catalog's account-level rule must agree with it (and with the methods it names)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("The `PATAuth` methods that stay app-level", 1)[1].split("(`tests/", 1)[
+        0
+    ]
+    listed = set(re.findall(r"`(\w+)`", section))
+    derived = {
+        spec.name
+        for spec in CATALOG.methods.values()
+        if spec.auth_type is AuthType.PAT_AUTH and spec.has_user_app_id and not spec.account_level
+    }
+    assert listed == derived
+    for name in ("PostKeys", "ListKeys", "GetKey", "DeleteKey", "PostApps", "PatchApps"):
+        assert CATALOG.methods[name].account_level, name
+    for name in ("DeleteApp", "GetUser", "PostAuditLogSearches", "ListCollaborations"):
+        assert CATALOG.methods[name].account_level, name
+    for name in ("ListAppKeys", "ListCollaborators", "PostCollaborators", "ProcessRunnerItems"):
+        assert CATALOG.methods[name].account_level, name
+    for name in ("GetApp", "ListModels", "PostModelOutputs", "StreamModelOutputs", "MyScopes"):
+        assert not CATALOG.methods[name].account_level, name

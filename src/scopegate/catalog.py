@@ -135,19 +135,25 @@ def _scope_name(number: int) -> str:
 
 
 def acts_on_account(
-    has_user_app_id: bool, scopes: frozenset[str], bindings: tuple[HttpBinding, ...]
+    auth_type: AuthType,
+    has_user_app_id: bool,
+    scopes: frozenset[str],
+    bindings: tuple[HttpBinding, ...],
 ) -> bool:
     """Whether a method acts on the account its `user_app_id.user_id` names rather than on
     one app: it needs an account-administration scope (any `Keys_*`, `Collaborators_*`,
-    `AuditLogs_*`, ..., `Apps_*` but `Apps_Get`), or its routes name a user and never an
-    app (`/v2/users/{user_id}/keys`). Only the account's owner, and an organization's roles
-    on the organization, reach such a method; a grant on one of its apps never does."""
+    `AuditLogs_*`, ..., `Apps_*` but `Apps_Get`), or none of its routes names an app while
+    one names a user (`/v2/users/{user_id}/keys`) or it takes a PAT only. Only the
+    account's owner, and an organization's roles on the organization, reach such a method;
+    a grant on one of its apps never does."""
     if not has_user_app_id:
         return False  # names no owner: always the caller's own
     if any(s != _READING_AN_APP and s.rpartition("_")[0] in ACCOUNT_ADMINISTRATION for s in scopes):
         return True
     variables = {v for b in bindings for v in b.variables}
-    return "user_app_id.user_id" in variables and "user_app_id.app_id" not in variables
+    if "user_app_id.app_id" in variables:
+        return False  # an app's method, also where another of its routes names no app
+    return "user_app_id.user_id" in variables or auth_type is AuthType.PAT_AUTH
 
 
 def _load_method(method: MethodDescriptor) -> MethodSpec:
@@ -157,18 +163,19 @@ def _load_method(method: MethodDescriptor) -> MethodSpec:
     )
     bindings = _bindings(method)
     has_user_app_id = "user_app_id" in method.input_type.fields_by_name
+    auth_type = AuthType(options.Extensions[extension_pb2.cl_auth_type])
     return MethodSpec(
         name=method.name,
         full_name=f"/{SERVICE_NAME}/{method.name}",
         input_type=message_factory.GetMessageClass(method.input_type),
         output_type=message_factory.GetMessageClass(method.output_type),
-        auth_type=AuthType(options.Extensions[extension_pb2.cl_auth_type]),
+        auth_type=auth_type,
         scopes=scopes,
         bindings=bindings,
         client_streaming=method.client_streaming,
         server_streaming=method.server_streaming,
         has_user_app_id=has_user_app_id,
-        account_level=acts_on_account(has_user_app_id, scopes, bindings),
+        account_level=acts_on_account(auth_type, has_user_app_id, scopes, bindings),
     )
 
 
