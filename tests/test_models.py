@@ -189,7 +189,6 @@ def test_bad_model_requests(client: Client, user):
 
     for model, words in (
         (resources_pb2.Model(id="x", model_type_id="text-to-image"), "Unsupported model_type_id"),
-        (resources_pb2.Model(id="x"), "model_type_id"),
         (resources_pb2.Model(id="colors", model_type_id="color-recognizer"), "already exists"),
         (resources_pb2.Model(id="bad id!", model_type_id="color-recognizer"), "not valid"),
         (
@@ -403,3 +402,105 @@ def test_concurrent_creates_of_one_model(client: Client, user):
     codes_seen = sorted(a.status.code for a in answers)
     assert codes_seen == [codes.SUCCESS] + [codes.CONN_INVALID_REQUEST] * 5, answers
     assert all("already exists" in a.status.details for a in answers if a.status.code != 10000)
+
+
+def test_post_models_with_only_an_id(server, client: Client, user, tmp_path):
+    """As Clarifai: a model given only an id (here with output_info.output_config and
+    hyper_params) is accepted as a visual-classifier, waiting for weights, and its
+    output_info is answered back as given."""
+    user_id, pat = user
+    app_id, _ = new_app(client, pat)
+    ids, auth = me(app_id=app_id), client.auth(pat)
+    bare = ok(
+        client.stub.PostModels(
+            service_pb2.PostModelsRequest(user_app_id=ids, model=resources_pb2.Model(id="bare")),
+            metadata=auth,
+        )
+    ).model
+    assert (bare.id, bare.name, bare.model_type_id) == ("bare", "bare", "visual-classifier")
+    info = resources_pb2.OutputInfo()
+    info.output_config.max_concepts = 3
+    info.output_config.min_value = 0.25
+    info.output_config.hyper_params.update({"learning_rate": 0.01, "layers": ["a", "b"]})
+    ok(
+        client.stub.PostModels(
+            service_pb2.PostModelsRequest(
+                user_app_id=ids, models=[resources_pb2.Model(id="tuned", output_info=info)]
+            ),
+            metadata=auth,
+        )
+    )
+    got = ok(
+        client.stub.GetModel(
+            service_pb2.GetModelRequest(user_app_id=ids, model_id="tuned"), metadata=auth
+        )
+    ).model
+    assert got.model_type_id == "visual-classifier" and not got.HasField("model_version")
+    config = got.output_info.output_config
+    assert (config.max_concepts, config.min_value) == (3, 0.25)
+    assert dict(config.hyper_params) == {"learning_rate": 0.01, "layers": ["a", "b"]}
+    listed = ok(
+        client.stub.ListModels(service_pb2.ListModelsRequest(user_app_id=ids), metadata=auth)
+    ).models
+    by_id = {m.id: m for m in listed}
+    assert by_id["tuned"].output_info.output_config == config
+    assert by_id["bare"].output_info.output_config.max_concepts == 20  # the default shown
+    untrained = predict(client, pat, ids, "bare", [image_input(png())])
+    assert untrained.status.code == codes.MODEL_UNTRAINED, untrained.status
+    # Once weights are registered, predict honours the output_config the model was made
+    # with (max 3 concepts, none under 0.25) unless the request gives its own.
+    register_classifier(server, tmp_path, user_id, app_id, "tuned")
+    answer = ok(predict(client, pat, ids, "tuned", [image_input(png(RED))]))
+    assert [c.id for c in answer.outputs[0].data.concepts] == ["red"]
+    given = resources_pb2.Model(output_info=resources_pb2.OutputInfo())
+    given.output_info.output_config.max_concepts = 2
+    answer = ok(predict(client, pat, ids, "tuned", [image_input(png(RED))], model=given))
+    assert len(answer.outputs[0].data.concepts) == 2
+
+
+GENERAL_ALIAS = "aaa03c23b3724a16a56b629203edc62c"
+
+
+def test_clarifai_main_answers_to_the_legacy_model_id(client: Client, user):
+    """`aaa03c23…` names clarifai/main's general-image-recognition in GetModel, predict and
+    the version routes; lists show the canonical id."""
+    _, pat = user
+    auth = client.auth(pat)
+    main = resources_pb2.UserAppIDSet(user_id="clarifai", app_id="main")
+    got = ok(
+        client.stub.GetModel(
+            service_pb2.GetModelRequest(user_app_id=main, model_id=GENERAL_ALIAS), metadata=auth
+        )
+    ).model
+    assert (got.id, got.name) == ("general-image-recognition", "General Image Recognition")
+    # No weights on these servers: the model is found, and says how to load its weights.
+    untrained = predict(client, pat, main, GENERAL_ALIAS, [image_input(png())])
+    assert untrained.status.code == codes.MODEL_UNTRAINED, untrained.status
+    assert "general-image-recognition --onnx" in untrained.status.details
+    versions = client.stub.ListModelVersions(
+        service_pb2.ListModelVersionsRequest(user_app_id=main, model_id=GENERAL_ALIAS),
+        metadata=auth,
+    )
+    assert ok(versions).model_versions is not None
+    version = client.stub.GetModelVersion(
+        service_pb2.GetModelVersionRequest(
+            user_app_id=main, model_id=GENERAL_ALIAS, version_id="nope"
+        ),
+        metadata=auth,
+    )
+    assert version.status.code == codes.CONN_DOES_NOT_EXIST
+    assert "Model 'general-image-recognition' has no version 'nope'" in version.status.details
+    listed = ok(
+        client.stub.ListModels(service_pb2.ListModelsRequest(user_app_id=main), metadata=auth)
+    )
+    assert sorted(m.id for m in listed.models) == [
+        "color-recognition",
+        "general-image-recognition",
+    ]
+    # An alias is clarifai/main's only: in another app the id names nothing.
+    app_id, _ = new_app(client, pat)
+    elsewhere = client.stub.GetModel(
+        service_pb2.GetModelRequest(user_app_id=me(app_id=app_id), model_id=GENERAL_ALIAS),
+        metadata=auth,
+    )
+    assert elsewhere.status.code == codes.CONN_DOES_NOT_EXIST

@@ -52,9 +52,11 @@ def create_model(
     name: str = "",
     description: str = "",
     notes: str = "",
+    output_info: str = "",
 ) -> ModelRecord:
     """A new model in `app`. A built-in type gets a trained version at once; a classifier
-    waits for weights (`scopegate models register`)."""
+    waits for weights (`scopegate models register`). `output_info` is kept as given
+    (protobuf JSON) and answered back."""
     validate_id("model id", model_id)
     validate_model_name(name)
     kind = model_type(model_type_id)
@@ -72,6 +74,7 @@ def create_model(
         name=name,
         description=description,
         notes=notes,
+        output_info=output_info,
     )
     if kind.builtin:
         models.create_version(

@@ -26,12 +26,15 @@ APP_ID = "main"
 EMAIL = "clarifai@seed.scopegate.invalid"
 PUBLIC = 50
 
+# (model id, type, name, description, alias ids): the aliases are ids Clarifai's own
+# general model is known by in code written against it.
 MODELS = (
     (
         "color-recognition",
         COLOR_RECOGNIZER,
         "Color Recognition",
         "Dominant colours of an image, with their density and nearest W3C colour name.",
+        (),
     ),
     (
         "general-image-recognition",
@@ -39,6 +42,7 @@ MODELS = (
         "General Image Recognition",
         "An image classifier: register ONNX weights and labels with "
         "`scopegate models register clarifai main general-image-recognition`.",
+        ("aaa03c23b3724a16a56b629203edc62c",),
     ),
 )
 
@@ -66,8 +70,11 @@ def _seed(conn: Connection) -> None:
         app = apps.create(
             conn, USER_ID, APP_ID, "Clarifai main", "Public models", visibility=PUBLIC
         )
-    for model_id, type_id, name, description in MODELS:
-        if models.get(conn, app.pk, model_id) is None:
-            model_registry.create_model(
+    for model_id, type_id, name, description, aliases in MODELS:
+        model = models.get(conn, app.pk, model_id)
+        if model is None:
+            model = model_registry.create_model(
                 conn, app, model_id, model_type_id=type_id, name=name, description=description
             )
+        for alias in aliases:
+            models.add_alias(conn, model, alias)

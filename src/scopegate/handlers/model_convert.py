@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_pb2
+from google.protobuf import json_format
 
 from scopegate.handlers.convert import timestamp
 from scopegate.runners.registry import COLOR_RECOGNIZER
-from scopegate.status import C
+from scopegate.status import C, invalid_argument
 from scopegate.store.records import ModelRecord, ModelVersionRecord
 
 DEFAULT_MAX_CONCEPTS = 20  # what a classifier answers unless output_config says otherwise
@@ -18,19 +19,53 @@ _VERSION_STATUS = {
 }
 
 
+# Largest output_info PostModels keeps (as protobuf JSON).
+MAX_OUTPUT_INFO_CHARS = 64 * 1024
+
+
+def stored_output_info(model: resources_pb2.Model) -> str:
+    """The output_info a PostModels request gives, as stored (protobuf JSON; "" if none)."""
+    if not model.HasField("output_info"):
+        return ""
+    text = json_format.MessageToJson(model.output_info, indent=None, sort_keys=True)
+    if len(text) > MAX_OUTPUT_INFO_CHARS:
+        raise invalid_argument(
+            f"model.output_info is {len(text)} characters as JSON; "
+            f"the limit is {MAX_OUTPUT_INFO_CHARS}."
+        )
+    return text
+
+
+def model_output_config(model: ModelRecord) -> resources_pb2.OutputConfig:
+    """The output_config the model was created with (empty if none)."""
+    info = resources_pb2.OutputInfo()
+    if model.output_info:
+        json_format.Parse(model.output_info, info, ignore_unknown_fields=True)
+    return info.output_config
+
+
 def output_info(
     model: ModelRecord, version: ModelVersionRecord | None, *, with_concepts: bool = True
 ) -> resources_pb2.OutputInfo:
+    """What PostModels was given, with what the server knows filled in where not given."""
     info = resources_pb2.OutputInfo()
+    if model.output_info:
+        json_format.Parse(model.output_info, info, ignore_unknown_fields=True)
     if model.model_type_id == COLOR_RECOGNIZER:
-        info.message = "Answers data.colors: raw_hex, the nearest W3C colour and its density."
+        info.message = (
+            info.message or "Answers data.colors: raw_hex, the nearest W3C colour and its density."
+        )
         return info
-    info.output_config.max_concepts = DEFAULT_MAX_CONCEPTS
+    if not info.output_config.max_concepts:
+        info.output_config.max_concepts = DEFAULT_MAX_CONCEPTS
     if version is None:
-        info.message = "No weights registered yet."
+        info.message = info.message or "No weights registered yet."
         return info
-    info.message = f"Answers data.concepts: {len(version.labels)} labels, highest value first."
+    info.message = (
+        info.message or f"Answers data.concepts: {len(version.labels)} labels, highest value first."
+    )
     if with_concepts:
+        del info.data.concepts[:]  # the registered labels are what the model answers
         for ident, name in version.labels:
             info.data.concepts.append(
                 resources_pb2.Concept(

@@ -9,9 +9,10 @@ from scopegate import model_registry
 from scopegate.context import RequestContext
 from scopegate.handlers import Handler
 from scopegate.handlers.conflicts import retry_conflicts
-from scopegate.handlers.model_convert import model_message, version_message
+from scopegate.handlers.model_convert import model_message, stored_output_info, version_message
 from scopegate.handlers.paging import offset_limit
 from scopegate.handlers.target_app import target_app
+from scopegate.runners.registry import VISUAL_CLASSIFIER
 from scopegate.status import does_not_exist, invalid_argument
 from scopegate.store import models as store
 from scopegate.store.records import AppRecord, ModelRecord, ModelVersionRecord
@@ -51,11 +52,9 @@ def post_models(ctx: RequestContext, request):
     if len(given) != 1:
         raise invalid_argument("Give one model, in 'model' or as the only entry of 'models'.")
     wanted = given[0]
-    if not wanted.model_type_id:
-        raise invalid_argument(
-            "Set model.model_type_id: 'color-recognizer' (built in) or 'visual-classifier' "
-            "(ONNX weights registered with `scopegate models register`)."
-        )
+    # As Clarifai, a model given only an id is a classifier (waiting for weights here).
+    model_type_id = wanted.model_type_id or VISUAL_CLASSIFIER
+    output_info = stored_output_info(wanted)
 
     def write():
         with ctx.services.engine.begin() as conn:
@@ -65,10 +64,11 @@ def post_models(ctx: RequestContext, request):
                 conn,
                 app,
                 wanted.id,
-                model_type_id=wanted.model_type_id,
+                model_type_id=model_type_id,
                 name=wanted.name or wanted.display_name,
                 description=wanted.description,
                 notes=wanted.notes,
+                output_info=output_info,
             )
             return model, store.latest_version(conn, model.pk)
 

@@ -21,7 +21,11 @@ from scopegate.config import MediaSettings
 from scopegate.context import RequestContext
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import timestamp
-from scopegate.handlers.model_convert import DEFAULT_MAX_CONCEPTS, model_message
+from scopegate.handlers.model_convert import (
+    DEFAULT_MAX_CONCEPTS,
+    model_message,
+    model_output_config,
+)
 from scopegate.handlers.models import find_model, find_version
 from scopegate.handlers.target_app import target_app
 from scopegate.runners.base import Prediction, RunnerError
@@ -134,7 +138,11 @@ def post_model_outputs(ctx: RequestContext, request):
     except RunnerError as exc:
         raise ApiError(C.MODEL_PREDICTION_FAILED, "Model prediction failed", str(exc)) from None
 
-    config = request.model.output_info.output_config
+    # The request's output_config, else the one the model was created with.
+    if request.model.output_info.HasField("output_config"):
+        config = request.model.output_info.output_config
+    else:
+        config = model_output_config(model)
     shown_model = model_message(model, version, with_concepts=False)
     created = timestamp(now())
     response = ctx.spec.output_type()

@@ -14,7 +14,7 @@ from scopegate.store.records import (
     now,
     utc,
 )
-from scopegate.store.schema import apps, model_versions, model_weights, models
+from scopegate.store.schema import apps, model_aliases, model_versions, model_weights, models
 
 _MODEL_COLUMNS = (
     models,
@@ -38,6 +38,7 @@ def _model(row) -> ModelRecord:
         model_type_id=row.model_type_id,
         created_at=utc(row.created_at),
         modified_at=utc(row.modified_at),
+        output_info=row.output_info,
     )
 
 
@@ -54,6 +55,7 @@ def create(
     name: str = "",
     description: str = "",
     notes: str = "",
+    output_info: str = "",
 ) -> int:
     at = now()
     return conn.execute(
@@ -64,6 +66,7 @@ def create(
             description=description,
             notes=notes,
             model_type_id=model_type_id,
+            output_info=output_info,
             created_at=at,
             modified_at=at,
         )
@@ -71,10 +74,30 @@ def create(
 
 
 def get(conn: Connection, app_pk: int, model_id: str) -> ModelRecord | None:
+    """The model of `app_pk` whose id, else one of whose alias ids, is `model_id`."""
     row = conn.execute(
         _select_models().where(models.c.app_pk == app_pk, models.c.model_id == model_id)
     ).first()
+    if row is None:  # an alias costs a query only when the id is not a model's own
+        row = conn.execute(
+            _select_models()
+            .join(model_aliases, model_aliases.c.model_pk == models.c.id)
+            .where(model_aliases.c.app_pk == app_pk, model_aliases.c.alias_id == model_id)
+        ).first()
     return _model(row) if row else None
+
+
+def add_alias(conn: Connection, model: ModelRecord, alias_id: str) -> None:
+    """Let `model` answer to `alias_id` too (idempotent)."""
+    taken = conn.execute(
+        select(model_aliases.c.model_pk).where(
+            model_aliases.c.app_pk == model.app_pk, model_aliases.c.alias_id == alias_id
+        )
+    ).first()
+    if taken is None:
+        conn.execute(
+            insert(model_aliases).values(app_pk=model.app_pk, alias_id=alias_id, model_pk=model.pk)
+        )
 
 
 def list_models(

@@ -76,6 +76,7 @@ class ModelRecord:
     model_type_id: str
     created_at: datetime
     modified_at: datetime
+    output_info: str = ""  # as given to PostModels (protobuf JSON), "" when none was
 
 
 @dataclass(frozen=True, slots=True)

@@ -261,7 +261,19 @@ models = Table(
     Column("model_type_id", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("modified_at", DateTime(timezone=True), nullable=False),
+    # The OutputInfo given to PostModels (protobuf JSON), answered back; "" when none was.
+    Column("output_info", Text, nullable=False, server_default=""),
     UniqueConstraint("app_pk", "model_id", name="uq_models_app_model"),
+)
+
+# Other ids a model answers to in its app (clarifai/main's general model keeps Clarifai's
+# long-standing id); a model's own id is found first, lists show only that.
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("alias_id", String(64), primary_key=True),
+    Column("model_pk", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
 )
 
 # Versions are immutable: new weights make a new version, so a loaded runner never goes stale.

@@ -1,0 +1,31 @@
+"""models keep the output_info given to PostModels, and answer to alias ids
+
+Revision ID: 0007
+Revises: 0005
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0005"  # models' branch; beside 0006 (input concept order)
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("models", sa.Column("output_info", sa.Text(), server_default="", nullable=False))
+    op.create_table(
+        "model_aliases",
+        sa.Column("app_pk", sa.Integer(), nullable=False),
+        sa.Column("alias_id", sa.String(length=64), nullable=False),
+        sa.Column("model_pk", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["app_pk"], ["apps.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["model_pk"], ["models.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("app_pk", "alias_id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("model_aliases")
+    op.drop_column("models", "output_info")
