@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from scopegate.account_ids import check_new_account_id
 from scopegate.auth import tokens
 from scopegate.auth.principal import CredentialKind
 from scopegate.auth.scopes import ALL, ScopeAlgebra, UnknownScopeError
@@ -261,14 +262,13 @@ def sign_up(
 ) -> tuple[UserRecord, str]:
     """Create a user and its default PAT (all scopes); returns the user and the PAT."""
     validate_id("user id", user_id)
-    if user_id == "me":
-        raise invalid_argument("'me' is reserved: it always names the caller.")
     if not _EMAIL.fullmatch(email.strip()):
         raise invalid_argument(f"'{email}' is not an email address.")
     if users.get(conn, user_id) or users.get_by_email(conn, email):
         raise ApiError(
             C.CONN_INVALID_REQUEST, "Invalid request", "That user id or email is already taken."
         )
+    check_new_account_id(conn, "user id", user_id)
     try:
         user = users.create(conn, user_id, email, password_hash)
     except IntegrityError as exc:  # a concurrent sign-up won the race

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from scopegate import accounts
+from scopegate.account_ids import check_new_account_id
 from scopegate.accounts import Actor, validate_id
 from scopegate.auth.roles import OrgRole, TeamRole, parse_org_role, parse_team_role
 from scopegate.status import ApiError, C, does_not_exist, invalid_argument
@@ -91,6 +92,7 @@ def create(conn: Connection, org_id: str, name: str, admin_user_id: str, actor: 
     admin = _person(conn, admin_user_id)
     if users.get(conn, org_id) is not None:
         raise invalid_argument(f"The id '{org_id}' is taken; choose another.")
+    check_new_account_id(conn, "organization id", org_id)
     org = orgs.create(conn, org_id, name or org_id)
     orgs.add_member(conn, org_id, admin.user_id, OrgRole.ADMIN.value)
     _changed(conn, org_id)  # what a process cached while the id was nobody's ends

@@ -43,3 +43,11 @@ def get_by_email(conn: Connection, email: str) -> UserRecord | None:
         select(users).where(func.lower(users.c.email) == email.strip().lower())
     ).first()
     return _record(row) if row else None
+
+
+def get_folded(conn: Connection, user_id: str) -> UserRecord | None:
+    """The account (user or organization) whose id equals `user_id` but for letter case."""
+    row = conn.execute(
+        select(users).where(func.lower(users.c.user_id) == user_id.lower()).limit(1)
+    ).first()
+    return _record(row) if row else None
