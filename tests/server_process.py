@@ -42,6 +42,7 @@ class ServerProcess:
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)  # more `scopegate serve` options
     # With a certificate, `scopegate serve --tls-cert --tls-key`: TLS on both ports, and the
     # addresses below name `localhost`, which the test certificates are made for.
     tls: Certificate | None = None
@@ -88,6 +89,7 @@ class ServerProcess:
                 str(self.http_port),
                 *self.db_args(),
                 *self.tls_args(),
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

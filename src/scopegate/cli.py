@@ -98,6 +98,14 @@ def serve(
             help="Unencrypted PEM private key of --tls-cert.",
         ),
     ] = None,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable; "
+            "default: SCOPEGATE_TRUSTED_PROXIES, comma-separated, else none).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API over gRPC and REST until SIGTERM or SIGINT."""
     import logging
@@ -115,6 +123,7 @@ def serve(
         http_port=http_port,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        trusted_proxies=trusted_proxy or (),
     )
     try:
         asyncio.run(run(settings, announce=lambda line: print(line, flush=True)))

@@ -10,6 +10,7 @@ import socket
 
 import uvicorn
 from grpc_health.v1 import health_pb2
+from starlette.types import ASGIApp
 
 from scopegate import heap
 from scopegate.auth_throttle import AuthFailureThrottle
@@ -24,8 +25,10 @@ from scopegate.invalidation import ChangeWatcher
 from scopegate.login import LoginService
 from scopegate.relations import RelationResolver
 from scopegate.runtime import open_services
+from scopegate.transports.forwarded import TrustedProxies
 from scopegate.transports.grpc_server import build_grpc_server
 from scopegate.transports.http_app import build_http_app
+from scopegate.transports.http_protocol import deadline_protocol
 
 log = logging.getLogger("scopegate.server")
 GRACE_SECONDS = 10.0
@@ -76,15 +79,23 @@ async def serve(settings: Settings, *, announce=print) -> None:
         http_socket.close()
         raise
     http_port = http_socket.getsockname()[1]
+    app: ASGIApp = build_http_app(
+        dispatcher,
+        services.catalog,
+        LoginService(services.engine, services.hasher, session_seconds=settings.session_seconds),
+    )
+    limits = settings.connections
+    if limits.trusted_proxies:
+        app = TrustedProxies(app, limits.trusted_proxies)
     http = _UvicornServer(
         uvicorn.Config(
-            build_http_app(
-                dispatcher,
-                services.catalog,
-                LoginService(
-                    services.engine, services.hasher, session_seconds=settings.session_seconds
-                ),
-            ),
+            app,
+            http=deadline_protocol(limits.http_request_timeout),
+            # Forwarding headers are ours to judge (TrustedProxies): uvicorn's default
+            # believes any X-Forwarded-For sent from 127.0.0.1.
+            proxy_headers=False,
+            timeout_keep_alive=limits.http_keep_alive,  # type: ignore[arg-type]
+            limit_concurrency=limits.http_max_connections,
             lifespan="off",
             access_log=False,
             log_level="warning",

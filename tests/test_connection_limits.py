@@ -1,0 +1,121 @@
+"""Slow and idle HTTP connections are closed, and open connections are capped (slowloris).
+
+The server here gives a request 1 second to arrive and allows 8 connections. No timing
+is asserted beyond "closed within a generous bound": each read waits up to 30 seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import urllib.request
+
+import pytest
+
+from tests.server_process import ServerProcess
+
+MAX_CONNECTIONS = 8
+PATIENCE = 30.0  # far past the server's 1-second deadline
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory):
+    # Connection handling is the HTTP layer's, before any database: SQLite alone is enough.
+    process = ServerProcess(
+        data_dir=tmp_path_factory.mktemp("scopegate-limits"),
+        database_url=None,
+        extra_env={
+            "SCOPEGATE_HTTP_REQUEST_TIMEOUT_SECONDS": "1",
+            "SCOPEGATE_HTTP_KEEP_ALIVE_SECONDS": "1",
+            "SCOPEGATE_HTTP_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+        },
+    ).start()
+    yield process
+    assert process.stop() == 0, process.log()
+
+
+def connect(server: ServerProcess) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.http_port), timeout=PATIENCE)
+    sock.settimeout(PATIENCE)
+    return sock
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """All the server sends until it closes (or resets: it may close with our bytes unread);
+    a socket.timeout fails the test."""
+    received = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def test_partial_request_line_is_answered_408_and_closed(strict_server):
+    with connect(strict_server) as sock:
+        sock.sendall(b"GET /healthz HT")
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+
+
+def test_partial_headers_are_answered_408_and_closed(strict_server):
+    with connect(strict_server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 408 ")
+
+
+def test_a_connection_that_sends_nothing_is_closed(strict_server):
+    with connect(strict_server) as sock:
+        assert read_until_closed(sock) == b""
+
+
+def test_a_stalled_body_is_closed(strict_server):
+    with connect(strict_server) as sock:
+        sock.sendall(
+            b"POST /v2/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b'content-length: 100\r\n\r\n{"email"'
+        )
+        answer = read_until_closed(sock)
+    assert b" 200 " not in answer.partition(b"\r\n")[0]
+
+
+def test_an_idle_keep_alive_connection_is_closed(strict_server):
+    with connect(strict_server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'{"status":"ok"}')
+
+
+def test_a_huge_head_is_refused(strict_server):
+    with connect(strict_server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        with contextlib.suppress(OSError):  # the server may close while we still send
+            for _ in range(64):
+                sock.sendall(b"x-filler: " + b"a" * 4096 + b"\r\n")
+        answer = read_until_closed(sock)  # closed, with a 431 unless reset first
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431 "), answer
+
+
+def test_connections_beyond_the_limit_are_answered_503(strict_server):
+    url = f"{strict_server.http_url}/healthz"
+    held = [connect(strict_server) for _ in range(MAX_CONNECTIONS)]
+    try:
+        # Each held connection has started a request, so none is closed as idle for a
+        # second; the server counts them all while it answers ours.
+        for sock in held:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=PATIENCE)
+        assert refused.value.code == 503
+    finally:
+        for sock in held:
+            sock.close()
+    # Once they are gone, requests are served again.
+    for _ in range(int(PATIENCE * 10)):
+        try:
+            with urllib.request.urlopen(url, timeout=PATIENCE) as reply:
+                assert reply.status == 200
+                break
+        except urllib.error.HTTPError as error:
+            assert error.code == 503
+    else:
+        pytest.fail("still refused after the held connections closed")
