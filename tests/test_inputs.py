@@ -197,6 +197,56 @@ def test_metadata_json_cannot_hold_refuses_that_input(client: Client, user):
     assert "NaN or infinity" in patched.status.details
 
 
+def nested(levels: int) -> dict:
+    """A JSON object `levels` objects deep: {"a": {"a": ... {"leaf": 1}}}."""
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def test_deeply_nested_metadata_is_refused_naming_the_limit(server, client: Client, user):
+    """Metadata deeper than 20 levels is refused with the input's status naming the limit;
+    before, 33 levels and more answered 500 (a DecodeError building the answer). gRPC
+    clients cannot even build a Struct 33 deep, so 31 is the deepest sent that way; plain
+    REST sends the deeper ones."""
+    _, pat = user
+    app = (client, client.auth(pat), me(app_id=new_app(client, pat)[0]))
+    ok(post(app, from_bytes("at-limit", png_bytes(), metadata=struct(**nested(20)))))
+    assert ok(get(app, "at-limit")).input.data.metadata == struct(**nested(20))
+    for levels in (21, 31):
+        refused = post(app, from_bytes("deep", png_bytes(), metadata=struct(**nested(levels))))
+        assert refused.status.code == codes.INPUT_INVALID_REQUEST, refused.status
+        assert refused.inputs[0].status.code == codes.INPUT_INVALID_ARGUMENT
+        assert refused.inputs[0].status.details == (
+            f"data.metadata nests {levels} levels of objects and lists; the limit is 20."
+        )
+    patched = patch(app, "merge", Input(id="at-limit", data=Data(metadata=struct(**nested(25)))))
+    assert patched.status.code == codes.CONN_INVALID_REQUEST, patched.status
+    assert "nests 25 levels of objects and lists; the limit is 20" in patched.status.details
+    if client.transport != "json":
+        return
+    app_id = app[2].app_id
+    image = base64.b64encode(png_bytes()).decode()
+    for levels in (34, 60, 90):
+        body = {
+            "inputs": [
+                {"id": "d", "data": {"image": {"base64": image}, "metadata": nested(levels)}}
+            ]
+        }
+        code, answer = http(
+            server, "POST", f"/v2/users/me/apps/{app_id}/inputs",
+            headers={"authorization": f"Key {pat}", "content-type": "application/json"},
+            body=body,
+        )  # fmt: skip
+        assert code == 400, (levels, answer)
+        assert answer["status"]["code"] == codes.INPUT_INVALID_REQUEST, (levels, answer)
+        assert answer["inputs"][0]["status"]["details"] == (
+            f"data.metadata nests {levels} levels of objects and lists; the limit is 20."
+        )
+    assert listed(app) == ["at-limit"]
+
+
 def test_duplicate_input_ids(app):
     ok(post(app, from_bytes("one", png_bytes())))
     again = post(app, from_bytes("two", png_bytes()), from_bytes("one", png_bytes()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from clarifai_grpc.grpc.api import resources_pb2
@@ -17,9 +18,38 @@ def timestamp(value: datetime) -> Timestamp:
     return ts
 
 
+# Deepest metadata accepted, in objects and lists one inside another ({"a": 1} is 1). Well
+# under what protobuf decodes (its recursion limit ends a Struct at about 32 levels), so
+# whatever is stored can be answered back by GetInput and ListInputs over both transports.
+MAX_METADATA_DEPTH = 20
+
+
+def struct_depth(value: struct_pb2.Struct) -> int:
+    """How deep objects and lists nest in `value`, walked without recursion (a deep one
+    must be refused, not overflow the stack)."""
+    deepest = 0
+    pending: list[tuple[Iterable[struct_pb2.Value], int]] = [(value.fields.values(), 1)]
+    while pending:
+        children, depth = pending.pop()
+        deepest = max(deepest, depth)
+        for child in children:
+            kind = child.WhichOneof("kind")
+            if kind == "struct_value":
+                pending.append((child.struct_value.fields.values(), depth + 1))
+            elif kind == "list_value":
+                pending.append((child.list_value.values, depth + 1))
+    return deepest
+
+
 def struct_dict(value: struct_pb2.Struct, where: str) -> dict:
-    """A Struct (metadata) as a JSON object; ValueError naming `where` when it holds what
-    JSON cannot (NaN or an infinity, which gRPC callers can send)."""
+    """A Struct (metadata) as a JSON object; ValueError naming `where` when it nests deeper
+    than MAX_METADATA_DEPTH or holds what JSON cannot (NaN or an infinity, which gRPC
+    callers can send)."""
+    depth = struct_depth(value)
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(
+            f"{where} nests {depth} levels of objects and lists; the limit is {MAX_METADATA_DEPTH}."
+        )
     try:
         return json_format.MessageToDict(value)
     except ValueError:
