@@ -247,6 +247,55 @@ def test_deeply_nested_metadata_is_refused_naming_the_limit(server, client: Clie
     assert listed(app) == ["at-limit"]
 
 
+def test_non_image_bytes_are_named_without_a_python_repr(client: Client, user):
+    _, pat = user
+    app = (client, client.auth(pat), me(app_id=new_app(client, pat)[0]))
+    refused = post(app, from_bytes("t", b"hello, not an image"))
+    assert refused.inputs[0].status.code == codes.INPUT_INVALID_ARGUMENT
+    details = refused.inputs[0].status.details
+    assert details == "The bytes are not a decodable image (no known format)."
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the strict base64 check in transports/rest_json.py (issue 12 item 17), "
+    "which this change may not edit: remove this mark when it lands",
+)
+@pytest.mark.parametrize("path", ["inputs", "models/colors/outputs"])
+def test_bad_base64_over_rest_is_a_body_format_error(server, user, path):
+    """Invalid base64 in a JSON body is 11100 (HTTP 400), as the README says; before, the
+    JSON codec dropped the characters it did not know, so "@@" read as no image at all
+    (30104 "has no image")."""
+    _, pat = user
+    app_id = new_app_rest(server, pat)
+    headers = {"authorization": f"Key {pat}", "content-type": "application/json"}
+    if path != "inputs":
+        code, answer = http(
+            server, "POST", f"/v2/users/me/apps/{app_id}/models", headers=headers,
+            body={"model": {"id": "colors", "model_type_id": "color-recognizer"}},
+        )  # fmt: skip
+        assert code == 200, answer
+    for bad in ("@@", "not base64!", "aGVsbG8=x", "a"):
+        code, answer = http(
+            server, "POST", f"/v2/users/me/apps/{app_id}/{path}", headers=headers,
+            body={"inputs": [{"data": {"image": {"base64": bad}}}]},
+        )  # fmt: skip
+        assert code == 400, (bad, answer)
+        assert answer["status"]["code"] == codes.CONN_BAD_REQUEST_FORMAT, (bad, answer)
+        assert "base64" in answer["status"]["details"] and " at 0x" not in str(answer)
+
+
+def new_app_rest(server, pat: str) -> str:
+    app_id = new_id("app")
+    code, answer = http(
+        server, "POST", "/v2/users/me/apps",
+        headers={"authorization": f"Key {pat}", "content-type": "application/json"},
+        body={"apps": [{"id": app_id}]},
+    )  # fmt: skip
+    assert code == 200, answer
+    return app_id
+
+
 def test_duplicate_input_ids(app):
     ok(post(app, from_bytes("one", png_bytes())))
     again = post(app, from_bytes("two", png_bytes()), from_bytes("one", png_bytes()))

@@ -295,7 +295,9 @@ def _get(
     except (OSError, http.client.HTTPException, ValueError, AttributeError) as exc:
         if time.monotonic() >= deadline:
             raise _timed_out() from None
-        raise MediaError(C.INPUT_DOWNLOAD_FAILED, f"Fetching the URL failed: {exc}.") from None
+        raise MediaError(
+            C.INPUT_DOWNLOAD_FAILED, f"Fetching the URL failed: {_plain(exc)}."
+        ) from None
     finally:
         watchdog.cancel()
         connection.close()
