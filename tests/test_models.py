@@ -7,7 +7,7 @@ import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import Client
+from tests.conftest import Client, new_id
 from tests.support.predicting import (
     BLUE,
     RED,
@@ -504,3 +504,41 @@ def test_clarifai_main_answers_to_the_legacy_model_id(client: Client, user):
         metadata=auth,
     )
     assert elsewhere.status.code == codes.CONN_DOES_NOT_EXIST
+
+
+@pytest.fixture(scope="module")
+def public_only_server(request, tmp_path_factory):
+    """A server with the default fetch policy: loopback and private addresses refused."""
+    from tests.conftest import SERVER_ENV
+    from tests.server_process import ServerProcess
+
+    env = {k: v for k, v in SERVER_ENV.items() if k != "SCOPEGATE_FETCH_PRIVATE_HOSTS"}
+    process = ServerProcess(
+        data_dir=tmp_path_factory.mktemp("public-only"), database_url=None, extra_env=env
+    ).start()
+    yield process
+    assert process.stop() == 0, process.log()
+
+
+@pytest.mark.parametrize("transport", ["grpc", "json"])
+def test_ipv6_forms_of_private_ipv4_addresses_are_not_fetched(
+    public_only_server, transport, image_base
+):
+    """IPv4-mapped, IPv4-compatible and NAT64 addresses count as the IPv4 address they
+    embed: each names loopback here, so none is fetched."""
+    from tests.conftest import make_stub
+
+    server = public_only_server
+    client = Client(transport, make_stub(server, transport))
+    pat = server.create_user(new_id())
+    app_id, _ = new_app(client, pat)
+    ids = me(app_id=app_id)
+    new_color_model(client, pat, ids)
+    port = image_base.rsplit(":", 1)[1]
+    hosts = ["127.0.0.1", "[::ffff:127.0.0.1]", "[::127.0.0.1]", "[64:ff9b::127.0.0.1]"]
+    urls = [f"http://{host}:{port}/img/3x3.png" for host in hosts]
+    answer = predict(client, pat, ids, "colors", [image_input(url=url) for url in urls])
+    assert answer.status.code == codes.FAILURE, answer.status
+    for output, host in zip(answer.outputs, hosts, strict=True):
+        assert output.status.code == codes.INPUT_INVALID_URL, (host, output.status)
+        assert "resolves to a non-public address" in output.status.details, host
