@@ -256,11 +256,6 @@ def test_non_image_bytes_are_named_without_a_python_repr(client: Client, user):
     assert details == "The bytes are not a decodable image (no known format)."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the strict base64 check in transports/rest_json.py (issue 12 item 17), "
-    "which this change may not edit: remove this mark when it lands",
-)
 @pytest.mark.parametrize("path", ["inputs", "models/colors/outputs"])
 def test_bad_base64_over_rest_is_a_body_format_error(server, user, path):
     """Invalid base64 in a JSON body is 11100 (HTTP 400), as the README says; before, the
@@ -521,12 +516,12 @@ def test_deletes(app):
     )
     assert partly.status.code == codes.CONN_DOES_NOT_EXIST and "nope" in partly.status.details
     many = client.stub.DeleteInputs(
-        service_pb2.DeleteInputsRequest(user_app_id=ids, ids=[f"m{n:03}" for n in range(500)]),
+        service_pb2.DeleteInputsRequest(user_app_id=ids, ids=[f"m{n:03}" for n in range(128)]),
         metadata=auth,
     )
     assert many.status.code == codes.CONN_DOES_NOT_EXIST
     assert many.status.details.startswith("Not in this app: m000, m001,")
-    assert "m019 and 480 more. Nothing was deleted." in many.status.details
+    assert "m019 and 108 more. Nothing was deleted." in many.status.details
     assert sorted(listed(app)) == ["d1", "d2", "d3"]  # nothing deleted
     ok(
         client.stub.DeleteInputs(

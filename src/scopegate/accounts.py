@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 _ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{0,{ID_LENGTH - 1}}}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Free text a caller stores on keys and apps is capped, as Clarifai caps it: a key or app
+# list must stay small however its items were written (names: the column's size).
+MAX_DESCRIPTION_LENGTH = 512
+MAX_NAME_LENGTH = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,12 @@ def validate_id(kind: str, value: str) -> str:
             f"{kind} '{value}' is not valid: use 1 to {ID_LENGTH} letters, digits, '_' or '-', "
             "starting with a letter or digit."
         )
+    return value
+
+
+def check_length(what: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise invalid_argument(f"{what} has {len(value)} characters; it may have at most {limit}.")
     return value
 
 
@@ -173,6 +183,7 @@ def _store_key(
         raise invalid_argument(
             "An organization has no Personal Access Tokens: members use their own."
         )
+    check_length("A key's description", description, MAX_DESCRIPTION_LENGTH)
     public_id = tokens.new_public_id()
     keys.create(
         conn,
@@ -232,7 +243,8 @@ def patch_key(
     details: str = "",
 ) -> KeyRecord:
     """Overwrite a key's mutable fields; running servers drop it from their caches."""
-    keys.update(
+    check_length("A key's description", description, MAX_DESCRIPTION_LENGTH)
+    updated = keys.update(
         conn,
         record.pk,
         description=description,
@@ -240,14 +252,20 @@ def patch_key(
         endpoints=endpoints,
         expires_at=expires_at,
     )
+    if not updated:  # deleted by a concurrent request since the caller found it
+        raise does_not_exist("No such key.")
     changes.record(conn, "key", record.public_id)
     actor.record(conn, "key.patch", f"key:{record.public_id}", details)
     return keys.get(conn, record.user_id, record.public_id)
 
 
 def delete_key(conn: Connection, record: KeyRecord, *, actor: Actor) -> None:
-    """Delete a key and all its secrets; running servers drop it from their caches."""
-    keys.delete_key(conn, record.pk)
+    """Delete a key and all its secrets; running servers drop it from their caches.
+
+    The DELETE itself decides: of concurrent deletes of one key, which all found it, only
+    the one that removed the row succeeds (and is audited); the others find no such key."""
+    if not keys.delete_key(conn, record.pk):
+        raise does_not_exist("No such key.")
     changes.record(conn, "key", record.public_id)
     actor.record(conn, "key.delete", f"key:{record.public_id}")
 
@@ -307,6 +325,7 @@ def create_app(
     no app had it, so an organization's members reach a new app within the bound.
     """
     validate_id("app id", app_id)
+    check_app_text(name, description)
     if apps.get(conn, user_id, app_id):
         raise ApiError(C.CONN_INVALID_REQUEST, "Invalid request", f"App '{app_id}' already exists.")
     app = apps.create(conn, user_id, app_id, name, description, visibility)
@@ -326,6 +345,32 @@ def create_app(
     return app, secret
 
 
+def check_app_text(name: str, description: str) -> None:
+    check_length("An app's name", name, MAX_NAME_LENGTH)
+    check_length("An app's description", description, MAX_DESCRIPTION_LENGTH)
+
+
+def patch_app(
+    conn: Connection,
+    app: AppRecord,
+    *,
+    name: str,
+    description: str,
+    visibility: int,
+    actor: Actor,
+) -> AppRecord:
+    """Overwrite an app's name, description and visibility; audited, and logged so every
+    process drops what it cached about the app."""
+    check_app_text(name, description)
+    if not apps.update(conn, app.pk, name=name, description=description, visibility=visibility):
+        raise does_not_exist()  # deleted by a concurrent request since the caller found it
+    changes.record(conn, "app", f"{app.user_id}/{app.app_id}")
+    actor.record(conn, "app.patch", f"app:{app.user_id}/{app.app_id}", f"visibility={visibility}")
+    updated = apps.get(conn, app.user_id, app.app_id)
+    assert updated is not None  # updated in this transaction, which holds its row
+    return updated
+
+
 def delete_app(conn: Connection, app: AppRecord) -> list[str]:
     """Delete an app and its keys; returns the keys' public ids, to evict from caches.
 
@@ -333,10 +378,12 @@ def delete_app(conn: Connection, app: AppRecord) -> list[str]:
     relations to the app (grants, teams): an app made later under the same id starts bare.
     """
     public_ids = keys.public_ids_for_app(conn, app.pk)
+    # Deleted first: of concurrent deletes of one app only the one that removed it goes on.
+    if not apps.delete_app(conn, app.pk):
+        raise does_not_exist()
     for public_id in public_ids:
         changes.record(conn, "key", public_id)
     changes.record(conn, "app", f"{app.user_id}/{app.app_id}")
-    apps.delete_app(conn, app.pk)
     return public_ids
 
 
@@ -348,9 +395,12 @@ def roll_key(
         raise invalid_argument("grace_seconds must be between 0 and 2592000 (30 days).")
     kind = CredentialKind(record.kind)
     secret = tokens.generate(SECRET_KIND[kind])
+    # The key's row first: it is locked from here on, or the key is gone (deleted by a
+    # concurrent request) and nothing is written.
+    if not keys.set_masked(conn, record.pk, tokens.mask(secret)):
+        raise does_not_exist("No such key.")
     keys.end_secrets(conn, record.pk, now() + timedelta(seconds=grace_seconds))
     keys.add_secret(conn, record.pk, hasher.digest(secret))
-    keys.set_masked(conn, record.pk, tokens.mask(secret))
     changes.record(conn, "key", record.public_id)
     return secret
 

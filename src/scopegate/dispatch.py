@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 from scopegate.auth.policy import (
     Relation,
@@ -30,7 +30,9 @@ from scopegate.context import RequestContext, Services
 from scopegate.decisions import Allowed, DecisionCache, cacheable
 from scopegate.handlers import Handler
 from scopegate.relations import RelationResolver
+from scopegate.request_limits import too_many_items
 from scopegate.status import ApiError, C, set_success
+from scopegate.store.database import is_lock_wait
 
 log = logging.getLogger("scopegate.dispatch")
 
@@ -133,6 +135,19 @@ class Dispatcher:
                 "A value in the request is too long or cannot be stored.",
             )
             return self.error_response(spec, error, request_id), error
+        except OperationalError as exc:
+            if not is_lock_wait(exc):
+                log.exception("internal error in %s (request %s)", spec.name, request_id)
+                error = ApiError(C.FAILURE, "Internal error", f"Request id {request_id}.")
+                return self.error_response(spec, error, request_id), error
+            # Other writers held the database past the lock timeout: a client retries this.
+            log.warning("%s: lock wait timed out (request %s): %s", spec.name, request_id, exc)
+            error = ApiError(
+                C.TRY_AGAIN,
+                "Database busy, try again",
+                "The database was busy with other changes for too long; retry the request.",
+            )
+            return self.error_response(spec, error, request_id), error
         except Exception:
             log.exception("internal error in %s (request %s)", spec.name, request_id)
             error = ApiError(C.FAILURE, "Internal error", f"Request id {request_id}.")
@@ -154,6 +169,9 @@ class Dispatcher:
                 "Bad request format",
                 f"Field '{bad}' contains a NUL character (U+0000); no value may contain one.",
             )
+        too_many = too_many_items(call.request)  # before anything reads the database
+        if too_many is not None:
+            raise too_many
         ids = call.request.user_app_id if spec.has_user_app_id else None
         user_id, app_id = (ids.user_id, ids.app_id) if ids is not None else ("", "")
         if spec.auth_type is NO_AUTH:

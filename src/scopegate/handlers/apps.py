@@ -11,7 +11,7 @@ from scopegate.handlers import Handler
 from scopegate.handlers.convert import app_message
 from scopegate.handlers.paging import offset_limit
 from scopegate.status import does_not_exist, invalid_argument
-from scopegate.store import apps, changes, orgs
+from scopegate.store import apps, orgs
 
 VISIBILITIES = frozenset(resources_pb2.Visibility.Gettable.values())
 ORG_VISIBLE = resources_pb2.Visibility.ORG
@@ -104,19 +104,16 @@ def patch_apps(ctx: RequestContext, request):
             if visibility not in VISIBILITIES:
                 raise invalid_argument(f"Unknown visibility {visibility}.")
             merge = request.action == "merge"
-            apps.update(
+            patched = accounts.patch_app(
                 conn,
-                app.pk,
+                app,
                 name=patch.name or app.name,  # an app always has a name
                 description=(patch.description or app.description) if merge else patch.description,
                 visibility=visibility,
-            )
-            changes.record(conn, "app", f"{app.user_id}/{app.app_id}")
-            ctx.actor().record(
-                conn, "app.patch", f"app:{app.user_id}/{app.app_id}", f"visibility={visibility}"
+                actor=ctx.actor(),
             )
             changed.append(app)
-            response.apps.append(app_message(apps.get(conn, app.user_id, app.app_id)))
+            response.apps.append(app_message(patched))
     for app in changed:
         ctx.services.evict_app(app.user_id, app.app_id)
     return response

@@ -118,7 +118,10 @@ def patch_collaborators(ctx: RequestContext, request):
             key = collaborator.id or collaborator.user.id or collaborator.user.primary_email
             record = _find(conn, app, key)
             granted_scopes, granted_endpoints = _grant(ctx, collaborator)
-            collaborators.set_grant(conn, app.pk, record.user_id, granted_scopes, granted_endpoints)
+            if not collaborators.set_grant(
+                conn, app.pk, record.user_id, granted_scopes, granted_endpoints
+            ):  # removed by a concurrent request since `_find`
+                raise does_not_exist(f"'{key}' is not a collaborator of this app.")
             _changed(conn, ctx, app, "collaborator.patch", record.user_id)
             updated = collaborators.grant(conn, record.user_id, app.user_id, app.app_id)
             response.collaborators.append(_message(updated))
@@ -135,7 +138,8 @@ def delete_collaborators(ctx: RequestContext, request):
         app = _app(conn, ctx)
         for key in wanted:
             record = _find(conn, app, key)
-            collaborators.remove(conn, app.pk, record.user_id)
+            if not collaborators.remove(conn, app.pk, record.user_id):  # a concurrent removal won
+                raise does_not_exist(f"'{key}' is not a collaborator of this app.")
             _changed(conn, ctx, app, "collaborator.remove", record.user_id)
     ctx.services.evict_app(app.user_id, app.app_id)
     return ctx.spec.output_type()

@@ -69,17 +69,20 @@ def list_for_user(
     return [_record(r) for r in rows]
 
 
-def delete_app(conn: Connection, pk: int) -> None:
-    conn.execute(delete(apps).where(apps.c.id == pk))
+def delete_app(conn: Connection, pk: int) -> bool:
+    """Whether this call deleted the app (False: it was gone already)."""
+    return conn.execute(delete(apps).where(apps.c.id == pk)).rowcount > 0
 
 
-def update(conn: Connection, pk: int, *, name: str, description: str, visibility: int) -> None:
+def update(conn: Connection, pk: int, *, name: str, description: str, visibility: int) -> bool:
+    """Whether the app still existed to be updated."""
     from sqlalchemy import update as update_stmt
 
     from scopegate.store.records import now as _now
 
-    conn.execute(
+    statement = (
         update_stmt(apps)
         .where(apps.c.id == pk)
         .values(name=name, description=description, visibility=visibility, modified_at=_now())
     )
+    return conn.execute(statement).rowcount > 0

@@ -131,8 +131,9 @@ def find(conn: Connection, app_pk: int, key: str) -> CollaboratorRecord | None:
 
 def set_grant(
     conn: Connection, app_pk: int, user_id: str, scopes: Iterable[str], endpoints: Iterable[str]
-) -> None:
-    conn.execute(
+) -> bool:
+    """Whether the collaborator was still there to be updated."""
+    statement = (
         update(collaborators)
         .where(collaborators.c.app_pk == app_pk, collaborators.c.user_id == user_id)
         .values(
@@ -141,11 +142,12 @@ def set_grant(
             modified_at=now(),
         )
     )
+    return conn.execute(statement).rowcount > 0
 
 
-def remove(conn: Connection, app_pk: int, user_id: str) -> None:
-    conn.execute(
-        delete(collaborators).where(
-            collaborators.c.app_pk == app_pk, collaborators.c.user_id == user_id
-        )
+def remove(conn: Connection, app_pk: int, user_id: str) -> bool:
+    """Whether this call removed the collaborator (False: removed already)."""
+    statement = delete(collaborators).where(
+        collaborators.c.app_pk == app_pk, collaborators.c.user_id == user_id
     )
+    return conn.execute(statement).rowcount > 0

@@ -8,9 +8,17 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+# How long a statement waits for another transaction's lock, on either database, before it
+# fails with an error `is_lock_wait` recognises (answered as retryable, not as a fault).
+LOCK_TIMEOUT_MS = 10_000
+# SQLite's primary result codes SQLITE_BUSY and SQLITE_LOCKED (extended codes add high bits).
+_SQLITE_BUSY_CODES = frozenset({5, 6})
+# PostgreSQL: serialization_failure, deadlock_detected, lock_not_available (lock_timeout).
+_PG_RETRYABLE_STATES = frozenset({"40001", "40P01", "55P03"})
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -23,17 +31,39 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_MS}")
     cursor.close()
 
 
 def open_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": LOCK_TIMEOUT_MS / 1000}
+        )
         event.listen(engine, "connect", _tune_sqlite)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # PostgreSQL waits for a lock forever by default: a request would hang, not fail.
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"options": f"-c lock_timeout={LOCK_TIMEOUT_MS}"},
+    )
+
+
+def is_lock_wait(exc: OperationalError) -> bool:
+    """Whether a statement failed only because other transactions held what it needed
+    (SQLite's write lock, a PostgreSQL lock timeout, serialization failure or deadlock):
+    the same request may succeed when retried."""
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _SQLITE_BUSY_CODES
+    if getattr(orig, "sqlstate", None) in _PG_RETRYABLE_STATES:
+        return True
+    return "database is locked" in str(orig)  # a driver without error codes
 
 
 def migrate(engine: Engine) -> None:

@@ -143,9 +143,14 @@ def public_ids_for_app(conn: Connection, app_pk: int) -> list[str]:
     return list(conn.execute(select(keys.c.public_id).where(keys.c.app_pk == app_pk)).scalars())
 
 
-def delete_key(conn: Connection, pk: int) -> None:
+def delete_key(conn: Connection, pk: int) -> bool:
+    """Whether this call deleted the key (False: it was gone already). The key's row goes
+    first, as patch and roll lock it first: concurrent changes of one key queue on that row
+    instead of deadlocking. Its secrets go by the foreign key's cascade, and here too for a
+    SQLite connection that does not enforce foreign keys."""
+    deleted = conn.execute(delete(keys).where(keys.c.id == pk)).rowcount > 0
     conn.execute(delete(key_secrets).where(key_secrets.c.key_pk == pk))
-    conn.execute(delete(keys).where(keys.c.id == pk))
+    return deleted
 
 
 def touch_last_used(conn: Connection, used: dict[str, datetime]) -> None:
@@ -161,8 +166,9 @@ def update(
     scopes: Iterable[str],
     endpoints: Iterable[str],
     expires_at: datetime | None,
-) -> None:
-    conn.execute(
+) -> bool:
+    """Whether the key still existed to be updated."""
+    statement = (
         update_stmt(keys)
         .where(keys.c.id == pk)
         .values(
@@ -173,6 +179,7 @@ def update(
             modified_at=now(),
         )
     )
+    return conn.execute(statement).rowcount > 0
 
 
 def add_secret(conn: Connection, pk: int, digest: bytes) -> None:
@@ -222,5 +229,7 @@ def any_imported(conn: Connection, public_ids: Iterable[str]) -> bool:
     return conn.execute(found).first() is not None
 
 
-def set_masked(conn: Connection, pk: int, masked: str) -> None:
-    conn.execute(update_stmt(keys).where(keys.c.id == pk).values(masked=masked, modified_at=now()))
+def set_masked(conn: Connection, pk: int, masked: str) -> bool:
+    """Whether the key still existed to be updated."""
+    statement = update_stmt(keys).where(keys.c.id == pk).values(masked=masked, modified_at=now())
+    return conn.execute(statement).rowcount > 0
