@@ -17,6 +17,7 @@ from scopegate.auth_throttle import AuthFailureThrottle
 from scopegate.authentication import Authenticator
 from scopegate.catalog import SERVICE_NAME
 from scopegate.config import Settings
+from scopegate.connections import grpc_options
 from scopegate.context import Services
 from scopegate.dispatch import Dispatcher
 from scopegate.downloads import Downloader
@@ -74,6 +75,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
             services.catalog,
             f"{settings.host}:{settings.grpc_port}",
             tls=(tls.private_key, tls.cert_chain) if tls else None,
+            options=grpc_options(settings.connections),
         )
     except OSError:
         http_socket.close()

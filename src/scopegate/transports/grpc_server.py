@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -41,7 +41,9 @@ def _call(spec: MethodSpec, request, context: grpc.aio.ServicerContext) -> Call:
             C.CONN_BAD_REQUEST_FORMAT,
             "Bad request format",
             f"The request is not a valid {spec.input_type.DESCRIPTOR.full_name} protobuf "
-            "message; send one serialized by a client built from the Clarifai API protos.",
+            "message, or nests deeper than protobuf's recursion limit (input metadata: at "
+            "most 20 levels); send one serialized by a client built from the Clarifai API "
+            "protos.",
         )
     authorization, session_token = credential_headers.from_metadata(
         context.invocation_metadata() or ()
@@ -98,16 +100,19 @@ def build_grpc_server(
     address: str,
     *,
     tls: tuple[bytes, bytes] | None = None,
+    options: Sequence[tuple[str, int]] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """The server, and the port it bound (useful when asked for port 0).
 
     With `tls` (private key, certificate chain), as PEM, the port speaks TLS only.
+    `options` are more channel arguments (connection limits: see connections.py).
     """
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", 128 * 1024 * 1024),
             ("grpc.max_send_message_length", 128 * 1024 * 1024),
             ("grpc.so_reuseport", 0),
+            *options,
         ]
     )
     handlers = {name: _method_handler(dispatcher, spec) for name, spec in catalog.methods.items()}

@@ -16,6 +16,7 @@ catalog, empty and filled at random.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import cache
 
@@ -150,11 +151,36 @@ _PRINTER = _Printer(
 )
 
 
+# Base64 as proto3 JSON allows it: standard or URL-safe alphabet, padding optional.
+# json_format's decoder drops every other character, so "@@" would read as no bytes at all.
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
+
+
+@cache
+def _bytes_fields(descriptor: Descriptor) -> tuple[str, ...]:
+    names: list[str] = []
+    for field in descriptor.fields:
+        if field.type == FieldDescriptor.TYPE_BYTES:
+            names.extend({field.name, field.json_name})
+    return tuple(names)
+
+
+def _check_base64(js: dict, descriptor: Descriptor) -> None:
+    for name in _bytes_fields(descriptor):
+        value = js.get(name)
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and not (
+                _BASE64.fullmatch(text) and len(text.rstrip("=")) % 4 != 1
+            ):
+                raise json_format.ParseError(f"Failed to parse {name} field: not valid base64.")
+
+
 class _Parser(_CustomParser):
     def _ConvertFieldValuePair(self, js, message, path):
         for name, default in _default_floats(message.DESCRIPTOR):
             if name not in js:
                 js[name] = default
+        _check_base64(js, message.DESCRIPTOR)
         json_format._Parser._ConvertFieldValuePair(self, js, message, path)
 
 
