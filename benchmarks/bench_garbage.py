@@ -87,7 +87,7 @@ EXPECT_ZERO = {
 
 
 async def _send(authenticator, secrets: list[str]) -> tuple[int, float]:
-    from scopegate.status import ApiError
+    from scopegate.contract.status import ApiError
 
     refused = 0
     started = time.perf_counter_ns()
@@ -100,11 +100,11 @@ async def _send(authenticator, secrets: list[str]) -> tuple[int, float]:
 
 
 def _part_a(options, results: list[Result], details: list[str]) -> None:
-    from scopegate import accounts
+    from scopegate.access.authentication import Authenticator
+    from scopegate.access.invalidation import ChangeWatcher
+    from scopegate.access.relations import RelationResolver
     from scopegate.auth.principal import CredentialKind
-    from scopegate.authentication import Authenticator
-    from scopegate.invalidation import ChangeWatcher
-    from scopegate.relations import RelationResolver
+    from scopegate.services import accounts
 
     n_cheap = 5_000 if options.quick else 20_000
     n_db = 1_000 if options.quick else 5_000

@@ -78,16 +78,16 @@ async def _call(app, method: str, path: str, secret: str, body: dict | None = No
 
 
 def _build_app(services):
-    from scopegate.login import LoginService
-    from scopegate.server import build_dispatcher
-    from scopegate.transports.http_app import build_http_app
+    from scopegate.server.serve import build_dispatcher
+    from scopegate.services.login import LoginService
+    from scopegate.transports.rest.app import build_http_app
 
     login = LoginService(services.engine, services.hasher, session_seconds=3600)
     return build_http_app(build_dispatcher(services), services.catalog, login)
 
 
 async def _measure(app, path: str, secret: str, waves: int, blocks: int) -> dict[str, list]:
-    from scopegate import heap
+    from scopegate.server import heap
 
     async def wave() -> None:
         statuses = await asyncio.gather(

@@ -47,9 +47,9 @@ async def _time_requests(authenticator, header, spec, app_id, iterations, warmup
 
 def _component_costs(services, authenticator, pat: str, spec) -> dict[str, float]:
     """Mean ns of each step of the warm path, to see where the microseconds go."""
+    from scopegate.access.authentication import secret_from_header
     from scopegate.auth import tokens
     from scopegate.auth.policy import authorize, resolve_target
-    from scopegate.authentication import secret_from_header
 
     header = "Key " + pat
     principal = next(iter(authenticator._cache.values())).principal
@@ -76,7 +76,7 @@ def _component_costs(services, authenticator, pat: str, spec) -> dict[str, float
 
 
 def run(options) -> tuple[list[Result], list[str]]:
-    from scopegate.authentication import Authenticator
+    from scopegate.access.authentication import Authenticator
 
     iterations = 10_000 if options.quick else 50_000
     results: list[Result] = []

@@ -29,7 +29,7 @@ def _prime_os_cache(path) -> None:
 
 class _Size:
     def __init__(self, label: str, store: keystore.KeyStore) -> None:
-        from scopegate.authentication import Authenticator
+        from scopegate.access.authentication import Authenticator
 
         self.label = label
         self.store = store
@@ -52,7 +52,7 @@ async def _cold_batch(size: _Size, secrets: list[str]) -> None:
 
 
 async def _miss_batch(size: _Size, secrets: list[str]) -> None:
-    from scopegate.status import ApiError
+    from scopegate.contract.status import ApiError
 
     authenticator, clock = size.authenticator, time.perf_counter_ns
     for secret in secrets:

@@ -91,14 +91,14 @@ def temp_dir(prefix: str) -> Iterator[Path]:
 
 def open_services(data_dir: Path):
     """Services as the server builds them (migrations run), on SQLite in `data_dir`."""
-    from scopegate import config, runtime
+    from scopegate.server import config, runtime
 
     return runtime.open_services(config.resolve(data_dir, None))
 
 
 def sign_up(services, user_id: str) -> str:
     """A user with its default PAT (scope `All`); returns the PAT."""
-    from scopegate import accounts
+    from scopegate.services import accounts
 
     with services.engine.begin() as conn:
         _user, pat = accounts.sign_up(

@@ -37,7 +37,7 @@ def _measure_in_this_process(kind: str, waves: int) -> None:
     """Runs under callgrind: set up, warm up, then count `waves` x 256 requests."""
     from benchmarks.bench_gc import IN_FLIGHT, _build_app, _call
     from benchmarks.common import open_services, sign_up, temp_dir
-    from scopegate import heap
+    from scopegate.server import heap
 
     def instrument(on: bool) -> None:
         subprocess.run(

@@ -99,8 +99,8 @@ def _load_cached(directory: Path, total: int) -> KeyStore | None:
 def _build(directory: Path, total: int, known_count: int, budget_seconds: float) -> KeyStore:
     from sqlalchemy import insert, text
 
-    from scopegate import accounts
     from scopegate.auth import tokens
+    from scopegate.services import accounts
     from scopegate.store.schema import key_secrets, keys
 
     started = time.monotonic()

@@ -144,8 +144,8 @@ class ServerProcess:
         Signed up by the code behind `scopegate users create` (accounts.sign_up), run here
         rather than in a CLI process per user, which costs about a second of start-up each;
         tests/test_cli.py runs the command itself."""
-        from scopegate import accounts
         from scopegate.auth.passwords import hash_password
+        from scopegate.services import accounts
 
         engine, hasher = self._accounts()
         password_hash = hash_password(password) if password else None
@@ -158,8 +158,8 @@ class ServerProcess:
     def _accounts(self):
         """(engine, secret hasher) on the server's database and server secret."""
         if self._engine_and_hasher is None:
-            from scopegate import config
             from scopegate.auth.tokens import SecretHasher
+            from scopegate.server import config
             from scopegate.store.database import open_engine
 
             settings = config.resolve(self.data_dir, self.database_url)

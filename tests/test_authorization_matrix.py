@@ -36,7 +36,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from scopegate.catalog import AuthType, MethodSpec, load_catalog
+from scopegate.contract.catalog import AuthType, MethodSpec, load_catalog
 from tests.conftest import make_stub, new_id
 from tests.support.images import png_bytes
 from tests.test_credentials import PASSWORD, login

@@ -9,8 +9,8 @@ import pytest
 
 from scopegate.auth import tokens
 from scopegate.auth.scopes import ALL, ScopeAlgebra, UnknownScopeError, missing
-from scopegate.catalog import AuthType, load_catalog
-from scopegate.transports.rest_routes import MethodNotAllowedError, Router
+from scopegate.contract.catalog import AuthType, load_catalog
+from scopegate.transports.rest.router import MethodNotAllowedError, Router
 
 CATALOG = load_catalog()
 

@@ -13,13 +13,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 
-from scopegate import accounts, server
+from scopegate.access.decisions import Allowed, DecisionCache, cacheable
 from scopegate.auth.policy import Target
 from scopegate.auth.principal import CredentialKind
-from scopegate.decisions import Allowed, DecisionCache, cacheable
+from scopegate.contract.status import C
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.handlers import all_handlers
-from scopegate.status import C
+from scopegate.server import serve as server
+from scopegate.services import accounts
 from scopegate.store import apps, collaborators
 from scopegate.store.schema import ID_LENGTH
 from tests.support.held import HeldRelations

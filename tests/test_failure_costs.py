@@ -8,13 +8,13 @@ import secrets
 
 import pytest
 
-from scopegate import accounts
+from scopegate.access.address_throttle import AuthFailureThrottle, ThrottledError, address_key
+from scopegate.access.authentication import Authenticator
+from scopegate.access.invalidation import ChangeWatcher
+from scopegate.access.relations import RelationResolver
 from scopegate.auth.principal import CredentialKind
-from scopegate.auth_throttle import AuthFailureThrottle, ThrottledError, address_key
-from scopegate.authentication import Authenticator
-from scopegate.invalidation import ChangeWatcher
-from scopegate.relations import RelationResolver
-from scopegate.status import ApiError, C
+from scopegate.contract.status import ApiError, C
+from scopegate.services import accounts
 
 
 class Clock:

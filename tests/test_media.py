@@ -10,8 +10,8 @@ import pytest
 from clarifai_grpc.grpc.api.status import status_code_pb2 as C
 from PIL import Image
 
-from scopegate.config import parse_connect_to
-from scopegate.media import MediaError, decode_image, fetch_image, is_public_address
+from scopegate.media.images import MediaError, decode_image, fetch_image, is_public_address
+from scopegate.server.config import parse_connect_to
 from tests.support.images import https_image_hosts, image_server, jpeg_bytes, png_bytes
 from tests.support.tls import openssl_missing
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scopegate.auth.policy import Relation, Target, authorize, resolve_target
 from scopegate.auth.principal import AppRef, CredentialKind, Principal
 from scopegate.auth.scopes import ALL, intersect, missing
-from scopegate.catalog import load_catalog
+from scopegate.contract.catalog import load_catalog
 
 CATALOG = load_catalog()
 SPECS = sorted(CATALOG.methods.values(), key=lambda s: s.name)

@@ -12,12 +12,12 @@ from starlette.datastructures import FormData, Headers
 
 from scopegate.auth.principal import CredentialKind
 from scopegate.auth.tokens import SecretHasher
+from scopegate.contract.status import ApiError, C
 from scopegate.portal.app import STATIC_DIR
 from scopegate.portal.forms import chosen_scopes, expiry_date, expiry_timestamp
 from scopegate.portal.page import Portal
 from scopegate.portal.scope_picker import build_picker
 from scopegate.portal.session import CsrfSigner, same_origin
-from scopegate.status import ApiError, C
 
 
 def test_csrf_tokens_are_bound_to_their_session_and_server_secret():

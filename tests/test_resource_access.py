@@ -6,7 +6,7 @@ from __future__ import annotations
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from scopegate.catalog import load_catalog
+from scopegate.contract.catalog import load_catalog
 from tests.conftest import Client, new_id
 from tests.support.apps import new_app
 from tests.support.images import png_bytes

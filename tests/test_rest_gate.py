@@ -9,10 +9,10 @@ from http.client import HTTPConnection
 import pytest
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from scopegate.authentication import key_invalid
-from scopegate.status import ApiError, C
-from scopegate.transports.rest import status_only
-from scopegate.transports.rest_gate import status_json
+from scopegate.access.authentication import key_invalid
+from scopegate.contract.status import ApiError, C
+from scopegate.transports.rest.endpoint import status_only
+from scopegate.transports.rest.gate import status_json
 from tests.conftest import new_id
 from tests.test_authentication import http
 

@@ -11,8 +11,8 @@ from clarifai_grpc.channel.custom_converters.custom_message_to_dict import proto
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from google.protobuf import json_format
 
-from scopegate.catalog import load_catalog
-from scopegate.transports.rest_json import dict_to_message, message_from_path, message_to_dict
+from scopegate.contract.catalog import load_catalog
+from scopegate.transports.rest.codec import dict_to_message, message_from_path, message_to_dict
 
 CATALOG = load_catalog()
 MESSAGE_TYPES = sorted(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from scopegate import model_registry
 from scopegate.runners.base import RunnerError
 from scopegate.runners.colors import ColorRunner, dominant_colors, nearest_named
 from scopegate.runners.onnx_classifier import OnnxClassifier, parse_labels
 from scopegate.runners.w3c import NAMED_COLORS
+from scopegate.services import model_registry
 from tests.support.onnx_models import LABELS, color_classifier
 
 LABELS_TEXT = "\n".join(LABELS) + "\n"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from scopegate import accounts
+from scopegate.access.authentication import Authenticator
+from scopegate.access.relations import RelationResolver
+from scopegate.access.single_flight import SingleFlight
 from scopegate.auth import tokens
 from scopegate.auth.policy import Relation, Target
 from scopegate.auth.principal import CredentialKind, Principal
-from scopegate.authentication import Authenticator
-from scopegate.relations import RelationResolver
-from scopegate.single_flight import SingleFlight
-from scopegate.status import ApiError, C
+from scopegate.contract.status import ApiError, C
+from scopegate.services import accounts
 from tests.support.held import HeldAuthenticator
 from tests.support.in_process import sign_up
 

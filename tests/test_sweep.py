@@ -7,8 +7,8 @@ import pytest
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from google.protobuf.descriptor import FieldDescriptor
 
-from scopegate.catalog import AuthType, MethodSpec, load_catalog
-from scopegate.status import http_status
+from scopegate.contract.catalog import AuthType, MethodSpec, load_catalog
+from scopegate.contract.status import http_status
 from tests.conftest import make_stub, new_id
 from tests.test_authentication import http
 

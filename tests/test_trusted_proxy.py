@@ -10,7 +10,7 @@ import json
 import pytest
 from clarifai_grpc.grpc.api import service_pb2
 
-from scopegate.transports.forwarded import client_address
+from scopegate.transports.rest.forwarded import client_address
 from tests.conftest import make_stub, new_id
 from tests.server_process import ServerProcess
 from tests.test_authentication import me

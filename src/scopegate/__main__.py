@@ -1,3 +1,3 @@
-from scopegate.cli import main
+from scopegate.cli.main import main
 
 main()

@@ -12,9 +12,9 @@ from scopegate.auth.policy import Target
 from scopegate.auth.principal import Principal
 from scopegate.auth.scopes import ScopeAlgebra
 from scopegate.auth.tokens import SecretHasher
-from scopegate.catalog import Catalog, MethodSpec
-from scopegate.config import MediaSettings
-from scopegate.status import does_not_exist
+from scopegate.contract.catalog import Catalog, MethodSpec
+from scopegate.contract.status import does_not_exist
+from scopegate.server.config import MediaSettings
 
 if TYPE_CHECKING:
     from scopegate.runners.registry import RunnerPool
@@ -67,7 +67,7 @@ class RequestContext:
         self.services.authorize_app(principal, self.spec, Target(owner, app_id))
 
     def actor(self):
-        from scopegate.accounts import Actor
+        from scopegate.services.accounts import Actor
 
         principal = self.principal
         return Actor(

@@ -14,6 +14,10 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from sqlalchemy.exc import DataError, OperationalError
 
+from scopegate.access.address_throttle import AuthFailureThrottle
+from scopegate.access.authentication import Authenticator, Presented
+from scopegate.access.decisions import Allowed, DecisionCache, cacheable
+from scopegate.access.relations import RelationResolver
 from scopegate.auth.policy import (
     Relation,
     Target,
@@ -23,15 +27,11 @@ from scopegate.auth.policy import (
     standing_target,
 )
 from scopegate.auth.principal import Principal
-from scopegate.auth_throttle import AuthFailureThrottle
-from scopegate.authentication import Authenticator, Presented
-from scopegate.catalog import NO_AUTH, MethodSpec
 from scopegate.context import RequestContext, Services
-from scopegate.decisions import Allowed, DecisionCache, cacheable
+from scopegate.contract.catalog import NO_AUTH, MethodSpec
+from scopegate.contract.status import ApiError, C, set_success
 from scopegate.handlers import Handler
-from scopegate.relations import RelationResolver
 from scopegate.request_limits import too_many_items
-from scopegate.status import ApiError, C, set_success
 from scopegate.store.database import is_lock_wait
 
 log = logging.getLogger("scopegate.dispatch")

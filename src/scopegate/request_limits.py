@@ -15,7 +15,7 @@ import threading
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from scopegate.status import ApiError, invalid_argument
+from scopegate.contract.status import ApiError, invalid_argument
 
 MAX_ITEMS = 128
 MAX_NESTED_ITEMS = MAX_ITEMS * MAX_ITEMS

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 
-from scopegate.authentication import Authenticator
-from scopegate.relations import RelationResolver
+from scopegate.access.authentication import Authenticator
+from scopegate.access.relations import RelationResolver
 
 
 class _Held:

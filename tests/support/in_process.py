@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from scopegate import accounts, config, runtime
+from scopegate.server import config, runtime
+from scopegate.services import accounts
 
 
 @pytest.fixture

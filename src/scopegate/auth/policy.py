@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from scopegate.auth import scopes
 from scopegate.auth.principal import CredentialKind, Principal
-from scopegate.catalog import AuthType, MethodSpec
-from scopegate.status import KEY_INVALID_DESCRIPTION, ApiError, C, does_not_exist
+from scopegate.contract.catalog import AuthType, MethodSpec
+from scopegate.contract.status import KEY_INVALID_DESCRIPTION, ApiError, C, does_not_exist
 
 ME = "me"
 

@@ -27,7 +27,7 @@ import enum
 from collections.abc import Iterable
 from functools import cache
 
-from scopegate.catalog import ACCOUNT_ADMINISTRATION
+from scopegate.contract.catalog import ACCOUNT_ADMINISTRATION
 
 ALL = "All"
 
@@ -120,7 +120,7 @@ class RoleScopes:
 
 @cache
 def role_scopes() -> RoleScopes:
-    from scopegate.catalog import load_catalog
+    from scopegate.contract.catalog import load_catalog
 
     catalog = load_catalog()
     return RoleScopes(catalog.scopes, listing=catalog.methods["ListApps"].scopes)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from clarifai_grpc.grpc.api import resources_pb2
 
-from scopegate import accounts
 from scopegate.auth.roles import OrgRole, parse_org_role
 from scopegate.context import RequestContext
+from scopegate.contract.status import does_not_exist, invalid_argument
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import app_message
 from scopegate.handlers.paging import offset_limit
-from scopegate.status import does_not_exist, invalid_argument
+from scopegate.services import accounts
 from scopegate.store import apps, orgs
 
 VISIBILITIES = frozenset(resources_pb2.Visibility.Gettable.values())

@@ -7,13 +7,13 @@ from __future__ import annotations
 from clarifai_grpc.grpc.api import resources_pb2
 from sqlalchemy.exc import IntegrityError
 
-from scopegate import accounts
 from scopegate.auth import tokens
 from scopegate.context import RequestContext
+from scopegate.contract.status import does_not_exist, invalid_argument
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import timestamp
 from scopegate.handlers.paging import offset_limit
-from scopegate.status import does_not_exist, invalid_argument
+from scopegate.services import accounts
 from scopegate.store import apps, changes, collaborators, users
 from scopegate.store.collaborators import CollaboratorRecord
 

@@ -11,11 +11,11 @@ from clarifai_grpc.grpc.api import resources_pb2
 from sqlalchemy.exc import IntegrityError
 
 from scopegate.context import RequestContext
+from scopegate.contract.status import ApiError, C, does_not_exist
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import struct_dict, timestamp
 from scopegate.handlers.paging import offset_limit
 from scopegate.handlers.target_app import target_app
-from scopegate.status import ApiError, C, does_not_exist
 from scopegate.store import concepts
 from scopegate.store.concepts import ConceptRecord
 from scopegate.store.records import AppRecord

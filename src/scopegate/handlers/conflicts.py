@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
-from scopegate.status import ApiError, C
+from scopegate.contract.status import ApiError, C
 
 T = TypeVar("T")
 ATTEMPTS = 3

@@ -8,10 +8,10 @@ from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection
 
+from scopegate.contract.status import C
 from scopegate.handlers.concepts import validate_concept_id, validate_concept_name
 from scopegate.handlers.convert import timestamp
-from scopegate.media import MIME_BY_FORMAT
-from scopegate.status import C
+from scopegate.media.images import MIME_BY_FORMAT
 from scopegate.store import concepts
 from scopegate.store.inputs import InputRecord
 from scopegate.store.records import AppRecord

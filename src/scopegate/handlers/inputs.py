@@ -3,7 +3,7 @@
 Requests are all or nothing. A refused input is reported on that input (its own status
 code and a reason) and nothing of the request is written; the request's status is then
 INPUT_INVALID_REQUEST. Image bytes are decoded and stored at once; URLs are stored as
-INPUT_DOWNLOAD_PENDING and fetched in the background (scopegate.downloads).
+INPUT_DOWNLOAD_PENDING and fetched in the background (scopegate.media.downloads).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from scopegate import media
 from scopegate.context import RequestContext
+from scopegate.contract.status import ApiError, C, does_not_exist, invalid_argument
 from scopegate.handlers import Handler
 from scopegate.handlers.conflicts import retry_conflicts
 from scopegate.handlers.convert import struct_dict
@@ -27,7 +27,7 @@ from scopegate.handlers.input_data import (
 )
 from scopegate.handlers.paging import offset_limit
 from scopegate.handlers.target_app import target_app
-from scopegate.status import ApiError, C, does_not_exist, invalid_argument
+from scopegate.media import images as media
 from scopegate.store import concepts, inputs
 from scopegate.store.inputs import ImageFacts
 

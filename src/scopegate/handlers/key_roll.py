@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from scopegate import accounts
 from scopegate.context import RequestContext
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import key_message
 from scopegate.handlers.keys import find_key
+from scopegate.services import accounts
 from scopegate.store import keys
 
 AUTHORIZED_AS = "PatchKeys"

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from scopegate import accounts
 from scopegate.auth.principal import CredentialKind
 from scopegate.auth.roles import OrgRole
 from scopegate.context import RequestContext
+from scopegate.contract.status import does_not_exist, invalid_argument
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import key_message
 from scopegate.handlers.paging import offset_limit
-from scopegate.status import does_not_exist, invalid_argument
+from scopegate.services import accounts
 from scopegate.store import apps, keys, orgs
 from scopegate.store.records import AppRecord, KeyRecord, now
 

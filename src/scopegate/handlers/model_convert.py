@@ -6,9 +6,9 @@ from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_pb2
 from google.protobuf import json_format
 
+from scopegate.contract.status import C, invalid_argument
 from scopegate.handlers.convert import timestamp
 from scopegate.runners.registry import COLOR_RECOGNIZER
-from scopegate.status import C, invalid_argument
 from scopegate.store.records import ModelRecord, ModelVersionRecord
 
 DEFAULT_MAX_CONCEPTS = 20  # what a classifier answers unless output_config says otherwise

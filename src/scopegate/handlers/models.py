@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from scopegate import model_registry
 from scopegate.context import RequestContext
+from scopegate.contract.status import does_not_exist, invalid_argument
 from scopegate.handlers import Handler
 from scopegate.handlers.conflicts import retry_conflicts
 from scopegate.handlers.model_convert import model_message, stored_output_info, version_message
 from scopegate.handlers.paging import offset_limit
 from scopegate.handlers.target_app import target_app
 from scopegate.runners.registry import VISUAL_CLASSIFIER
-from scopegate.status import does_not_exist, invalid_argument
+from scopegate.services import model_registry
 from scopegate.store import models as store
 from scopegate.store.records import AppRecord, ModelRecord, ModelVersionRecord
 

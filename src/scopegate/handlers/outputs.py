@@ -16,9 +16,8 @@ from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_pb2
 from PIL import Image
 
-from scopegate import media
-from scopegate.config import MediaSettings
 from scopegate.context import RequestContext
+from scopegate.contract.status import ApiError, C, invalid_argument
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import timestamp
 from scopegate.handlers.model_convert import (
@@ -28,8 +27,9 @@ from scopegate.handlers.model_convert import (
 )
 from scopegate.handlers.models import find_model, find_version
 from scopegate.handlers.target_app import target_app
+from scopegate.media import images as media
 from scopegate.runners.base import Prediction, RunnerError
-from scopegate.status import ApiError, C, invalid_argument
+from scopegate.server.config import MediaSettings
 from scopegate.store.records import ModelRecord, now
 
 MAX_INPUTS = 128  # per request, as the Clarifai API

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scopegate.status import invalid_argument
+from scopegate.contract.status import invalid_argument
 
 DEFAULT_PER_PAGE = 128
 MAX_PER_PAGE = 1000

@@ -6,8 +6,8 @@ from clarifai_grpc.grpc.api import resources_pb2
 
 from scopegate.auth import passwords
 from scopegate.context import RequestContext
+from scopegate.contract.status import C
 from scopegate.handlers import Handler
-from scopegate.status import C
 from scopegate.store import users
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from clarifai_grpc.grpc.api import resources_pb2
 
 from scopegate.auth.principal import CredentialKind
-from scopegate.catalog import AuthType
 from scopegate.context import RequestContext
+from scopegate.contract.catalog import AuthType
+from scopegate.contract.status import invalid_argument
 from scopegate.handlers import Handler
-from scopegate.status import invalid_argument
 
 
 def my_scopes(ctx: RequestContext, request):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from clarifai_grpc.grpc.api.status import status_pb2
 
 from scopegate.context import RequestContext
+from scopegate.contract.status import invalid_argument
 from scopegate.handlers import Handler
-from scopegate.status import invalid_argument
 
 
 def list_status_codes(ctx: RequestContext, request):

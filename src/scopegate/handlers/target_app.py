@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from scopegate.context import RequestContext
-from scopegate.status import does_not_exist
+from scopegate.contract.status import does_not_exist
 from scopegate.store import apps
 from scopegate.store.records import AppRecord
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from scopegate.context import RequestContext
+from scopegate.contract.status import does_not_exist
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import user_message
-from scopegate.status import does_not_exist
 from scopegate.store import users
 
 

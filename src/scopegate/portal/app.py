@@ -10,7 +10,6 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scopegate.dispatch import Dispatcher
-from scopegate.login import LoginService
 from scopegate.portal import (
     views_apps,
     views_audit,
@@ -22,8 +21,9 @@ from scopegate.portal import (
 from scopegate.portal.page import Portal
 from scopegate.portal.render import build_templates
 from scopegate.portal.session import CsrfSigner
-from scopegate.transports.rest_orgs import OrganizationRoutes
-from scopegate.transports.slash_redirects import relative_slash_redirects
+from scopegate.services.login import LoginService
+from scopegate.transports.rest.orgs import OrganizationRoutes
+from scopegate.transports.rest.slash_redirects import relative_slash_redirects
 
 STATIC_DIR = Path(__file__).parent / "static"
 BOTH = ["GET", "POST"]

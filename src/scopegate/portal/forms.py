@@ -13,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
-from scopegate.status import ApiError, invalid_argument
+from scopegate.contract.status import ApiError, invalid_argument
 
 MAX_FORM_BYTES = 64 * 1024
 ALL_SCOPES = "All"

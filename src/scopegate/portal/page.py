@@ -19,14 +19,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from scopegate.auth.principal import CredentialKind, Principal
+from scopegate.contract.status import ApiError, C, http_status
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.handlers import Handler
-from scopegate.login import LoginService
 from scopegate.portal import session
 from scopegate.portal.forms import FormTooLargeError, error_text, read_form
 from scopegate.portal.session import BASE, CSRF_FIELD, CsrfSigner
-from scopegate.status import ApiError, C, http_status
-from scopegate.transports.rest_orgs import OrganizationRoutes
+from scopegate.services.login import LoginService
+from scopegate.transports.rest.orgs import OrganizationRoutes
 
 log = logging.getLogger("scopegate.portal")
 

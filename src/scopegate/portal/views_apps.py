@@ -5,12 +5,12 @@ from __future__ import annotations
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from starlette.responses import Response
 
+from scopegate.contract.status import ApiError
 from scopegate.portal.forms import text
 from scopegate.portal.page import Page, signed_in
 from scopegate.portal.session import BASE
 from scopegate.portal.views_collaborators import list_collaborators
 from scopegate.portal.views_keys import KeyPlace, list_keys
-from scopegate.status import ApiError
 
 ME = "me"
 VISIBILITIES = [

@@ -7,11 +7,11 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from scopegate.contract.status import ApiError
 from scopegate.portal import session
 from scopegate.portal.forms import text
 from scopegate.portal.page import Page, Portal, anonymous, client_address, signed_in
 from scopegate.portal.session import BASE
-from scopegate.status import ApiError
 
 HOME = "/security"
 

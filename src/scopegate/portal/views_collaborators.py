@@ -6,11 +6,11 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from starlette.responses import Response
 
 from scopegate.auth.principal import CredentialKind
+from scopegate.contract.status import ApiError, does_not_exist
 from scopegate.portal.forms import chosen_scopes, text
 from scopegate.portal.page import Page, signed_in
 from scopegate.portal.scope_picker import build_picker
 from scopegate.portal.session import BASE
-from scopegate.status import ApiError, does_not_exist
 
 ME = "me"
 

@@ -13,13 +13,13 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from starlette.responses import Response
 
 from scopegate.auth.principal import CredentialKind
+from scopegate.contract.status import ApiError, does_not_exist
 from scopegate.handlers.key_roll import AUTHORIZED_AS, ROLL
 from scopegate.portal.forms import chosen_scopes, expiry_date, expiry_timestamp, text
 from scopegate.portal.page import Page, signed_in
 from scopegate.portal.render import when
 from scopegate.portal.scope_picker import build_picker
 from scopegate.portal.session import BASE
-from scopegate.status import ApiError, does_not_exist
 
 ME = "me"
 GRACE_CHOICES = [

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from scopegate.auth.policy import ME
 from scopegate.portal.page import Page, signed_in
-from scopegate.transports.rest_orgs import list_mine
+from scopegate.transports.rest.orgs import list_mine
 
 
 @signed_in

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from scopegate.status import ApiError, C
+from scopegate.contract.status import ApiError, C
 
 AUTHORIZATION = "authorization"
 SESSION_TOKEN = "x-clarifai-session-token"

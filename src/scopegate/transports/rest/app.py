@@ -7,15 +7,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
-from scopegate.catalog import Catalog
+from scopegate.contract.catalog import Catalog
 from scopegate.dispatch import Dispatcher
-from scopegate.login import LoginService
 from scopegate.portal import build_portal
-from scopegate.transports.rest import RestEndpoint
-from scopegate.transports.rest_extensions import Extensions
-from scopegate.transports.rest_gate import RefusalGate
-from scopegate.transports.rest_orgs import OrganizationRoutes
-from scopegate.transports.slash_redirects import relative_slash_redirects
+from scopegate.services.login import LoginService
+from scopegate.transports.rest.endpoint import RestEndpoint
+from scopegate.transports.rest.extensions import Extensions
+from scopegate.transports.rest.gate import RefusalGate
+from scopegate.transports.rest.orgs import OrganizationRoutes
+from scopegate.transports.rest.slash_redirects import relative_slash_redirects
 
 HTTP_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from scopegate import cli_output as out
-from scopegate.config import Settings, resolve
+from scopegate.cli import output as out
+from scopegate.server.config import Settings, resolve
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -110,7 +110,7 @@ def serve(
     """Serve the API over gRPC and REST until SIGTERM or SIGINT."""
     import logging
 
-    from scopegate.server import serve as run
+    from scopegate.server.serve import serve as run
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -143,10 +143,10 @@ def users_create(
     as_json: JsonOutput = False,
 ) -> None:
     """Create a user and print its default Personal Access Token, once."""
-    from scopegate import accounts
     from scopegate.auth.passwords import hash_password, policy_violations
-    from scopegate.runtime import open_services
-    from scopegate.status import ApiError
+    from scopegate.contract.status import ApiError
+    from scopegate.server.runtime import open_services
+    from scopegate.services import accounts
 
     password_hash = None
     if password_stdin:
@@ -244,8 +244,8 @@ def _open(data_dir: Path | None, database_url: str | None) -> Iterator[Services]
     """The services for one command; an ApiError or database error becomes one stderr line."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from scopegate.runtime import open_services
-    from scopegate.status import ApiError
+    from scopegate.contract.status import ApiError
+    from scopegate.server.runtime import open_services
 
     settings = _settings(data_dir, database_url)
     try:
@@ -268,7 +268,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _user(conn: Connection, user_id: str) -> None:
-    from scopegate.status import does_not_exist
+    from scopegate.contract.status import does_not_exist
     from scopegate.store import users
 
     if users.get(conn, user_id) is None:
@@ -276,7 +276,7 @@ def _user(conn: Connection, user_id: str) -> None:
 
 
 def _app(conn: Connection, user_id: str, app_id: str) -> AppRecord:
-    from scopegate.status import does_not_exist
+    from scopegate.contract.status import does_not_exist
     from scopegate.store import apps
 
     found = apps.get(conn, user_id, app_id)
@@ -301,8 +301,8 @@ def _names(values: list[str] | None) -> list[str]:
 
 def _scopes(services: Services, values: list[str] | None) -> frozenset[str]:
     """Canonical scopes plus their dependencies; unknown ones are a usage error."""
-    from scopegate import accounts
-    from scopegate.status import ApiError
+    from scopegate.contract.status import ApiError
+    from scopegate.services import accounts
 
     try:
         return accounts.key_scopes(services.scopes, _names(values))
@@ -311,8 +311,8 @@ def _scopes(services: Services, values: list[str] | None) -> frozenset[str]:
 
 
 def _endpoints(services: Services, values: list[str] | None) -> frozenset[str]:
-    from scopegate import accounts
-    from scopegate.status import ApiError
+    from scopegate.contract.status import ApiError
+    from scopegate.services import accounts
 
     try:
         return accounts.key_endpoints(services.catalog, [v for v in _names(values) if v])
@@ -381,9 +381,9 @@ def keys_create(
 
     Without --scope or --endpoint the key gets the scope All.
     """
-    from scopegate import accounts
     from scopegate.auth.principal import CredentialKind
     from scopegate.auth.scopes import ALL
+    from scopegate.services import accounts
 
     _check_app_option(key_type, app_id)
     with _open(data_dir, database_url) as services:
@@ -432,7 +432,7 @@ def keys_patch(
 
     --scope replaces all of the key's scopes (dependencies are added again).
     """
-    from scopegate import accounts
+    from scopegate.services import accounts
 
     if expires_in_days is not None and no_expiry:
         _usage("Give --expires-in-days or --no-expiry, not both.")
@@ -489,7 +489,7 @@ def keys_delete(
     as_json: JsonOutput = False,
 ) -> None:
     """Delete a key: its secrets stop working at once, on running servers too."""
-    from scopegate import accounts
+    from scopegate.services import accounts
 
     with _open(data_dir, database_url) as services, services.engine.begin() as conn:
         _user(conn, user)
@@ -519,7 +519,7 @@ def keys_roll(
     as_json: JsonOutput = False,
 ) -> None:
     """Give a key a new secret and print it, once. Id, scopes and expiry stay the same."""
-    from scopegate import accounts
+    from scopegate.services import accounts
     from scopegate.store import keys
 
     with _open(data_dir, database_url) as services, services.engine.begin() as conn:
@@ -575,9 +575,9 @@ def keys_import(
 
     Without --scope the key gets the scope All.
     """
-    from scopegate import accounts
     from scopegate.auth.principal import CredentialKind
     from scopegate.auth.scopes import ALL
+    from scopegate.services import accounts
     from scopegate.store import keys
 
     if secret == "-":
@@ -653,7 +653,7 @@ def apps_create(
     as_json: JsonOutput = False,
 ) -> None:
     """Create an app and print its default API key (scope All), once."""
-    from scopegate import accounts
+    from scopegate.services import accounts
 
     with _open(data_dir, database_url) as services, services.engine.begin() as conn:
         _user(conn, user)
@@ -684,7 +684,7 @@ def apps_delete(
     as_json: JsonOutput = False,
 ) -> None:
     """Delete an app and every key tied to it."""
-    from scopegate import accounts
+    from scopegate.services import accounts
 
     with _open(data_dir, database_url) as services, services.engine.begin() as conn:
         _user(conn, user)
@@ -831,8 +831,8 @@ def models_register(
     The new version becomes the model's default at once on every server sharing the
     database.
     """
-    from scopegate import model_registry
     from scopegate.runners.base import RunnerError
+    from scopegate.services import model_registry
 
     onnx_bytes = _read(onnx, "ONNX")
     try:
@@ -919,7 +919,7 @@ def models_list(
 
 
 # Last: `scopegate orgs` builds on the options and helpers above.
-from scopegate.cli_orgs import orgs_app  # noqa: E402
+from scopegate.cli.orgs import orgs_app  # noqa: E402
 
 app.add_typer(orgs_app, name="orgs")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from scopegate.status import invalid_argument
+from scopegate.contract.status import invalid_argument
 from scopegate.store import users
 
 RESERVED = frozenset(

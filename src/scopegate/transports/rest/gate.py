@@ -22,13 +22,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from scopegate.auth_throttle import ThrottledError
-from scopegate.catalog import NO_AUTH
+from scopegate.access.address_throttle import ThrottledError
+from scopegate.contract.catalog import NO_AUTH
+from scopegate.contract.status import ApiError, http_status
 from scopegate.dispatch import Dispatcher
-from scopegate.status import ApiError, http_status
 from scopegate.transports import credential_headers
-from scopegate.transports.rest import CREDENTIALS, ROUTE_MATCH, route_path
-from scopegate.transports.rest_routes import MethodNotAllowedError, Router
+from scopegate.transports.rest.endpoint import CREDENTIALS, ROUTE_MATCH, route_path
+from scopegate.transports.rest.router import MethodNotAllowedError, Router
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -9,12 +9,12 @@ import time
 
 from sqlalchemy import Engine
 
-from scopegate.authentication import Authenticator
-from scopegate.relations import RelationResolver
+from scopegate.access.authentication import Authenticator
+from scopegate.access.relations import RelationResolver
 from scopegate.store import changes, keys
 from scopegate.store.records import now
 
-log = logging.getLogger("scopegate.invalidation")
+log = logging.getLogger("scopegate.access.invalidation")
 
 
 class ChangeWatcher:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from scopegate import accounts
-from scopegate.account_ids import check_new_account_id
-from scopegate.accounts import Actor, validate_id
 from scopegate.auth.roles import OrgRole, TeamRole, parse_org_role, parse_team_role
-from scopegate.status import ApiError, C, does_not_exist, invalid_argument
+from scopegate.contract.status import ApiError, C, does_not_exist, invalid_argument
+from scopegate.services import accounts
+from scopegate.services.account_ids import check_new_account_id
+from scopegate.services.accounts import Actor, validate_id
 from scopegate.store import apps, changes, orgs, users
 from scopegate.store.orgs import MemberRecord, OrgRecord, TeamRecord
 

@@ -1,6 +1,6 @@
 """`scopegate orgs`: organizations, their members and teams, for the operator.
 
-Every command calls the functions the extension routes call (`scopegate.organizations`),
+Every command calls the functions the extension routes call (`scopegate.services.organizations`),
 in one transaction, so a change is audited and reaches running servers through the change
 log. The operator is nobody's user: audit events name the organization as the actor, with
 credential kind `cli`, so `scopegate audit --user ORG` lists them. `--json` documents use
@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scopegate import cli_output as out
 from scopegate.auth.roles import OrgRole, TeamRole
-from scopegate.cli import DatabaseUrl, DataDir, JsonOutput, _names, _open, _usage, _user
+from scopegate.cli import output as out
+from scopegate.cli.main import DatabaseUrl, DataDir, JsonOutput, _names, _open, _usage, _user
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -65,14 +65,14 @@ TeamMembersOption = Annotated[
 
 
 def _actor(org_id: str):
-    from scopegate.accounts import cli_actor
+    from scopegate.services.accounts import cli_actor
 
     return cli_actor(org_id)
 
 
 def _org(conn: Connection, org_id: str) -> OrgRecord:
     """The organization, or a message naming it (the service's answer is deliberately bare)."""
-    from scopegate.status import does_not_exist
+    from scopegate.contract.status import does_not_exist
     from scopegate.store import orgs
 
     found = orgs.get(conn, org_id)
@@ -83,7 +83,7 @@ def _org(conn: Connection, org_id: str) -> OrgRecord:
 
 def _documents():
     # The extension routes' JSON shapes, so scripts read the CLI and the API alike.
-    from scopegate.transports import rest_orgs
+    from scopegate.transports.rest import orgs as rest_orgs
 
     return rest_orgs
 
@@ -115,7 +115,7 @@ def orgs_create(
     as_json: JsonOutput = False,
 ) -> None:
     """Create an organization with a first admin."""
-    from scopegate import organizations
+    from scopegate.services import organizations
 
     with _open(data_dir, database_url) as services, services.engine.begin() as conn:
         org = organizations.create(conn, org_id, name, admin, _actor(org_id))
@@ -180,7 +180,7 @@ def orgs_show(
     as_json: JsonOutput = False,
 ) -> None:
     """Show an organization: its members with their roles, and its teams."""
-    from scopegate import organizations
+    from scopegate.services import organizations
 
     with _open(data_dir, database_url) as services, services.engine.connect() as conn:
         _org(conn, org_id)
@@ -220,7 +220,7 @@ def orgs_delete(
     as_json: JsonOutput = False,
 ) -> None:
     """Delete an organization with its apps, their keys, its members and teams."""
-    from scopegate import organizations
+    from scopegate.services import organizations
     from scopegate.store import apps
 
     with _open(data_dir, database_url) as services:
@@ -271,7 +271,7 @@ def members_add(
     as_json: JsonOutput = False,
 ) -> None:
     """Add an existing user to an organization, by id or email, with a role."""
-    from scopegate import organizations
+    from scopegate.services import organizations
 
     if bool(user) == bool(email):
         _usage("Name the user with --user or --email (one of them).")
@@ -303,7 +303,7 @@ def members_set_role(
     as_json: JsonOutput = False,
 ) -> None:
     """Change a member's role; the last admin keeps theirs."""
-    from scopegate import organizations
+    from scopegate.services import organizations
 
     with _open(data_dir, database_url) as services, services.engine.begin() as conn:
         _org(conn, org_id)
@@ -323,7 +323,7 @@ def members_remove(
     as_json: JsonOutput = False,
 ) -> None:
     """Remove a member from the organization and its teams; the last admin stays."""
-    from scopegate import organizations
+    from scopegate.services import organizations
 
     with _open(data_dir, database_url) as services, services.engine.begin() as conn:
         _org(conn, org_id)
@@ -358,7 +358,7 @@ def teams_create(
     as_json: JsonOutput = False,
 ) -> None:
     """Create a team: its members reach its apps with the team's role."""
-    from scopegate import organizations
+    from scopegate.services import organizations
 
     with _open(data_dir, database_url) as services, services.engine.begin() as conn:
         _org(conn, org_id)
@@ -394,7 +394,7 @@ def teams_patch(
 ) -> None:
     """Change a team: the fields given are overwritten (--app and --member replace the
     whole list), the others kept."""
-    from scopegate import organizations
+    from scopegate.services import organizations
 
     if (app and no_apps) or (member and no_members):
         _usage("Give --app or --no-apps, --member or --no-members, not both.")
@@ -429,7 +429,7 @@ def teams_delete(
     as_json: JsonOutput = False,
 ) -> None:
     """Delete a team: its members keep what their organization role gives them."""
-    from scopegate import organizations
+    from scopegate.services import organizations
 
     with _open(data_dir, database_url) as services, services.engine.begin() as conn:
         _org(conn, org_id)

@@ -14,11 +14,11 @@ import logging
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from scopegate import model_registry
 from scopegate.runners.registry import COLOR_RECOGNIZER, VISUAL_CLASSIFIER
+from scopegate.services import model_registry
 from scopegate.store import apps, models, users
 
-log = logging.getLogger("scopegate.seed")
+log = logging.getLogger("scopegate.server.seed")
 
 USER_ID = "clarifai"
 APP_ID = "main"

@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from scopegate.account_ids import check_new_account_id
 from scopegate.auth import tokens
 from scopegate.auth.principal import CredentialKind
 from scopegate.auth.scopes import ALL, ScopeAlgebra, UnknownScopeError
 from scopegate.auth.tokens import SecretHasher, SecretKind
-from scopegate.status import ApiError, C, does_not_exist, invalid_argument
+from scopegate.contract.status import ApiError, C, does_not_exist, invalid_argument
+from scopegate.services.account_ids import check_new_account_id
 from scopegate.store import apps, audit, changes, keys, orgs, users
 from scopegate.store.records import AppRecord, KeyRecord, UserRecord, now
 from scopegate.store.schema import ID_LENGTH
 
 if TYPE_CHECKING:
-    from scopegate.catalog import Catalog
+    from scopegate.contract.catalog import Catalog
 
 _ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{0,{ID_LENGTH - 1}}}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

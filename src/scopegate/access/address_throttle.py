@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from scopegate.status import ApiError, C
+from scopegate.contract.status import ApiError, C
 
 DEFAULT_MAX_ADDRESSES = 65_536
 DEFAULT_MAX_WAITING = 4_096

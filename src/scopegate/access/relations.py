@@ -14,10 +14,10 @@ from typing import NamedTuple
 
 from sqlalchemy import Engine
 
+from scopegate.access.single_flight import SingleFlight
 from scopegate.auth.policy import Grant, Relation, Target
 from scopegate.auth.principal import Principal
 from scopegate.auth.roles import RoleScopes, TeamRole, parse_org_role, parse_team_role, role_scopes
-from scopegate.single_flight import SingleFlight
 from scopegate.store import apps, collaborators, orgs
 from scopegate.store.schema import ID_LENGTH
 

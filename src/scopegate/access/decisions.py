@@ -16,8 +16,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
+from scopegate.access.authentication import CachedCredential
 from scopegate.auth.policy import Target
-from scopegate.authentication import CachedCredential
 from scopegate.store.schema import ID_LENGTH
 
 

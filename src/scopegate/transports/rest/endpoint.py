@@ -16,12 +16,12 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response
 
-from scopegate.auth_throttle import ThrottledError
-from scopegate.catalog import Catalog
+from scopegate.access.address_throttle import ThrottledError
+from scopegate.contract.catalog import Catalog
+from scopegate.contract.status import ApiError, C, http_status
 from scopegate.dispatch import Call, Dispatcher
-from scopegate.status import ApiError, C, http_status
-from scopegate.transports.rest_json import dict_to_message, message_from_path, message_to_dict
-from scopegate.transports.rest_routes import MethodNotAllowedError, Router
+from scopegate.transports.rest.codec import dict_to_message, message_from_path, message_to_dict
+from scopegate.transports.rest.router import MethodNotAllowedError, Router
 
 
 def route_path(scope) -> str:

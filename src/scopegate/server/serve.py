@@ -12,26 +12,26 @@ import uvicorn
 from grpc_health.v1 import health_pb2
 from starlette.types import ASGIApp
 
-from scopegate import heap
-from scopegate.auth_throttle import AuthFailureThrottle
-from scopegate.authentication import Authenticator
-from scopegate.catalog import SERVICE_NAME
-from scopegate.config import Settings
-from scopegate.connections import grpc_options
+from scopegate.access.address_throttle import AuthFailureThrottle
+from scopegate.access.authentication import Authenticator
+from scopegate.access.invalidation import ChangeWatcher
+from scopegate.access.relations import RelationResolver
 from scopegate.context import Services
+from scopegate.contract.catalog import SERVICE_NAME
 from scopegate.dispatch import Dispatcher
-from scopegate.downloads import Downloader
 from scopegate.handlers import all_handlers
-from scopegate.invalidation import ChangeWatcher
-from scopegate.login import LoginService
-from scopegate.relations import RelationResolver
-from scopegate.runtime import open_services
-from scopegate.transports.forwarded import TrustedProxies
-from scopegate.transports.grpc_server import build_grpc_server
-from scopegate.transports.http_app import build_http_app
-from scopegate.transports.http_protocol import deadline_protocol
+from scopegate.media.downloads import Downloader
+from scopegate.server import heap
+from scopegate.server.config import Settings
+from scopegate.server.connections import grpc_options
+from scopegate.server.runtime import open_services
+from scopegate.services.login import LoginService
+from scopegate.transports.grpc import build_grpc_server
+from scopegate.transports.rest.app import build_http_app
+from scopegate.transports.rest.forwarded import TrustedProxies
+from scopegate.transports.rest.http_protocol import deadline_protocol
 
-log = logging.getLogger("scopegate.server")
+log = logging.getLogger("scopegate.server.serve")
 GRACE_SECONDS = 10.0
 
 

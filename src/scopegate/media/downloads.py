@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine
 
-from scopegate import media
-from scopegate.config import MediaSettings
-from scopegate.status import C
+from scopegate.contract.status import C
+from scopegate.media import images as media
+from scopegate.server.config import MediaSettings
 from scopegate.store import inputs
 
-log = logging.getLogger("scopegate.downloads")
+log = logging.getLogger("scopegate.media.downloads")
 
 
 class Downloader:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import unquote
 
-from scopegate.catalog import Catalog, HttpBinding, MethodSpec
+from scopegate.contract.catalog import Catalog, HttpBinding, MethodSpec
 
 # Longer paths are matched afresh each time, so the cache of recent matches stays small.
 _CACHED_PATH_LENGTH = 512

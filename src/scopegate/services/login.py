@@ -7,16 +7,16 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from scopegate import accounts
-from scopegate.accounts import Actor
+from scopegate.access.login_throttle import Reservation, Throttle
 from scopegate.auth import tokens
 from scopegate.auth.passwords import hash_password, policy_violations, verify_password
 from scopegate.auth.principal import Principal
 from scopegate.auth.tokens import SecretHasher, SecretKind
-from scopegate.status import ApiError, C, invalid_argument
+from scopegate.contract.status import ApiError, C, invalid_argument
+from scopegate.services import accounts
+from scopegate.services.accounts import Actor
 from scopegate.store import changes, sessions, users
 from scopegate.store.records import now
-from scopegate.throttle import Reservation, Throttle
 
 DEFAULT_SESSION_SECONDS = 12 * 3600
 BAD_LOGIN = "Invalid email or password"

@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scopegate.connections import ConnectionSettings, connection_settings
-from scopegate.tls import TlsFiles, load_tls
+from scopegate.server.connections import ConnectionSettings, connection_settings
+from scopegate.server.tls import TlsFiles, load_tls
 
 SECRET_ENV = "SCOPEGATE_SECRET_KEY"
 SECRET_FILE = "server.key"

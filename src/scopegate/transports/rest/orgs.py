@@ -5,7 +5,7 @@ Python SDK calls, `GET /v2/users/{user_id}/organizations`.
 Callers authenticate like any PAT method: a PAT or a session, never an app-specific key
 (an API key stands for one app, not a person). Reading an organization takes membership,
 changing it takes the admin role; outsiders get "Resource does not exist" whether the
-organization exists or not. Every change goes through `scopegate.organizations`, which
+organization exists or not. Every change goes through `scopegate.services.organizations`, which
 audits it and tells every process to drop cached relations to the organization.
 """
 
@@ -19,15 +19,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from scopegate import organizations
-from scopegate.accounts import Actor
 from scopegate.auth.policy import ME
 from scopegate.auth.principal import CredentialKind, Principal
+from scopegate.contract.status import ApiError, C, does_not_exist, success
 from scopegate.dispatch import Dispatcher
-from scopegate.status import ApiError, C, does_not_exist, success
+from scopegate.services import organizations
+from scopegate.services.accounts import Actor
 from scopegate.store import orgs
 from scopegate.store.orgs import MemberRecord, OrgRecord, TeamRecord
-from scopegate.transports.rest import (
+from scopegate.transports.rest.endpoint import (
     BadRequestError,
     json_response,
     read_json_body,

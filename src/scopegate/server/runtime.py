@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from scopegate.auth.scopes import ScopeAlgebra
 from scopegate.auth.tokens import SecretHasher
-from scopegate.catalog import load_catalog
-from scopegate.config import Settings, server_secret
 from scopegate.context import Services
+from scopegate.contract.catalog import load_catalog
 from scopegate.runners.registry import RunnerPool
-from scopegate.seed import seed_clarifai_main
+from scopegate.server.config import Settings, server_secret
+from scopegate.server.seed import seed_clarifai_main
 from scopegate.store.database import migrate, open_engine
 
 

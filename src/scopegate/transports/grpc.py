@@ -9,9 +9,9 @@ from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from scopegate.catalog import SERVICE_NAME, Catalog, MethodSpec
+from scopegate.contract.catalog import SERVICE_NAME, Catalog, MethodSpec
+from scopegate.contract.status import ApiError, C
 from scopegate.dispatch import Call, Dispatcher
-from scopegate.status import ApiError, C
 from scopegate.transports import credential_headers
 
 

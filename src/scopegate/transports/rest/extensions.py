@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from scopegate.auth.principal import CredentialKind
+from scopegate.contract.status import ApiError, C, http_status, success
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.handlers.key_roll import AUTHORIZED_AS, ROLL
-from scopegate.login import LoginService
-from scopegate.status import ApiError, C, http_status, success
-from scopegate.transports.rest import (
+from scopegate.services.login import LoginService
+from scopegate.transports.rest.endpoint import (
     BadRequestError,
     json_response,
     read_json_body,

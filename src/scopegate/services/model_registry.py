@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
-from scopegate.accounts import validate_id
+from scopegate.contract.status import ApiError, C, invalid_argument
 from scopegate.runners.base import RunnerError
 from scopegate.runners.registry import MODEL_TYPES, VISUAL_CLASSIFIER
-from scopegate.status import ApiError, C, invalid_argument
+from scopegate.services.accounts import validate_id
 from scopegate.store import models
 from scopegate.store.records import AppRecord, ModelRecord, ModelVersionRecord
 

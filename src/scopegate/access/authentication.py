@@ -19,11 +19,11 @@ from hashlib import blake2b
 
 from sqlalchemy import Engine
 
+from scopegate.access.single_flight import SingleFlight
 from scopegate.auth import tokens
 from scopegate.auth.principal import AppRef, CredentialKind, Principal
 from scopegate.auth.tokens import SecretHasher, SecretKind
-from scopegate.single_flight import SingleFlight
-from scopegate.status import KEY_INVALID_DESCRIPTION, ApiError, C
+from scopegate.contract.status import KEY_INVALID_DESCRIPTION, ApiError, C
 from scopegate.store import keys, sessions
 from scopegate.store.records import KeyRecord, now
 
