@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
-from scopegate.store.records import AppRecord, now, utc
+from scopegate.store.records import AppRecord, now, row_reader
 from scopegate.store.schema import apps
 
-
-def _record(row) -> AppRecord:
-    return AppRecord(
-        pk=row.id,
-        user_id=row.user_id,
-        app_id=row.app_id,
-        name=row.name,
-        description=row.description,
-        visibility=row.visibility,
-        created_at=utc(row.created_at),
-        modified_at=utc(row.modified_at),
-    )
+_record = row_reader(AppRecord)
 
 
 def create(

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from scopegate.store.records import now, utc
+from scopegate.store.records import json_strings, now, row_reader
 from scopegate.store.schema import apps, collaborators, users
 
 
@@ -54,19 +54,7 @@ _GRANT = _select().where(
 )
 
 
-def _record(row) -> CollaboratorRecord:
-    return CollaboratorRecord(
-        public_id=row.public_id,
-        app_pk=row.app_pk,
-        owner_user_id=row.owner_user_id,
-        app_id=row.app_id,
-        user_id=row.user_id,
-        email=row.email,
-        scopes=tuple(json.loads(row.scopes)),
-        endpoints=tuple(json.loads(row.endpoints)),
-        created_at=utc(row.created_at),
-        modified_at=utc(row.modified_at),
-    )
+_record = row_reader(CollaboratorRecord, scopes=json_strings, endpoints=json_strings)
 
 
 def add(

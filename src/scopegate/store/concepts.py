@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert, select, update
 
-from scopegate.store.records import now, utc
+from scopegate.store.records import json_object, now, row_reader
 from scopegate.store.schema import concepts
 
 
@@ -28,17 +28,7 @@ def fold(name: str) -> str:
     return name.casefold()
 
 
-def _record(row) -> ConceptRecord:
-    return ConceptRecord(
-        pk=row.id,
-        app_pk=row.app_pk,
-        concept_id=row.concept_id,
-        name=row.name,
-        language=row.language,
-        metadata=json.loads(row.metadata or "{}"),
-        created_at=utc(row.created_at),
-        modified_at=utc(row.modified_at),
-    )
+_record = row_reader(ConceptRecord, metadata=json_object)
 
 
 def add(

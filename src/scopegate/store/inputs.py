@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from scopegate.store.records import now, utc
+from scopegate.store.records import json_object, now, row_reader
 from scopegate.store.schema import concepts, input_concepts, inputs
 
 # Everything but the image bytes: lists and gets never need them.
@@ -49,23 +49,7 @@ class ImageFacts:
     color_mode: str
 
 
-def _record(row, labels: tuple[InputConcept, ...] = ()) -> InputRecord:
-    return InputRecord(
-        pk=row.id,
-        app_pk=row.app_pk,
-        input_id=row.input_id,
-        url=row.url,
-        width=row.width,
-        height=row.height,
-        mime=row.mime,
-        color_mode=row.color_mode,
-        metadata=json.loads(row.metadata or "{}"),
-        status_code=row.status_code,
-        status_details=row.status_details,
-        created_at=utc(row.created_at),
-        modified_at=utc(row.modified_at),
-        concepts=labels,
-    )
+_record = row_reader(InputRecord, skip=("concepts",), metadata=json_object)
 
 
 def add(
@@ -130,7 +114,7 @@ def _labels(conn: Connection, input_pks: list[int]) -> dict[int, list[InputConce
 def _with_labels(conn: Connection, rows) -> list[InputRecord]:
     rows = list(rows)
     labels = _labels(conn, [row.id for row in rows])
-    return [_record(row, tuple(labels[row.id])) for row in rows]
+    return [_record(row, concepts=tuple(labels[row.id])) for row in rows]
 
 
 def get(conn: Connection, app_pk: int, input_id: str) -> InputRecord | None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select
 from sqlalchemy import update as update_stmt
 
-from scopegate.store.records import KeyRecord, now, utc
+from scopegate.store.records import KeyRecord, json_strings, now, row_reader
 from scopegate.store.schema import apps, key_secrets, keys
 
 _COLUMNS = (
@@ -34,23 +34,7 @@ def _select():
     return select(*_COLUMNS).select_from(keys.outerjoin(apps, keys.c.app_pk == apps.c.id))
 
 
-def _record(row) -> KeyRecord:
-    return KeyRecord(
-        pk=row.id,
-        public_id=row.public_id,
-        kind=row.kind,
-        user_id=row.user_id,
-        app_user_id=row.app_user_id,
-        app_id=row.app_id,
-        description=row.description,
-        scopes=tuple(json.loads(row.scopes)),
-        endpoints=tuple(json.loads(row.endpoints)),
-        masked=row.masked,
-        expires_at=utc(row.expires_at),
-        last_used_at=utc(row.last_used_at),
-        created_at=utc(row.created_at),
-        modified_at=utc(row.modified_at),
-    )
+_record = row_reader(KeyRecord, scopes=json_strings, endpoints=json_strings)
 
 
 def create(

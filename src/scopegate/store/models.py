@@ -12,7 +12,7 @@ from scopegate.store.records import (
     ModelVersionRecord,
     WeightsRecord,
     now,
-    utc,
+    row_reader,
 )
 from scopegate.store.schema import apps, model_aliases, model_versions, model_weights, models
 
@@ -24,22 +24,7 @@ _MODEL_COLUMNS = (
 )
 
 
-def _model(row) -> ModelRecord:
-    return ModelRecord(
-        pk=row.id,
-        app_pk=row.app_pk,
-        user_id=row.user_id,
-        app_id=row.app_id,
-        app_visibility=row.app_visibility,
-        model_id=row.model_id,
-        name=row.name,
-        description=row.description,
-        notes=row.notes,
-        model_type_id=row.model_type_id,
-        created_at=utc(row.created_at),
-        modified_at=utc(row.modified_at),
-        output_info=row.output_info,
-    )
+_model = row_reader(ModelRecord)
 
 
 def _select_models():
@@ -138,17 +123,11 @@ def delete_model(conn: Connection, pk: int) -> None:
 # --- versions ----------------------------------------------------------------------------
 
 
-def _version(row) -> ModelVersionRecord:
-    labels = tuple(tuple(pair) for pair in json.loads(row.labels)) if row.labels else ()
-    return ModelVersionRecord(
-        pk=row.id,
-        model_pk=row.model_pk,
-        version_id=row.version_id,
-        description=row.description,
-        status_code=row.status_code,
-        created_at=utc(row.created_at),
-        labels=labels,
-    )
+def _labels(stored: str | None) -> tuple[tuple[str, str], ...]:
+    return tuple(tuple(pair) for pair in json.loads(stored)) if stored else ()
+
+
+_version = row_reader(ModelVersionRecord, labels=_labels)
 
 
 def _select_versions():

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+R = TypeVar("R")
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -15,6 +20,44 @@ def utc(value: datetime | None) -> datetime | None:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def json_strings(value: str) -> tuple[str, ...]:
+    """A JSON list of strings (scopes, endpoints) as stored, read back as a tuple."""
+    return tuple(json.loads(value))
+
+
+def json_object(value: str | None) -> dict:
+    """A JSON object as stored (metadata); none stored reads as empty."""
+    return json.loads(value or "{}")
+
+
+def row_reader(
+    record_type: Callable[..., R],
+    *,
+    skip: tuple[str, ...] = (),
+    **convert: Callable[[Any], Any],
+) -> Callable[..., R]:
+    """A function building `record_type` (a dataclass) from a row whose columns carry its
+    field names: `pk` from column `id`, timestamps made UTC, fields in `convert` through
+    their function, fields in `skip` (defaulted ones the row has no column for) given as
+    keywords to the reader. Worked out once per record type, not per row."""
+    plan: list[tuple[str, str, Callable[[Any], Any] | None]] = []
+    for f in fields(record_type):  # type: ignore[arg-type]
+        if f.name in skip:
+            continue
+        column = "id" if f.name == "pk" else f.name
+        conv = convert.get(f.name) or (utc if "datetime" in str(f.type) else None)
+        plan.append((f.name, column, conv))
+
+    def read(row: Any, **extra: Any) -> R:
+        mapping = row._mapping
+        values = {
+            name: conv(mapping[column]) if conv else mapping[column] for name, column, conv in plan
+        }
+        return record_type(**values, **extra)
+
+    return read
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, func, insert, select
 
-from scopegate.store.records import UserRecord, now, utc
+from scopegate.store.records import UserRecord, now, row_reader
 from scopegate.store.schema import users
 
-
-def _record(row) -> UserRecord:
-    return UserRecord(
-        user_id=row.user_id,
-        email=row.email,
-        password_hash=row.password_hash,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        created_at=utc(row.created_at),
-        kind=row.kind,
-    )
+_record = row_reader(UserRecord)
 
 
 def create(conn: Connection, user_id: str, email: str, password_hash: str | None) -> UserRecord:
