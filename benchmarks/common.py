@@ -17,7 +17,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 CACHE_DIR = BENCH_DIR / ".cache"
 
-# `tests.server_process` starts the real server; it lives next to `src/`, not in the package.
+# `tests.support.server_process` starts the real server; it lives beside `src/`, not in the package.
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
@@ -111,7 +111,7 @@ def sign_up(services, user_id: str) -> str:
 
 
 def start_server(data_dir: Path, env: dict[str, str] | None = None):
-    from tests.server_process import ServerProcess
+    from tests.support.server_process import ServerProcess
 
     return ServerProcess(data_dir=data_dir, database_url=None, extra_env=env or {}).start()
 

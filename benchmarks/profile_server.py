@@ -22,7 +22,7 @@ from benchmarks.common import log, temp_dir
 
 def profiled_server(data_dir, profile_path):
     """`scopegate serve` under `python -m cProfile -o <file>`; written on graceful stop."""
-    from tests.server_process import ServerProcess
+    from tests.support.server_process import ServerProcess
 
     class ProfiledServer(ServerProcess):
         def start(self, timeout: float = 30.0):

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
-from clarifai_grpc.grpc.api import service_pb2_grpc
 
-from tests.server_process import ServerProcess
+from tests.support.clients import TRANSPORTS, Client, make_stub, new_id
 from tests.support.images import HttpsImageHosts
+from tests.support.server_process import ServerProcess
+from tests.support.servers import BACKENDS, start_server
 from tests.support.tls import Certificate
 
 # The `services` fixture: services opened in process on a SQLite file.
 pytest_plugins = ("tests.support.in_process",)
-
-BACKENDS = ["sqlite", "postgres"]
-TRANSPORTS = ["grpc", "json"]
-# Test servers fetch images from loopback HTTP servers the tests start, with limits small
-# enough that "too large" and "too slow" take a moment.
-SERVER_ENV = {
-    # The shared servers see thousands of deliberate failures from 127.0.0.1: count them,
-    # but never throttle (test_auth_throttle.py has servers of its own for that).
-    "SCOPEGATE_AUTH_FAILURE_LIMIT": "1000000",
-    "SCOPEGATE_FETCH_PRIVATE_HOSTS": "1",
-    "SCOPEGATE_MAX_IMAGE_BYTES": str(1024 * 1024),
-    "SCOPEGATE_FETCH_TIMEOUT_SECONDS": "2",
-}
 
 
 @pytest.fixture(scope="session")
@@ -40,21 +25,6 @@ def postgres_cluster():
         pytest.skip(f"PostgreSQL unavailable: {reason}")
     with postgres.PostgresCluster() as cluster:
         yield cluster
-
-
-def start_server(
-    request, tmp_path_factory, backend: str, tls: Certificate | None = None
-) -> ServerProcess:
-    data_dir = tmp_path_factory.mktemp(f"scopegate-{backend}")
-    url = None
-    if backend == "postgres":
-        cluster = request.getfixturevalue("postgres_cluster")
-        url = cluster.create_database(f"sg_{uuid.uuid4().hex[:12]}")
-    env = dict(SERVER_ENV)
-    https_images = request.getfixturevalue("https_images")
-    if https_images:
-        env.update(https_images.server_env())
-    return ServerProcess(data_dir=data_dir, database_url=url, extra_env=env, tls=tls).start()
 
 
 @pytest.fixture(scope="session")
@@ -107,47 +77,6 @@ def tls_server(request, tmp_path_factory, tls_certificate) -> Iterator[ServerPro
     yield process
     code = process.stop()
     assert code == 0, process.log()
-
-
-def new_id(prefix: str = "u") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
-
-
-@dataclass
-class Client:
-    """An official V2 stub plus the metadata helpers tests use."""
-
-    transport: str
-    stub: service_pb2_grpc.V2Stub
-
-    @staticmethod
-    def auth(secret: str) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Key {secret}"),)
-
-
-def trust_only(session, cert) -> None:
-    """Make a requests session trust `cert` alone. Not from the environment: requests lets
-    REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, when set, override the session's own setting."""
-    session.verify = str(cert)
-    session.trust_env = False
-
-
-def make_stub(server: ServerProcess, transport: str) -> service_pb2_grpc.V2Stub:
-    # The official stub captures the channel kind when built: build it right after its channel.
-    # A TLS server's stubs trust its certificate, as users of a private CA configure them.
-    if transport == "grpc":
-        if server.tls:
-            channel = ClarifaiChannel.get_grpc_channel(
-                base=server.grpc_address, root_certificates_path=str(server.tls.cert)
-            )
-            return service_pb2_grpc.V2Stub(channel)
-        host, port = server.grpc_address.split(":")
-        channel = ClarifaiChannel.get_insecure_grpc_channel(base=host, port=int(port))
-        return service_pb2_grpc.V2Stub(channel)
-    channel = ClarifaiChannel.get_json_channel(base_url=server.http_url)
-    if server.tls:
-        trust_only(channel.session, server.tls.cert)
-    return service_pb2_grpc.V2Stub(channel)
 
 
 @pytest.fixture(params=TRANSPORTS)

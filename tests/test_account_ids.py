@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import new_id
-from tests.test_organizations import ORGS, rest
+from tests.support.api import ORGS, rest
+from tests.support.clients import new_id
 
 
 def refused(status: int, body: dict, words: str) -> bool:

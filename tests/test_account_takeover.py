@@ -15,10 +15,8 @@ import requests
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import Client, new_id
-from tests.test_authentication import me
-from tests.test_flow import ok
-from tests.test_organizations import ORGS, call
+from tests.support.api import ORGS, call, me, ok
+from tests.support.clients import Client, new_id
 
 R = resources_pb2
 S = service_pb2

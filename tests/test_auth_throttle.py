@@ -16,8 +16,8 @@ import pytest
 from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import make_stub, new_id
-from tests.server_process import ServerProcess
+from tests.support.clients import make_stub, new_id
+from tests.support.server_process import ServerProcess
 
 LIMIT, WINDOW, DELAY = 3, 5.0, 0.5
 BAD = "Key sgp_" + "A" * 36  # checksum-invalid: refused before any query

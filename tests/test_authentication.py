@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
 import grpc
 import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from scopegate.contract.catalog import load_catalog
-from tests.conftest import Client, make_stub, new_id
-from tests.test_flow import ok
+from tests.support.api import http, me, ok
+from tests.support.clients import Client, make_stub, new_id
 
 KEY_INVALID = "Invalid API key or Invalid API key/application pair"
-
-
-def http(server, method: str, path: str, *, headers=None, body=None):
-    """Plain HTTP: (HTTP status, decoded JSON body)."""
-    data = json.dumps(body).encode() if isinstance(body, dict) else body
-    request = urllib.request.Request(
-        server.http_url + path, method=method, data=data, headers=headers or {}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def me(**ids):
-    return resources_pb2.UserAppIDSet(
-        user_id=ids.get("user_id", "me"), app_id=ids.get("app_id", "")
-    )
 
 
 @pytest.mark.parametrize(

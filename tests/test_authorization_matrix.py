@@ -37,11 +37,9 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from scopegate.contract.catalog import AuthType, MethodSpec, load_catalog
-from tests.conftest import make_stub, new_id
+from tests.support.api import ORGS, PASSWORD, call, login, ok
+from tests.support.clients import make_stub, new_id
 from tests.support.images import png_bytes
-from tests.test_credentials import PASSWORD, login
-from tests.test_flow import ok
-from tests.test_organizations import ORGS, call
 
 CATALOG = load_catalog()
 ALLOW = "allowed"

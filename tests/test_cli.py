@@ -10,8 +10,8 @@ import sys
 import time
 import urllib.request
 
-from tests.conftest import new_id
-from tests.server_process import free_port, scopegate
+from tests.support.clients import new_id
+from tests.support.server_process import free_port, scopegate
 
 
 def test_users_create_json_prints_pat_once_on_last_line(tmp_path):

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import new_id
-from tests.server_process import ServerProcess, scopegate
+from tests.support.cli import cli, cli_json, new_user, one_error_line
+from tests.support.clients import new_id
+from tests.support.server_process import ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -23,21 +24,6 @@ def server(tmp_path_factory) -> Iterator[ServerProcess]:
     ).start()
     yield process
     assert process.stop() == 0, process.log()
-
-
-def cli(server: ServerProcess, *args: str, input: str | None = None):
-    return scopegate(*args, "--data-dir", str(server.data_dir), input=input)
-
-
-def cli_json(server: ServerProcess, *args: str, input: str | None = None):
-    result = cli(server, *args, "--json", input=input)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)  # the whole of stdout is one JSON document
-
-
-def new_user(server: ServerProcess) -> tuple[str, str]:
-    user_id = new_id()
-    return user_id, server.create_user(user_id)
 
 
 def me_status(server: ServerProcess, secret: str) -> int:
@@ -59,14 +45,6 @@ def eventually_status(server: ServerProcess, secret: str, expected: int) -> int:
         if status == expected or time.monotonic() > deadline:
             return status
         time.sleep(0.1)
-
-
-def one_error_line(result, code: int) -> str:
-    assert result.returncode == code, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def test_keys_create_list_patch_delete(server):

@@ -11,10 +11,10 @@ import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import make_stub, new_id
-from tests.server_process import ServerProcess
-from tests.test_authentication import http, me
-from tests.test_cli_admin import cli, cli_json, new_user, one_error_line
+from tests.support.api import http, me
+from tests.support.cli import cli, cli_json, new_user, one_error_line
+from tests.support.clients import make_stub, new_id
+from tests.support.server_process import ServerProcess
 
 BOUND_SECONDS = 1.0
 

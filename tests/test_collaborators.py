@@ -6,43 +6,15 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from scopegate.contract.catalog import load_catalog
-from tests.conftest import Client, new_id
-from tests.test_authentication import me
-from tests.test_flow import ok
-
-
-def _setup(server, client: Client, owner_pat: str, scopes):
-    app_id = new_id("app")
-    ok(
-        client.stub.PostApps(
-            service_pb2.PostAppsRequest(user_app_id=me(), apps=[resources_pb2.App(id=app_id)]),
-            metadata=client.auth(owner_pat),
-        )
-    )
-    guest_id = new_id()
-    guest_pat = server.create_user(guest_id)
-    added = ok(
-        client.stub.PostCollaborators(
-            service_pb2.PostCollaboratorsRequest(
-                user_app_id=me(app_id=app_id),
-                collaborators=[
-                    resources_pb2.Collaborator(
-                        user=resources_pb2.User(primary_email=f"{guest_id}@example.com"),
-                        scopes=list(scopes),
-                    )
-                ],
-            ),
-            metadata=client.auth(owner_pat),
-        )
-    )
-    return app_id, guest_id, guest_pat, added
+from tests.support.api import add_collaborator, me, ok
+from tests.support.clients import Client, new_id
 
 
 def test_grant_reaches_the_app_with_both_sides_scopes(server, client: Client, user):
     owner_id, owner_pat = user
     needed = sorted(load_catalog().methods["GetApp"].scopes)
     granted = [name.replace("_", ":") for name in needed]  # either spelling is accepted
-    app_id, guest_id, guest_pat, added = _setup(server, client, owner_pat, granted)
+    app_id, guest_id, guest_pat, added = add_collaborator(server, client, owner_pat, granted)
     assert added.app_owner.id == owner_id
     assert added.collaborators[0].user.id == guest_id
     target = me(user_id=owner_id, app_id=app_id)
@@ -83,7 +55,7 @@ def test_grant_reaches_the_app_with_both_sides_scopes(server, client: Client, us
 
 def test_narrowing_and_removing_take_effect_at_once(server, client: Client, user):
     owner_id, owner_pat = user
-    app_id, guest_id, guest_pat, _ = _setup(server, client, owner_pat, ["All"])
+    app_id, guest_id, guest_pat, _ = add_collaborator(server, client, owner_pat, ["All"])
     target = me(user_id=owner_id, app_id=app_id)
     guest = client.auth(guest_pat)
     ok(client.stub.GetApp(service_pb2.GetAppRequest(user_app_id=target), metadata=guest))

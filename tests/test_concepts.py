@@ -8,10 +8,9 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from scopegate.handlers.concepts import like_pattern
-from tests.conftest import Client
+from tests.support.api import me, ok
 from tests.support.apps import new_app
-from tests.test_authentication import me
-from tests.test_flow import ok
+from tests.support.clients import Client
 
 Concept = resources_pb2.Concept
 

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from tests.server_process import ServerProcess
+from tests.support.server_process import ServerProcess
 
 MAX_CONNECTIONS = 8
 PATIENCE = 30.0  # far past the server's 1-second deadline

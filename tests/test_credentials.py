@@ -9,22 +9,9 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tests.conftest import Client, new_id
-from tests.server_process import ServerProcess
-from tests.test_authentication import http, me
-from tests.test_flow import ok
-
-PASSWORD = "tr0ub4dor&3xyz"
-
-
-def login(server, email: str, password: str = PASSWORD):
-    return http(
-        server,
-        "POST",
-        "/v2/login",
-        body={"email": email, "password": password},
-        headers={"content-type": "application/json"},
-    )
+from tests.support.api import PASSWORD, http, login, me, ok
+from tests.support.clients import Client, new_id
+from tests.support.server_process import ServerProcess
 
 
 @pytest.fixture

@@ -4,15 +4,9 @@ both databases: user → PAT → app → API key → a call with the API key."""
 from __future__ import annotations
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
-from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import Client, new_id
-
-
-def ok(response):
-    assert response.status.code == codes.SUCCESS, response.status
-    assert response.status.req_id
-    return response
+from tests.support.api import ok
+from tests.support.clients import Client, new_id
 
 
 def test_pat_creates_app_and_key_then_key_calls(client: Client, user):

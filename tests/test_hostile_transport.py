@@ -15,8 +15,9 @@ import requests
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import make_stub, new_id, start_server
-from tests.server_process import ServerProcess
+from tests.support.clients import make_stub, new_id
+from tests.support.server_process import ServerProcess
+from tests.support.servers import start_server
 
 NESTING = 1000
 DEEP_OBJECT = '{"a":' * NESTING + "1" + "}" * NESTING

@@ -7,12 +7,12 @@ import time
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import SERVER_ENV, Client, make_stub, new_id
-from tests.server_process import ServerProcess
+from tests.support.api import me, ok
 from tests.support.apps import new_app
+from tests.support.clients import Client, make_stub, new_id
 from tests.support.images import gated_image_server
-from tests.test_authentication import me
-from tests.test_flow import ok
+from tests.support.server_process import ServerProcess
+from tests.support.servers import SERVER_ENV
 
 
 def test_pending_download_survives_a_crash(tmp_path):

@@ -13,11 +13,10 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from clarifai_grpc.grpc.api.status import status_pb2
 from google.protobuf import struct_pb2
 
-from tests.conftest import Client, new_id
+from tests.support.api import http, me, ok
 from tests.support.apps import new_app
+from tests.support.clients import Client, new_id
 from tests.support.images import image_server, jpeg_bytes, png_bytes
-from tests.test_authentication import http, me
-from tests.test_flow import ok
 
 Input, Data, Image, Concept = (
     resources_pb2.Input,

@@ -12,7 +12,7 @@ from functools import partial
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 
-from tests.conftest import Client, make_stub, new_id
+from tests.support.clients import Client, make_stub, new_id
 
 C = status_code_pb2
 ME = resources_pb2.UserAppIDSet(user_id="me")

@@ -13,10 +13,9 @@ import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import make_stub, new_id
-from tests.server_process import ServerProcess
-from tests.test_authentication import me
-from tests.test_flow import ok
+from tests.support.api import me, ok
+from tests.support.clients import make_stub, new_id
+from tests.support.server_process import ServerProcess
 
 PASSWORD = "tr0ub4dor&3xyz"
 ACCOUNT_LIMIT = 5  # login.py's default per-account limit

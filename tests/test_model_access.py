@@ -6,11 +6,9 @@ from __future__ import annotations
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import Client, new_id
+from tests.support.api import login, me, ok
+from tests.support.clients import Client, new_id
 from tests.support.predicting import image_input, new_app, new_color_model, png
-from tests.test_authentication import me
-from tests.test_credentials import login
-from tests.test_flow import ok
 
 MAIN = resources_pb2.UserAppIDSet(user_id="clarifai", app_id="main")
 

@@ -7,7 +7,8 @@ import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import Client, new_id
+from tests.support.api import me, ok
+from tests.support.clients import Client, new_id
 from tests.support.predicting import (
     BLUE,
     RED,
@@ -17,8 +18,6 @@ from tests.support.predicting import (
     png,
     register_classifier,
 )
-from tests.test_authentication import me
-from tests.test_flow import ok
 
 
 def predict(client: Client, secret: str, ids, model_id: str, inputs, **fields):
@@ -509,8 +508,8 @@ def test_clarifai_main_answers_to_the_legacy_model_id(client: Client, user):
 @pytest.fixture(scope="module")
 def public_only_server(request, tmp_path_factory):
     """A server with the default fetch policy: loopback and private addresses refused."""
-    from tests.conftest import SERVER_ENV
-    from tests.server_process import ServerProcess
+    from tests.support.server_process import ServerProcess
+    from tests.support.servers import SERVER_ENV
 
     env = {k: v for k, v in SERVER_ENV.items() if k != "SCOPEGATE_FETCH_PRIVATE_HOSTS"}
     process = ServerProcess(
@@ -526,7 +525,7 @@ def test_ipv6_forms_of_private_ipv4_addresses_are_not_fetched(
 ):
     """IPv4-mapped, IPv4-compatible and NAT64 addresses count as the IPv4 address they
     embed: each names loopback here, so none is fetched."""
-    from tests.conftest import make_stub
+    from tests.support.clients import make_stub
 
     server = public_only_server
     client = Client(transport, make_stub(server, transport))

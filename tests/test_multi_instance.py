@@ -9,9 +9,10 @@ import uuid
 
 import pytest
 
-from tests.conftest import BACKENDS, new_id
-from tests.server_process import ServerProcess
-from tests.test_authentication import http
+from tests.support.api import http
+from tests.support.clients import new_id
+from tests.support.server_process import ServerProcess
+from tests.support.servers import BACKENDS
 
 BOUND_SECONDS = 1.0
 ORGS = "/scopegate/v1/organizations"

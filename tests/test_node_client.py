@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import Client, make_stub, new_id
-from tests.server_process import ServerProcess
+from tests.support.api import me
+from tests.support.clients import Client, make_stub, new_id
 from tests.support.predicting import new_app, new_color_model
-from tests.test_authentication import me
+from tests.support.server_process import ServerProcess
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 CLIENT_PACKAGE = NODE_DIR / "node_modules" / "clarifai-nodejs-grpc" / "package.json"

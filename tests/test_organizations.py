@@ -7,22 +7,8 @@ from __future__ import annotations
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import Client, new_id
-from tests.test_authentication import http, me
-from tests.test_flow import ok
-
-ORGS = "/scopegate/v1/organizations"
-
-
-def rest(server, method: str, path: str, secret: str, body: dict | None = None):
-    headers = {"authorization": f"Key {secret}", "content-type": "application/json"}
-    return http(server, method, path, headers=headers, body=body)
-
-
-def call(server, method: str, path: str, secret: str, body: dict | None = None) -> dict:
-    status, reply = rest(server, method, path, secret, body)
-    assert status == 200 and reply["status"]["code"] == codes.SUCCESS, reply
-    return reply
+from tests.support.api import ORGS, call, me, ok, rest
+from tests.support.clients import Client, new_id
 
 
 def _org_with_app(server, client: Client, admin_pat: str, visibility=None):

@@ -24,8 +24,8 @@ from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from scopegate.portal.app import page_routes
-from tests.conftest import make_stub, new_id
-from tests.portal_support import (
+from tests.support.clients import make_stub, new_id
+from tests.support.portal import (
     CHROMIUM,
     CHROMIUM_ARGS,
     NARROW,
@@ -48,7 +48,7 @@ from tests.portal_support import (
     ticked,
     untick,
 )
-from tests.server_process import ServerProcess
+from tests.support.server_process import ServerProcess
 
 WIDE = 1280
 

@@ -14,8 +14,8 @@ from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf.json_format import MessageToDict
 
 from scopegate.request_limits import MAX_ITEMS, MAX_NESTED_ITEMS, too_many_items
-from tests.conftest import Client, make_stub, new_id
-from tests.server_process import ServerProcess
+from tests.support.clients import Client, make_stub, new_id
+from tests.support.server_process import ServerProcess
 
 C = status_code_pb2
 ME = resources_pb2.UserAppIDSet(user_id="me")

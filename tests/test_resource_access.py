@@ -7,12 +7,10 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from scopegate.contract.catalog import load_catalog
-from tests.conftest import Client, new_id
+from tests.support.api import add_collaborator, me, ok
 from tests.support.apps import new_app
+from tests.support.clients import Client, new_id
 from tests.support.images import png_bytes
-from tests.test_authentication import me
-from tests.test_collaborators import _setup as add_collaborator
-from tests.test_flow import ok
 
 
 def _image_input(input_id: str) -> resources_pb2.Input:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.conftest import new_id
-from tests.test_authentication import http
+from tests.support.api import http
+from tests.support.clients import new_id
 
 
 def test_healthz(server):

@@ -13,8 +13,8 @@ from scopegate.access.authentication import key_invalid
 from scopegate.contract.status import ApiError, C
 from scopegate.transports.rest.endpoint import status_only
 from scopegate.transports.rest.gate import status_json
-from tests.conftest import new_id
-from tests.test_authentication import http
+from tests.support.api import http
+from tests.support.clients import new_id
 
 CHECKSUM_INVALID = "sgp_" + "A" * 36  # refused by the gate
 FORGED = "sgp_" + "A" * 30 + "0sc9q7"  # valid checksum, unknown: refused by the dispatcher

@@ -28,10 +28,9 @@ import sys
 import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 
-from tests.conftest import TRANSPORTS, Client, new_id
+from tests.support.api import me, ok
+from tests.support.clients import TRANSPORTS, Client, new_id
 from tests.support.predicting import new_app, new_color_model, register_classifier
-from tests.test_authentication import me
-from tests.test_flow import ok
 
 SEED_PAT_SNIPPET = """\
 ##################################################################################################

@@ -12,8 +12,8 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.conftest import make_stub
-from tests.server_process import ServerProcess, scopegate
+from tests.support.clients import make_stub
+from tests.support.server_process import ServerProcess, scopegate
 
 
 def test_grpc_health_and_reflection(server):

@@ -9,8 +9,8 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from scopegate.contract.catalog import AuthType, MethodSpec, load_catalog
 from scopegate.contract.status import http_status
-from tests.conftest import make_stub, new_id
-from tests.test_authentication import http
+from tests.support.api import http
+from tests.support.clients import make_stub, new_id
 
 CATALOG = load_catalog()
 KNOWN_CODES = set(CATALOG.status_codes)

@@ -25,11 +25,10 @@ from clarifai_grpc.grpc.api import service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import TRANSPORTS, Client, make_stub, new_id, trust_only
-from tests.server_process import ServerProcess, scopegate
+from tests.support.api import me, ok
+from tests.support.clients import TRANSPORTS, Client, make_stub, new_id, trust_only
+from tests.support.server_process import ServerProcess, scopegate
 from tests.support.tls import Certificate, self_signed
-from tests.test_authentication import me
-from tests.test_flow import ok
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -11,10 +11,9 @@ import pytest
 from clarifai_grpc.grpc.api import service_pb2
 
 from scopegate.transports.rest.forwarded import client_address
-from tests.conftest import make_stub, new_id
-from tests.server_process import ServerProcess
-from tests.test_authentication import me
-from tests.test_flow import ok
+from tests.support.api import me, ok
+from tests.support.clients import make_stub, new_id
+from tests.support.server_process import ServerProcess
 
 PASSWORD = "tr0ub4dor&3xyz"
 

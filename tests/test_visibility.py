@@ -8,9 +8,8 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from scopegate.auth.policy import is_public_read
 from scopegate.contract.catalog import load_catalog
-from tests.conftest import Client, new_id
-from tests.test_authentication import me
-from tests.test_flow import ok
+from tests.support.api import me, ok
+from tests.support.clients import Client, new_id
 
 PUBLIC = resources_pb2.Visibility.PUBLIC
 PRIVATE = resources_pb2.Visibility.PRIVATE

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 
-from tests.conftest import Client, new_id
-from tests.test_authentication import me
-from tests.test_flow import ok
+from tests.support.api import me, ok
+from tests.support.clients import Client, new_id
 
 
 def new_app(client: Client, pat: str, *, public: bool = False) -> tuple[str, str]:

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 
-from tests.conftest import Client, new_id
+from tests.support.api import me, ok
+from tests.support.clients import Client, new_id
 from tests.support.onnx_models import write_classifier
-from tests.test_authentication import me
-from tests.test_flow import ok
 
 RED = (230, 20, 20)
 BLUE = (10, 20, 220)

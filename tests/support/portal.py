@@ -27,7 +27,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TEST_OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
+TEST_OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 SCREENSHOTS = TEST_OUTPUT / "portal"
 PASSWORD = "blue-Harbor-42"
 SECRET = re.compile(r"^sg[pk]_[0-9A-Za-z]{36}$")
