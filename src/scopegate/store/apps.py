@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
+from scopegate.store.paging import newest_first
 from scopegate.store.records import AppRecord, now, row_reader
 from scopegate.store.schema import apps
 
@@ -49,11 +50,7 @@ def list_for_user(
     conn: Connection, user_id: str, *, offset: int = 0, limit: int = 128
 ) -> list[AppRecord]:
     rows = conn.execute(
-        select(apps)
-        .where(apps.c.user_id == user_id)
-        .order_by(apps.c.created_at.desc(), apps.c.id.desc())
-        .offset(offset)
-        .limit(limit)
+        newest_first(select(apps).where(apps.c.user_id == user_id), apps, offset, limit)
     )
     return [_record(r) for r in rows]
 

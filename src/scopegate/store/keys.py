@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select
 from sqlalchemy import update as update_stmt
 
+from scopegate.store.paging import newest_first
 from scopegate.store.records import KeyRecord, json_strings, now, row_reader
 from scopegate.store.schema import apps, key_secrets, keys
 
@@ -113,13 +114,7 @@ def list_for_user(
         conditions.append(keys.c.app_pk == app_pk)
     if not_expired_at is not None:
         conditions.append(or_(keys.c.expires_at.is_(None), keys.c.expires_at > not_expired_at))
-    rows = conn.execute(
-        _select()
-        .where(and_(*conditions))
-        .order_by(keys.c.created_at.desc(), keys.c.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
+    rows = conn.execute(newest_first(_select().where(and_(*conditions)), keys, offset, limit))
     return [_record(r) for r in rows]
 
 

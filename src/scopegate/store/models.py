@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
+from scopegate.store.paging import newest_first
 from scopegate.store.records import (
     ModelRecord,
     ModelVersionRecord,
@@ -102,9 +103,7 @@ def list_models(
         query = query.where(apps.c.user_id == user_id)
     if model_type_id:
         query = query.where(models.c.model_type_id == model_type_id)
-    rows = conn.execute(
-        query.order_by(models.c.created_at.desc(), models.c.id.desc()).offset(offset).limit(limit)
-    )
+    rows = conn.execute(newest_first(query, models, offset, limit))
     return [_model(r) for r in rows]
 
 
@@ -128,6 +127,10 @@ def _labels(stored: str | None) -> tuple[tuple[str, str], ...]:
 
 
 _version = row_reader(ModelVersionRecord, labels=_labels)
+
+
+def _versions_of(model_pk: int) -> Select:
+    return _select_versions().where(model_versions.c.model_pk == model_pk)
 
 
 def _select_versions():
@@ -169,25 +172,14 @@ def get_version(conn: Connection, model_pk: int, version_id: str) -> ModelVersio
 
 
 def latest_version(conn: Connection, model_pk: int) -> ModelVersionRecord | None:
-    row = conn.execute(
-        _select_versions()
-        .where(model_versions.c.model_pk == model_pk)
-        .order_by(model_versions.c.created_at.desc(), model_versions.c.id.desc())
-        .limit(1)
-    ).first()
+    row = conn.execute(newest_first(_versions_of(model_pk), model_versions, limit=1)).first()
     return _version(row) if row else None
 
 
 def list_versions(
     conn: Connection, model_pk: int, *, offset: int = 0, limit: int = 128
 ) -> list[ModelVersionRecord]:
-    rows = conn.execute(
-        _select_versions()
-        .where(model_versions.c.model_pk == model_pk)
-        .order_by(model_versions.c.created_at.desc(), model_versions.c.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
+    rows = conn.execute(newest_first(_versions_of(model_pk), model_versions, offset, limit))
     return [_version(r) for r in rows]
 
 
