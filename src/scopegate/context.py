@@ -14,7 +14,7 @@ from scopegate.auth.scopes import ScopeAlgebra
 from scopegate.auth.tokens import SecretHasher
 from scopegate.contract.catalog import Catalog, MethodSpec
 from scopegate.contract.status import does_not_exist
-from scopegate.server.config import MediaSettings
+from scopegate.media.settings import MediaSettings
 
 if TYPE_CHECKING:
     from scopegate.runners.registry import RunnerPool

@@ -96,14 +96,20 @@ def principal_from_key(record: KeyRecord) -> Principal:
     )
 
 
+# A cached credential is reloaded after this long even if no change evicted it, and an
+# unknown secret is answered from memory this long (server settings can change both).
+CACHE_SECONDS = 300.0
+UNKNOWN_CACHE_SECONDS = 5.0
+
+
 class Authenticator:
     def __init__(
         self,
         engine: Engine,
         hasher: SecretHasher,
         *,
-        ttl_seconds: float = 300.0,
-        negative_ttl_seconds: float = 5.0,
+        ttl_seconds: float = CACHE_SECONDS,
+        negative_ttl_seconds: float = UNKNOWN_CACHE_SECONDS,
         negative_capacity: int = 100_000,
     ) -> None:
         self._engine = engine

@@ -17,6 +17,12 @@ from scopegate.store.records import now
 log = logging.getLogger("scopegate.access.invalidation")
 
 
+# How often the change log is read (the bound on a revocation reaching other instances)
+# and how often last-used times are written.
+POLL_SECONDS = 0.25
+LAST_USED_SECONDS = 5.0
+
+
 class ChangeWatcher:
     def __init__(
         self,
@@ -24,8 +30,8 @@ class ChangeWatcher:
         authenticator: Authenticator,
         relations: RelationResolver,
         *,
-        poll_seconds: float = 0.25,
-        last_used_seconds: float = 5.0,
+        poll_seconds: float = POLL_SECONDS,
+        last_used_seconds: float = LAST_USED_SECONDS,
     ) -> None:
         self._engine = engine
         self._authenticator = authenticator

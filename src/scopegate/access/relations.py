@@ -37,12 +37,16 @@ class Standing(NamedTuple):
 _NOWHERE = Standing(Relation.NONE, None, float("inf"))
 
 
+# A cached standing is reloaded after this long even if no change evicted it.
+CACHE_SECONDS = 300.0
+
+
 class RelationResolver:
     def __init__(
         self,
         engine: Engine,
         *,
-        ttl_seconds: float = 300.0,
+        ttl_seconds: float = CACHE_SECONDS,
         roles: RoleScopes | None = None,
         capacity: int = 65_536,
     ) -> None:

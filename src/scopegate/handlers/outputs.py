@@ -28,8 +28,8 @@ from scopegate.handlers.model_convert import (
 from scopegate.handlers.models import find_model, find_version
 from scopegate.handlers.target_app import target_app
 from scopegate.media import images as media
+from scopegate.media.settings import MediaSettings
 from scopegate.runners.base import Prediction, RunnerError
-from scopegate.server.config import MediaSettings
 from scopegate.store.records import ModelRecord, now
 
 MAX_INPUTS = 128  # per request, as the Clarifai API

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from scopegate.contract.status import C
 from scopegate.media import images as media
-from scopegate.server.config import MediaSettings
+from scopegate.media.settings import MediaSettings
 from scopegate.store import inputs
 
 log = logging.getLogger("scopegate.media.downloads")

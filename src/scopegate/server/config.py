@@ -1,33 +1,65 @@
-"""Where data lives, which ports to use, and the server secret."""
+"""Every setting the server and the CLI read: flags first, then the SCOPEGATE_* environment
+variables (read here and nowhere else, once at start-up), then the defaults, which live
+beside the code they configure.
+
+Where data lives and the server secret:
+- SCOPEGATE_SECRET_KEY: the keyed hash's key, hex (else `server.key` in the data dir).
+
+Sessions and logins (services/login.py):
+- SCOPEGATE_SESSION_SECONDS: how long a login session lasts (12 hours).
+- SCOPEGATE_LOGIN_FAILURES_PER_ACCOUNT, SCOPEGATE_LOGIN_FAILURES_PER_ADDRESS,
+  SCOPEGATE_LOGIN_FAILURE_WINDOW_SECONDS: failed logins allowed per account (5) and per
+  client address (20) in the window (900 s); later ones are answered CONN_THROTTLED.
+
+Failed authentications per client address (access/address_throttle.py):
+- SCOPEGATE_AUTH_FAILURE_LIMIT (50; 0 turns it off), SCOPEGATE_AUTH_FAILURE_WINDOW_SECONDS
+  (60), SCOPEGATE_AUTH_FAILURE_DELAY_SECONDS (1, at most 30).
+
+The request-time caches (access/):
+- SCOPEGATE_CREDENTIAL_CACHE_SECONDS (300), SCOPEGATE_UNKNOWN_SECRET_CACHE_SECONDS (5),
+  SCOPEGATE_RELATION_CACHE_SECONDS (300): the longest a cached credential, a known-unknown
+  secret or a caller's standing towards an app is kept without a change evicting it.
+- SCOPEGATE_CHANGE_POLL_SECONDS (0.25): how often the change log is read, so the longest a
+  revocation made elsewhere takes to reach this process.
+- SCOPEGATE_LAST_USED_WRITE_SECONDS (5): how often keys' last-use times are written.
+
+Images (media/settings.py): SCOPEGATE_MAX_IMAGE_BYTES, SCOPEGATE_MAX_IMAGE_PIXELS,
+SCOPEGATE_FETCH_TIMEOUT_SECONDS, SCOPEGATE_FETCH_PRIVATE_HOSTS, SCOPEGATE_FETCH_CONNECT_TO,
+SCOPEGATE_DOWNLOAD_WORKERS.
+
+Connections (server/connections.py): SCOPEGATE_TRUSTED_PROXIES,
+SCOPEGATE_HTTP_REQUEST_TIMEOUT_SECONDS, SCOPEGATE_HTTP_KEEP_ALIVE_SECONDS,
+SCOPEGATE_HTTP_MAX_CONNECTIONS, SCOPEGATE_GRPC_MAX_IDLE_SECONDS.
+
+The data dir, database URL, host, ports and TLS files (SCOPEGATE_DATA_DIR,
+SCOPEGATE_DATABASE_URL, SCOPEGATE_HOST, SCOPEGATE_GRPC_PORT, SCOPEGATE_HTTP_PORT,
+SCOPEGATE_TLS_CERT, SCOPEGATE_TLS_KEY) are the command line's options, which fall back to
+those variables; they arrive here as arguments of `resolve`.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scopegate.server.connections import ConnectionSettings, connection_settings
+from scopegate.access import authentication, invalidation, relations
+from scopegate.media.settings import MediaSettings
+from scopegate.server.connections import ConnectionSettings, parse_networks
 from scopegate.server.tls import TlsFiles, load_tls
+from scopegate.services import login
 
 SECRET_ENV = "SCOPEGATE_SECRET_KEY"
 SECRET_FILE = "server.key"
-SESSION_SECONDS_ENV = "SCOPEGATE_SESSION_SECONDS"
-AUTH_FAILURE_LIMIT_ENV = "SCOPEGATE_AUTH_FAILURE_LIMIT"
-AUTH_FAILURE_WINDOW_ENV = "SCOPEGATE_AUTH_FAILURE_WINDOW_SECONDS"
-AUTH_FAILURE_DELAY_ENV = "SCOPEGATE_AUTH_FAILURE_DELAY_SECONDS"
 AUTH_FAILURE_LIMIT = 50
 AUTH_FAILURE_WINDOW_SECONDS = 60.0
 AUTH_FAILURE_DELAY_SECONDS = 1.0
 MAX_AUTH_FAILURE_DELAY_SECONDS = 30.0  # a tarpitted request holds its connection this long
-MAX_IMAGE_BYTES_ENV = "SCOPEGATE_MAX_IMAGE_BYTES"
-MAX_IMAGE_PIXELS_ENV = "SCOPEGATE_MAX_IMAGE_PIXELS"
-FETCH_TIMEOUT_ENV = "SCOPEGATE_FETCH_TIMEOUT_SECONDS"
-FETCH_PRIVATE_ENV = "SCOPEGATE_FETCH_PRIVATE_HOSTS"
 FETCH_CONNECT_TO_ENV = "SCOPEGATE_FETCH_CONNECT_TO"
-DOWNLOAD_WORKERS_ENV = "SCOPEGATE_DOWNLOAD_WORKERS"
+TRUSTED_PROXIES_ENV = "SCOPEGATE_TRUSTED_PROXIES"
 
 
 def default_data_dir() -> Path:
@@ -36,48 +68,137 @@ def default_data_dir() -> Path:
 
 
 @dataclass(frozen=True, slots=True)
-class MediaSettings:
-    """Limits on images received as bytes or fetched from URLs (inputs, predict)."""
+class LoginSettings:
+    """Session length and the failed-login throttle (services/login.py)."""
 
-    # Largest image accepted, as bytes sent or downloaded (SCOPEGATE_MAX_IMAGE_BYTES).
-    max_image_bytes: int = 10 * 1024 * 1024
-    # Largest width x height decoded (SCOPEGATE_MAX_IMAGE_PIXELS): refuses decompression bombs.
-    max_image_pixels: int = 40_000_000
-    # Total time allowed for one URL fetch (SCOPEGATE_FETCH_TIMEOUT_SECONDS).
-    fetch_timeout: float = 10.0
-    # Fetch URLs whose host is loopback or private (SCOPEGATE_FETCH_PRIVATE_HOSTS=1); off by
-    # default so API callers cannot make the server probe its own network.
-    fetch_private_hosts: bool = False
-    # URL (host, port) -> (host, port) connected to instead, as curl's --connect-to
-    # (SCOPEGATE_FETCH_CONNECT_TO="HOST1:PORT1:HOST2:PORT2,..."): an image host served from
-    # elsewhere (a mirror, a test server) without editing URLs; certificates are still
-    # checked against HOST1, and HOST2's addresses like any other.
-    fetch_connect_to: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
-    # Background URL downloads at a time (SCOPEGATE_DOWNLOAD_WORKERS).
-    download_workers: int = 4
+    session_seconds: float = login.DEFAULT_SESSION_SECONDS
+    failures_per_account: int = login.FAILURES_PER_ACCOUNT
+    failures_per_address: int = login.FAILURES_PER_ADDRESS
+    failure_window_seconds: float = login.FAILURE_WINDOW_SECONDS
 
 
-def _positive(name: str, default: float, kind: type = float):
-    raw = os.environ.get(name, "")
+@dataclass(frozen=True, slots=True)
+class AccessSettings:
+    """How long the request-time caches trust what they hold, and how often the change log
+    that evicts them is read (access/)."""
+
+    credential_cache_seconds: float = authentication.CACHE_SECONDS
+    unknown_secret_cache_seconds: float = authentication.UNKNOWN_CACHE_SECONDS
+    relation_cache_seconds: float = relations.CACHE_SECONDS
+    change_poll_seconds: float = invalidation.POLL_SECONDS
+    last_used_write_seconds: float = invalidation.LAST_USED_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    host: str = "127.0.0.1"
+    grpc_port: int = 18080
+    http_port: int = 8000
+    login: LoginSettings = field(default_factory=LoginSettings)
+    # Failed authentications per client address (see access/address_throttle.py): this many
+    # per window are answered as usual, later ones CONN_THROTTLED after the delay; limit 0
+    # turns it off.
+    auth_failure_limit: int = AUTH_FAILURE_LIMIT
+    auth_failure_window_seconds: float = AUTH_FAILURE_WINDOW_SECONDS
+    auth_failure_delay_seconds: float = AUTH_FAILURE_DELAY_SECONDS
+    access: AccessSettings = field(default_factory=AccessSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    # Certificate chain and key (--tls-cert/--tls-key): both ports then speak TLS only;
+    # None serves plaintext.
+    tls: TlsFiles | None = None
+    # Trusted proxies, HTTP read deadlines, connection limits (see connections.py).
+    connections: ConnectionSettings = field(default_factory=ConnectionSettings)
+
+    @property
+    def session_seconds(self) -> float:
+        return self.login.session_seconds
+
+
+def _number(name: str, default: float, *, low: float | None = None, high: float = 0.0) -> float:
+    """SCOPEGATE_<name> as a number: positive, or within [low, high] when `low` is given;
+    the default when unset or empty."""
+    key = f"SCOPEGATE_{name}"
+    raw = os.environ.get(key, "").strip()
     try:
-        value = kind(raw) if raw else default
+        value = float(raw) if raw else default
     except ValueError:
-        raise ValueError(f"{name} must be a number") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive")
+        raise ValueError(f"{key} must be a number") from None
+    if low is None and not value > 0:
+        raise ValueError(f"{key} must be positive")
+    if low is not None and not low <= value <= high:
+        raise ValueError(f"{key} must be between {low:g} and {high:g}")
     return value
+
+
+def _count(name: str, default: int) -> int:
+    """SCOPEGATE_<name> as a positive whole number."""
+    key = f"SCOPEGATE_{name}"
+    raw = os.environ.get(key, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{key} must be a whole number") from None
+    if value <= 0:
+        raise ValueError(f"{key} must be positive")
+    return value
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(f"SCOPEGATE_{name}", "").strip().lower() in ("1", "true", "yes")
+
+
+def login_settings() -> LoginSettings:
+    d = LoginSettings()
+    return LoginSettings(
+        session_seconds=_number("SESSION_SECONDS", d.session_seconds),
+        failures_per_account=_count("LOGIN_FAILURES_PER_ACCOUNT", d.failures_per_account),
+        failures_per_address=_count("LOGIN_FAILURES_PER_ADDRESS", d.failures_per_address),
+        failure_window_seconds=_number("LOGIN_FAILURE_WINDOW_SECONDS", d.failure_window_seconds),
+    )
+
+
+def access_settings() -> AccessSettings:
+    d = AccessSettings()
+    return AccessSettings(
+        credential_cache_seconds=_number("CREDENTIAL_CACHE_SECONDS", d.credential_cache_seconds),
+        unknown_secret_cache_seconds=_number(
+            "UNKNOWN_SECRET_CACHE_SECONDS", d.unknown_secret_cache_seconds
+        ),
+        relation_cache_seconds=_number("RELATION_CACHE_SECONDS", d.relation_cache_seconds),
+        change_poll_seconds=_number("CHANGE_POLL_SECONDS", d.change_poll_seconds),
+        last_used_write_seconds=_number("LAST_USED_WRITE_SECONDS", d.last_used_write_seconds),
+    )
 
 
 def media_settings() -> MediaSettings:
     """Media limits from the environment, defaults where unset."""
-    defaults = MediaSettings()
+    d = MediaSettings()
     return MediaSettings(
-        max_image_bytes=_positive(MAX_IMAGE_BYTES_ENV, defaults.max_image_bytes, int),
-        max_image_pixels=_positive(MAX_IMAGE_PIXELS_ENV, defaults.max_image_pixels, int),
-        fetch_timeout=_positive(FETCH_TIMEOUT_ENV, defaults.fetch_timeout),
-        fetch_private_hosts=os.environ.get(FETCH_PRIVATE_ENV, "").lower() in ("1", "true", "yes"),
-        download_workers=_positive(DOWNLOAD_WORKERS_ENV, defaults.download_workers, int),
+        max_image_bytes=_count("MAX_IMAGE_BYTES", d.max_image_bytes),
+        max_image_pixels=_count("MAX_IMAGE_PIXELS", d.max_image_pixels),
+        fetch_timeout=_number("FETCH_TIMEOUT_SECONDS", d.fetch_timeout),
+        fetch_private_hosts=_flag("FETCH_PRIVATE_HOSTS"),
+        download_workers=_count("DOWNLOAD_WORKERS", d.download_workers),
         fetch_connect_to=_connect_to(),
+    )
+
+
+def connection_settings(trusted_proxies: Sequence[str] = ()) -> ConnectionSettings:
+    """Flags first (`--trusted-proxy`), then the environment, then the defaults."""
+    if trusted_proxies:
+        proxies = parse_networks(trusted_proxies, "--trusted-proxy")
+    else:
+        raw = os.environ.get(TRUSTED_PROXIES_ENV, "")
+        proxies = parse_networks([p for p in raw.split(",") if p.strip()], TRUSTED_PROXIES_ENV)
+    d = ConnectionSettings()
+    return ConnectionSettings(
+        trusted_proxies=proxies,
+        http_request_timeout=_number("HTTP_REQUEST_TIMEOUT_SECONDS", d.http_request_timeout),
+        http_keep_alive=_number("HTTP_KEEP_ALIVE_SECONDS", d.http_keep_alive),
+        http_max_connections=_count("HTTP_MAX_CONNECTIONS", d.http_max_connections),
+        grpc_max_idle=_number("GRPC_MAX_IDLE_SECONDS", d.grpc_max_idle),
     )
 
 
@@ -107,40 +228,6 @@ _HOST = r"(\[[0-9A-Fa-f:.]+\]|[^:\s\[\]]+)"
 _CONNECT_TO = re.compile(rf"{_HOST}:(\d{{1,5}}):{_HOST}:(\d{{1,5}})")
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    data_dir: Path
-    database_url: str
-    host: str = "127.0.0.1"
-    grpc_port: int = 18080
-    http_port: int = 8000
-    # Login sessions last this long (SCOPEGATE_SESSION_SECONDS; default 12 hours).
-    session_seconds: float = 12 * 3600
-    # Failed authentications per client address (see auth_throttle.py): this many per
-    # window are answered as usual, later ones CONN_THROTTLED after the delay; limit 0
-    # turns it off (SCOPEGATE_AUTH_FAILURE_LIMIT, ..._WINDOW_SECONDS, ..._DELAY_SECONDS).
-    auth_failure_limit: int = AUTH_FAILURE_LIMIT
-    auth_failure_window_seconds: float = AUTH_FAILURE_WINDOW_SECONDS
-    auth_failure_delay_seconds: float = AUTH_FAILURE_DELAY_SECONDS
-    media: MediaSettings = field(default_factory=MediaSettings)
-    # Certificate chain and key (--tls-cert/--tls-key, SCOPEGATE_TLS_CERT/_KEY): both ports
-    # then speak TLS only; None serves plaintext.
-    tls: TlsFiles | None = None
-    # Trusted proxies, HTTP read deadlines, connection limits (see connections.py).
-    connections: ConnectionSettings = field(default_factory=ConnectionSettings)
-
-
-def _env_number(name: str, default: float, *, low: float, high: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a number") from None
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low:g} and {high:g}")
-    return value
-
-
 def resolve(
     data_dir: Path | None,
     database_url: str | None,
@@ -161,28 +248,21 @@ def resolve(
 
     directory = (data_dir or default_data_dir()).expanduser().resolve()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    raw = os.environ.get(SESSION_SECONDS_ENV, "")
-    try:
-        lifetime = float(raw) if raw else 12 * 3600
-    except ValueError:
-        raise ValueError(f"{SESSION_SECONDS_ENV} must be a number of seconds") from None
-    if lifetime <= 0:
-        raise ValueError(f"{SESSION_SECONDS_ENV} must be positive")
-    limit = _env_number(AUTH_FAILURE_LIMIT_ENV, AUTH_FAILURE_LIMIT, low=0, high=1e9)
     return Settings(
         data_dir=directory,
         database_url=database_url or sqlite_url(directory),
-        session_seconds=lifetime,
-        auth_failure_limit=int(limit),
-        auth_failure_window_seconds=_env_number(
-            AUTH_FAILURE_WINDOW_ENV, AUTH_FAILURE_WINDOW_SECONDS, low=0.1, high=86400
+        login=login_settings(),
+        auth_failure_limit=int(_number("AUTH_FAILURE_LIMIT", AUTH_FAILURE_LIMIT, low=0, high=1e9)),
+        auth_failure_window_seconds=_number(
+            "AUTH_FAILURE_WINDOW_SECONDS", AUTH_FAILURE_WINDOW_SECONDS, low=0.1, high=86400
         ),
-        auth_failure_delay_seconds=_env_number(
-            AUTH_FAILURE_DELAY_ENV,
+        auth_failure_delay_seconds=_number(
+            "AUTH_FAILURE_DELAY_SECONDS",
             AUTH_FAILURE_DELAY_SECONDS,
             low=0,
             high=MAX_AUTH_FAILURE_DELAY_SECONDS,
         ),
+        access=access_settings(),
         media=media_settings(),
         tls=tls_files,
         connections=connection_settings(trusted_proxies),

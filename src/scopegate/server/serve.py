@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from scopegate.access.address_throttle import AuthFailureThrottle
 from scopegate.access.authentication import Authenticator
 from scopegate.access.invalidation import ChangeWatcher
+from scopegate.access.login_throttle import Throttle
 from scopegate.access.relations import RelationResolver
 from scopegate.context import Services
 from scopegate.contract.catalog import SERVICE_NAME
@@ -22,7 +23,7 @@ from scopegate.dispatch import Dispatcher
 from scopegate.handlers import all_handlers
 from scopegate.media.downloads import Downloader
 from scopegate.server import heap
-from scopegate.server.config import Settings
+from scopegate.server.config import AccessSettings, LoginSettings, Settings
 from scopegate.server.connections import grpc_options
 from scopegate.server.runtime import open_services
 from scopegate.services.login import LoginService
@@ -44,16 +45,35 @@ class _UvicornServer(uvicorn.Server):
 
 
 def build_dispatcher(
-    services: Services, auth_failures: AuthFailureThrottle | None = None
+    services: Services,
+    auth_failures: AuthFailureThrottle | None = None,
+    access: AccessSettings | None = None,
 ) -> Dispatcher:
     """The dispatcher with its credential and relation caches, whose eviction hooks the
     services call when something changes."""
-    authenticator = Authenticator(services.engine, services.hasher)
+    access = access or AccessSettings()
+    authenticator = Authenticator(
+        services.engine,
+        services.hasher,
+        ttl_seconds=access.credential_cache_seconds,
+        negative_ttl_seconds=access.unknown_secret_cache_seconds,
+    )
     services.evict = authenticator.evict
-    relations = RelationResolver(services.engine)
+    relations = RelationResolver(services.engine, ttl_seconds=access.relation_cache_seconds)
     services.evict_app = relations.evict_app
     services.evict_owner = relations.evict_owner
     return Dispatcher(services, authenticator, all_handlers(), relations, auth_failures)
+
+
+def _login_service(services: Services, login: LoginSettings) -> LoginService:
+    window = login.failure_window_seconds
+    return LoginService(
+        services.engine,
+        services.hasher,
+        session_seconds=login.session_seconds,
+        per_account=Throttle(login.failures_per_account, window),
+        per_address=Throttle(login.failures_per_address, window),
+    )
 
 
 async def serve(settings: Settings, *, announce=print) -> None:
@@ -63,7 +83,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
         settings.auth_failure_window_seconds,
         settings.auth_failure_delay_seconds,
     )
-    dispatcher = build_dispatcher(services, auth_failures)
+    dispatcher = build_dispatcher(services, auth_failures, settings.access)
     downloader = Downloader(services.engine, services.media)
     services.schedule_download = downloader.schedule
 
@@ -84,7 +104,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
     app: ASGIApp = build_http_app(
         dispatcher,
         services.catalog,
-        LoginService(services.engine, services.hasher, session_seconds=settings.session_seconds),
+        _login_service(services, settings.login),
     )
     limits = settings.connections
     if limits.trusted_proxies:
@@ -106,7 +126,13 @@ async def serve(settings: Settings, *, announce=print) -> None:
             ssl_keyfile=tls.key_file if tls else None,
         )
     )
-    watcher = ChangeWatcher(services.engine, dispatcher.authenticator, dispatcher.relations)
+    watcher = ChangeWatcher(
+        services.engine,
+        dispatcher.authenticator,
+        dispatcher.relations,
+        poll_seconds=settings.access.change_poll_seconds,
+        last_used_seconds=settings.access.last_used_write_seconds,
+    )
     await asyncio.to_thread(watcher.start_position)
     await asyncio.to_thread(downloader.resume)
 

@@ -19,6 +19,11 @@ from scopegate.store import changes, sessions, users
 from scopegate.store.records import now
 
 DEFAULT_SESSION_SECONDS = 12 * 3600
+# Failed logins allowed per account and per client address in the window (defaults of the
+# server settings).
+FAILURES_PER_ACCOUNT = 5
+FAILURES_PER_ADDRESS = 20
+FAILURE_WINDOW_SECONDS = 15 * 60.0
 BAD_LOGIN = "Invalid email or password"
 
 
@@ -35,8 +40,8 @@ class LoginService:
         self._engine = engine
         self._hasher = hasher
         self.session_seconds = session_seconds
-        self._per_account = per_account or Throttle(5, 15 * 60)
-        self._per_address = per_address or Throttle(20, 15 * 60)
+        self._per_account = per_account or Throttle(FAILURES_PER_ACCOUNT, FAILURE_WINDOW_SECONDS)
+        self._per_address = per_address or Throttle(FAILURES_PER_ADDRESS, FAILURE_WINDOW_SECONDS)
 
     def _reserve(self, email: str, address: str) -> Reservation:
         """Count this attempt against both limits before the password is checked, so that
