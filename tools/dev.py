@@ -4,7 +4,9 @@
     python3 tools/dev.py serve [args...]   install the project, then run `scopegate serve ARGS`
     python3 tools/dev.py test [args...]    install the project with its test extras, make sure
                                            PostgreSQL, Chromium and Node.js (with the npm
-                                           packages of tests/node) are there, then run pytest ARGS
+                                           packages of tests/node) are there, check the import
+                                           layers (lint-imports) and the types (mypy), then
+                                           run pytest ARGS
 
 Standard library only: it must run with a bare python3 on a fresh clone.
 """
@@ -37,6 +39,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 NODE_DIR = ROOT / "tests" / "node"
 NODE_MODULES = NODE_DIR / "node_modules"
 NODE_STAMP = NODE_MODULES / ".scopegate-npm-ci.sha256"
+# Type-checked by every test run (configured in pyproject.toml's [tool.mypy]); the layers
+# contract is pyproject.toml's [tool.importlinter].
+MYPY_TARGETS = [
+    "src/scopegate/contract",
+    "src/scopegate/auth",
+    "src/scopegate/access",
+    "src/scopegate/dispatch.py",
+    "src/scopegate/services",
+]
 
 
 class DevError(Exception):
@@ -300,12 +311,21 @@ def cmd_serve(args: list[str]) -> int:
     return 1  # not reached
 
 
+def check_structure() -> None:
+    """The import layers and the types, before any test runs: either failing fails the run."""
+    log("checking import layers: lint-imports")
+    run([str(VENV_BIN / "lint-imports")], what="lint-imports (the import layers)", cwd=ROOT)
+    log("checking types: mypy " + " ".join(MYPY_TARGETS))
+    run([str(VENV_BIN / "mypy"), *MYPY_TARGETS], what="mypy (the types)", cwd=ROOT)
+
+
 def cmd_test(args: list[str]) -> int:
     ensure_venv()
     ensure_installed(["test"])
     ensure_postgres()
     ensure_chromium()
     ensure_node()
+    check_structure()
     cmd = [str(VENV_PYTHON), "-m", "pytest", *args]
     log("running: python -m pytest " + " ".join(args))
     code = subprocess.run(cmd, check=False, cwd=ROOT).returncode

@@ -123,8 +123,8 @@ class Dispatcher:
         request_id = self.new_request_id()
         try:
             response = await self._dispatch(call, request_id)
-        except ApiError as error:
-            return self.error_response(spec, error, request_id), error
+        except ApiError as refused:
+            return self.error_response(spec, refused, request_id), refused
         except DataError as exc:
             # A value the database cannot hold that no check caught (one too long for its
             # column): the caller's to fix, never an internal error.
@@ -244,6 +244,7 @@ class Dispatcher:
             fresh_until = min(fresh_until, loaded_at + self.relations.ttl)
         decision = authorize(principal, call.spec, target, relation, grant)
         if not decision.allowed:
+            assert decision.error is not None  # a refusal carries its status
             raise decision.error
         if cacheable(user_id, app_id):
             self._decisions.put(key, Allowed(credential, target, fresh_until), since)
@@ -258,6 +259,7 @@ class Dispatcher:
             relation, grant, _ = self.relations.relation_now(principal, target)
         decision = authorize(principal, spec, target, relation, grant)
         if not decision.allowed:
+            assert decision.error is not None  # a refusal carries its status
             raise decision.error
 
     async def authenticate(

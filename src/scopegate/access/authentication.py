@@ -84,7 +84,9 @@ def _raise(error: ApiError):
 
 
 def principal_from_key(record: KeyRecord) -> Principal:
-    app = AppRef(record.app_user_id, record.app_id) if record.app_id else None
+    app = (
+        AppRef(record.app_user_id, record.app_id) if record.app_user_id and record.app_id else None
+    )
     return Principal(
         user_id=record.user_id,
         kind=CredentialKind(record.kind),
@@ -181,6 +183,7 @@ class Authenticator:
             raise key_invalid()
         wall = time.time()
         if entry.expires_ts is not None and wall >= entry.expires_ts:
+            assert principal.expires_at is not None  # expires_ts is derived from it
             raise key_invalid(f"This key expired at {principal.expires_at.isoformat()}.")
         if not entry.session:
             self.last_used[principal.credential_id] = wall
