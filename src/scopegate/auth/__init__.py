@@ -1,1 +1,3 @@
-"""Pure authentication and authorization logic: no server, no database, no I/O."""
+"""Pure authentication and authorization logic: no server, no database, no I/O.
+Imports contract/ only.
+"""

@@ -1,3 +1,3 @@
-"""The `scopegate` command line: one Typer app over services/. Imports services/, server/
-(settings and composition) and store/.
+"""The `scopegate` command line: one Typer app over services/. The top layer: may import
+every other package (server/ for settings and composition, services/, store/ for reads).
 """

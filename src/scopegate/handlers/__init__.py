@@ -1,6 +1,7 @@
 """Handlers, one module per resource family. Each module lists what it handles in
 `HANDLERS`; this package merges them. Handlers receive an authorized `RequestContext`
-and never re-check authorization.
+and never re-check authorization. Imports context, services/ (every write), store/ (reads),
+media/, runners/, auth/ and contract/; never a transport.
 """
 
 from __future__ import annotations

@@ -1,1 +1,3 @@
-"""Persistence: the only package that speaks SQL."""
+"""Persistence: the only package that speaks SQL (tables, migrations, queries). Imports
+nothing of scopegate's outside store/.
+"""
