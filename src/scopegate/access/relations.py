@@ -18,11 +18,9 @@ from scopegate.access.single_flight import SingleFlight
 from scopegate.auth.policy import Grant, Relation, Target
 from scopegate.auth.principal import Principal
 from scopegate.auth.roles import RoleScopes, TeamRole, parse_org_role, parse_team_role, role_scopes
+from scopegate.contract.visibility import ORG, PUBLIC
 from scopegate.store import apps, collaborators, orgs
 from scopegate.store.schema import ID_LENGTH
-
-ORG = 30
-PUBLIC = 50
 
 
 class Standing(NamedTuple):

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from scopegate.cli import output as out
+from scopegate.contract.visibility import NAMES as VISIBILITY_NAMES
 from scopegate.server.config import Settings, resolve
 
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ class Visibility(enum.StrEnum):
     public = "public"
 
 
-VISIBILITY_VALUES = {Visibility.private: 10, Visibility.org: 30, Visibility.public: 50}
+VISIBILITY_VALUES = {Visibility(name): value for value, name in VISIBILITY_NAMES.items()}
 MAX_GRACE_SECONDS = 30 * 86400
 
 UserOption = Annotated[

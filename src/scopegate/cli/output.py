@@ -17,10 +17,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from scopegate.contract.visibility import NAMES as VISIBILITY_NAMES
 from scopegate.store.audit import AuditEvent
 from scopegate.store.records import AppRecord, KeyRecord
-
-VISIBILITY_NAMES = {10: "private", 30: "org", 50: "public"}
 
 
 def error_line(message: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from starlette.responses import Response
 
+from scopegate.auth.policy import ME
 from scopegate.contract.status import ApiError
 from scopegate.portal.forms import text
 from scopegate.portal.page import Page, signed_in
@@ -12,7 +13,6 @@ from scopegate.portal.session import BASE
 from scopegate.portal.views_collaborators import list_collaborators
 from scopegate.portal.views_keys import KeyPlace, list_keys
 
-ME = "me"
 VISIBILITIES = [
     (resources_pb2.Visibility.PRIVATE, "Private", "only you and your collaborators"),
     (resources_pb2.Visibility.ORG, "Organization", "members of your organization"),

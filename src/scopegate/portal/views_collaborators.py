@@ -5,14 +5,13 @@ from __future__ import annotations
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from starlette.responses import Response
 
+from scopegate.auth.policy import ME
 from scopegate.auth.principal import CredentialKind
 from scopegate.contract.status import ApiError, does_not_exist
 from scopegate.portal.forms import chosen_scopes, text
 from scopegate.portal.page import Page, signed_in
 from scopegate.portal.scope_picker import build_picker
 from scopegate.portal.session import BASE
-
-ME = "me"
 
 
 def _ids(app_id: str) -> resources_pb2.UserAppIDSet:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from starlette.responses import Response
 
+from scopegate.auth.policy import ME
 from scopegate.auth.principal import CredentialKind
 from scopegate.contract.status import ApiError, does_not_exist
 from scopegate.handlers.key_roll import AUTHORIZED_AS, ROLL
@@ -21,7 +22,6 @@ from scopegate.portal.render import when
 from scopegate.portal.scope_picker import build_picker
 from scopegate.portal.session import BASE
 
-ME = "me"
 GRACE_CHOICES = [
     (0, "Stop the old secret now"),
     (3600, "Keep the old secret working for 1 hour"),

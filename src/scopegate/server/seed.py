@@ -14,6 +14,7 @@ import logging
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from scopegate.contract.visibility import PUBLIC
 from scopegate.runners.registry import COLOR_RECOGNIZER, VISUAL_CLASSIFIER
 from scopegate.services import model_registry
 from scopegate.store import apps, models, users
@@ -24,7 +25,6 @@ USER_ID = "clarifai"
 APP_ID = "main"
 # An address that cannot receive mail (.invalid), marking the account as the seeded one.
 EMAIL = "clarifai@seed.scopegate.invalid"
-PUBLIC = 50
 
 # (model id, type, name, description, alias ids): the aliases are ids Clarifai's own
 # general model is known by in code written against it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
+from scopegate.contract.visibility import PRIVATE
 from scopegate.store.paging import newest_first
 from scopegate.store.records import AppRecord, now, row_reader
 from scopegate.store.schema import apps
@@ -17,7 +18,7 @@ def create(
     app_id: str,
     name: str = "",
     description: str = "",
-    visibility: int = 10,
+    visibility: int = PRIVATE,
 ) -> AppRecord:
     at = now()
     pk = conn.execute(
