@@ -11,8 +11,8 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from scopegate.access.authentication import key_invalid
 from scopegate.contract.status import ApiError, C
-from scopegate.transports.rest.endpoint import status_only
-from scopegate.transports.rest.gate import status_json
+from scopegate.transports.rest.codec import message_to_dict
+from scopegate.transports.rest.errors import status_json
 from tests.support.api import http
 from tests.support.clients import new_id
 
@@ -30,9 +30,9 @@ FORGED = "sgp_" + "A" * 30 + "0sc9q7"  # valid checksum, unknown: refused by the
 )
 @pytest.mark.parametrize("request_id", ["sg-0a1b2c3d-7", ""])
 def test_status_json_is_what_the_dispatcher_writes(error, request_id):
-    assert json.loads(status_json(error, request_id)) == json.loads(
-        status_only(error, request_id).body
-    )
+    assert json.loads(status_json(error, request_id)) == {
+        "status": message_to_dict(error.to_status(request_id))
+    }
 
 
 def raw_get(server, path: str, headers: dict[str, str]):

@@ -36,13 +36,17 @@ DEFAULT_MAX_WAITING = 4_096
 class ThrottledError(ApiError):
     """`CONN_THROTTLED`, with the seconds until the address's window ends."""
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(
+        self,
+        retry_after: float,
+        description: str = "Too many failed authentications",
+        too_many: str = "failed authentications from this address",
+    ) -> None:
         self.retry_after = max(1, math.ceil(retry_after))
         super().__init__(
             C.CONN_THROTTLED,
-            "Too many failed authentications",
-            "Too many failed authentications from this address; "
-            f"try again in {self.retry_after} seconds.",
+            description,
+            f"Too many {too_many}; try again in {self.retry_after} seconds.",
             http_status=429,
         )
 

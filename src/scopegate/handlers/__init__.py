@@ -34,6 +34,7 @@ HANDLER_MODULES = (
     "inputs",
     "models",
     "outputs",
+    "organizations",
 )
 
 

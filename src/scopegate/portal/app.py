@@ -22,7 +22,6 @@ from scopegate.portal.page import Portal
 from scopegate.portal.render import build_templates
 from scopegate.portal.session import CsrfSigner
 from scopegate.services.login import LoginService
-from scopegate.transports.rest.orgs import OrganizationRoutes
 from scopegate.transports.rest.slash_redirects import relative_slash_redirects
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -113,6 +112,5 @@ def build_portal(dispatcher: Dispatcher, login_service: LoginService) -> ASGIApp
         login=login_service,
         templates=build_templates(),
         signer=CsrfSigner(dispatcher.services.hasher),
-        organizations=OrganizationRoutes(dispatcher),
     )
     return SecurityHeaders(portal)

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from scopegate.auth.principal import CredentialKind, Principal
+from scopegate.contract.catalog import MethodSpec
 from scopegate.contract.status import ApiError, C, http_status
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.handlers import Handler
@@ -26,7 +27,6 @@ from scopegate.portal import session
 from scopegate.portal.forms import FormTooLargeError, error_text, read_form
 from scopegate.portal.session import BASE, CSRF_FIELD, CsrfSigner
 from scopegate.services.login import LoginService
-from scopegate.transports.rest.orgs import OrganizationRoutes
 
 log = logging.getLogger("scopegate.portal")
 
@@ -55,8 +55,6 @@ class Portal:
     login: LoginService
     templates: Environment
     signer: CsrfSigner
-    # Organizations have no Clarifai method: their REST routes' operations, run as the user.
-    organizations: OrganizationRoutes
 
     async def principal(self, token: str | None, peer: str) -> Principal | None:
         """The signed-in user for a session cookie, authenticated like any API call that
@@ -97,7 +95,7 @@ class Page:
 
     async def call(
         self,
-        method: str,
+        method: str | MethodSpec,
         message: Message,
         *,
         handler: Handler | None = None,
@@ -105,7 +103,8 @@ class Page:
     ) -> Message:
         """Dispatch a V2 method as the signed-in user, exactly as the API would; raise the
         handler's ApiError when it answers one."""
-        spec = self.portal.dispatcher.services.catalog.methods[method]
+        catalog = self.portal.dispatcher.services.catalog
+        spec = catalog.methods[method] if isinstance(method, str) else method  # or an extension
         call = Call(
             spec=spec,
             request=message,

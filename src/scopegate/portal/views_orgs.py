@@ -1,28 +1,22 @@
-"""Organizations the signed-in user belongs to.
-
-Organizations have no Clarifai method, so there is no dispatcher call: the page runs the
-operation behind `GET /v2/users/me/organizations` (`rest_orgs.list_mine`) through the REST
-routes' own `run_as`, for the session's principal, so the portal and the REST route share
-the credential check, the transaction and the answer and cannot disagree.
+"""Organizations the signed-in user belongs to: the extension method behind `GET
+/v2/users/me/organizations`, dispatched for the session like every portal call, so the
+page and the route share the authorization and the answer and cannot disagree.
 """
 
 from __future__ import annotations
 
+from clarifai_grpc.grpc.api import resources_pb2
 from starlette.responses import Response
 
 from scopegate.auth.policy import ME
+from scopegate.contract import extensions
 from scopegate.portal.page import Page, signed_in
-from scopegate.transports.rest.orgs import list_mine
 
 
 @signed_in
 async def organizations(page: Page) -> Response:
-    result = await page.portal.organizations.run_as(
-        page.principal,
-        list_mine,
-        {"user_id": ME},
-        {},
-        client_address=page.peer,
-        request_id=page.portal.dispatcher.new_request_id(),
-    )
-    return page.render("organizations.html", organizations=result["organizations"], active="orgs")
+    spec, extras = extensions.LIST_ORGANIZATIONS, {}
+    request = spec.input_type(user_app_id=resources_pb2.UserAppIDSet(user_id=ME))
+    await page.call(spec, request, extras=extras)
+    found = extras[extensions.ANSWER]["organizations"]
+    return page.render("organizations.html", organizations=found, active="orgs")

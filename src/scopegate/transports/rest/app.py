@@ -8,13 +8,14 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
 from scopegate.contract.catalog import Catalog
+from scopegate.contract.extensions import EXTENSION_METHODS
 from scopegate.dispatch import Dispatcher
 from scopegate.portal import build_portal
 from scopegate.services.login import LoginService
-from scopegate.transports.rest.endpoint import RestEndpoint
+from scopegate.transports.rest.endpoint import ApiEndpoint
 from scopegate.transports.rest.extensions import Extensions
 from scopegate.transports.rest.gate import RefusalGate
-from scopegate.transports.rest.orgs import OrganizationRoutes
+from scopegate.transports.rest.router import Router
 from scopegate.transports.rest.slash_redirects import relative_slash_redirects
 
 HTTP_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -31,7 +32,8 @@ async def to_portal(_request: Request) -> RedirectResponse:
 def build_http_app(
     dispatcher: Dispatcher, catalog: Catalog, login_service: LoginService
 ) -> RefusalGate:
-    api = RestEndpoint(dispatcher, catalog)
+    router = Router(catalog, EXTENSION_METHODS.values())
+    api = ApiEndpoint(dispatcher, router)
     extensions = Extensions(dispatcher, login_service)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -42,7 +44,8 @@ def build_http_app(
             extensions.roll,
             methods=["POST"],
         ),
-        *OrganizationRoutes(dispatcher).routes(),
+        # What the gate leaves of /v2/: other verbs of login and logout (and verbs no API
+        # route answers, refused by Starlette).
         Route("/v2/{path:path}", api.handle, methods=HTTP_VERBS),
         # The web portal: server-rendered pages on the same dispatcher and handlers.
         Route("/", to_portal, methods=["GET", "HEAD"]),
@@ -50,9 +53,5 @@ def build_http_app(
     ]
     owned = [route.path for route in routes if "{" not in route.path]
     return RefusalGate(
-        relative_slash_redirects(Starlette(routes=routes)),
-        dispatcher,
-        api.router,
-        passthrough=owned,
-        endpoint=api.handle,
+        relative_slash_redirects(Starlette(routes=routes)), dispatcher, router, api, owned
     )

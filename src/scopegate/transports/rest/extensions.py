@@ -1,4 +1,4 @@
-"""REST routes outside the Clarifai contract: login, logout, and key roll.
+"""REST routes outside the dispatch of a matched route: login, logout, and key roll.
 
 Login answers the shape Clarifai's portal API uses: `{"status", "v2_user_id",
 "session_token"}`. Roll goes through the one dispatch path, authorized as PatchKeys.
@@ -13,18 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from scopegate.auth.principal import CredentialKind
-from scopegate.contract.status import ApiError, C, http_status, success
+from scopegate.contract.status import ApiError, C, success
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.handlers.key_roll import AUTHORIZED_AS, ROLL
 from scopegate.services.login import LoginService
-from scopegate.transports.rest.endpoint import (
-    BadRequestError,
-    json_response,
-    read_json_body,
-    status_only,
-    to_json_dict,
-    with_retry_after,
-)
+from scopegate.transports.rest.codec import message_to_dict
+from scopegate.transports.rest.decode import BadRequestError, read_json_body
+from scopegate.transports.rest.errors import bad_request_format, error_response, json_response
 
 
 def _peer(request: Request) -> str:
@@ -47,12 +42,12 @@ class Extensions:
                 self._login.login, email, password, _peer(request), request_id
             )
         except BadRequestError as exc:
-            return status_only(ApiError(C.CONN_BAD_REQUEST_FORMAT, "Bad request format", str(exc)))
+            return error_response(bad_request_format(str(exc)))
         except ApiError as error:
-            return status_only(error, request_id)
+            return error_response(error, request_id)
         return json_response(
             {
-                "status": to_json_dict(success(request_id)),
+                "status": message_to_dict(success(request_id)),
                 "v2_user_id": user_id,
                 "session_token": token,
             }
@@ -68,9 +63,9 @@ class Extensions:
                 raise ApiError(C.CONN_INVALID_REQUEST, "Invalid request", "Not a session.")
             await asyncio.to_thread(self._login.logout, principal, _peer(request), request_id)
         except ApiError as error:
-            return with_retry_after(status_only(error, request_id), error)
+            return error_response(error, request_id)
         self._dispatcher.authenticator.evict(principal.credential_id)
-        return json_response({"status": to_json_dict(success(request_id))})
+        return json_response({"status": message_to_dict(success(request_id))})
 
     async def roll(self, request: Request) -> Response:
         spec = self._dispatcher.services.catalog.methods[AUTHORIZED_AS]
@@ -80,7 +75,7 @@ class Extensions:
             if not isinstance(grace, int | float) or isinstance(grace, bool):
                 raise BadRequestError("grace_seconds must be a number of seconds.")
         except BadRequestError as exc:
-            return status_only(ApiError(C.CONN_BAD_REQUEST_FORMAT, "Bad request format", str(exc)))
+            return error_response(bad_request_format(str(exc)))
         message = spec.input_type(
             user_app_id=resources_pb2.UserAppIDSet(user_id=request.path_params["user_id"])
         )
@@ -94,5 +89,4 @@ class Extensions:
             extras={"key_id": request.path_params["key_id"], "grace_seconds": grace},
         )
         response, error = await self._dispatcher.dispatch(call)
-        code = 200 if error is None else (error.http_status or http_status(error.code))
-        return with_retry_after(json_response(response, code), error)
+        return json_response(message_to_dict(response), error)

@@ -7,7 +7,7 @@ A segment trie: literal segments win over variables, with backtracking, so
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import unquote
@@ -41,9 +41,11 @@ class MethodNotAllowedError(LookupError):
 
 
 class Router:
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, extensions: Iterable[MethodSpec] = ()) -> None:
+        """The catalog's bindings, then scopegate's extension methods' (contract/extensions.py):
+        where both bind a verb and path shape, the catalog's method is reached."""
         self._root = _Node()
-        for spec in catalog.methods.values():
+        for spec in (*catalog.methods.values(), *extensions):
             for binding in spec.bindings:
                 self._add(spec, binding)
         # Clients repeat the same few paths (their own user and app ids): remembering recent

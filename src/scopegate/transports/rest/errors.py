@@ -1,0 +1,58 @@
+"""The one place a REST answer gets its HTTP status and headers from an ApiError: the code
+(the error's own, else by its Clarifai code), `Retry-After` for a throttled caller (RFC
+9110), and the `{"status": {...}}` body. Every route, the gate and the extensions answer
+through here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+from scopegate.access.address_throttle import ThrottledError
+from scopegate.contract.status import ApiError, C, http_status
+
+MEDIA_TYPE = "application/json"
+# One encoder for every answer: `json.dumps` with any option builds a new one per call.
+encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def http_code(error: ApiError | None) -> int:
+    if error is None:
+        return 200
+    return error.http_status or http_status(error.code)
+
+
+def _headers(error: ApiError | None) -> dict[str, str] | None:
+    if isinstance(error, ThrottledError):
+        return {"retry-after": str(error.retry_after)}
+    return None
+
+
+def status_json(error: ApiError, request_id: str) -> bytes:
+    """`{"status": {...}}` as `MessageToDict` writes an error response (fields in number
+    order, empty strings left out), without building a message; a test holds the two equal."""
+    status: dict[str, Any] = {"code": error.code}
+    if error.description:
+        status["description"] = error.description
+    if error.details:
+        status["details"] = error.details
+    if request_id:
+        status["req_id"] = request_id
+    return encode({"status": status}).encode()
+
+
+def error_response(error: ApiError, request_id: str = "") -> Response:
+    """A status-only answer."""
+    return Response(status_json(error, request_id), http_code(error), _headers(error), MEDIA_TYPE)
+
+
+def json_response(document: dict, error: ApiError | None = None) -> Response:
+    """A JSON document (its `status` included), with the error's HTTP status and headers."""
+    return Response(encode(document), http_code(error), _headers(error), MEDIA_TYPE)
+
+
+def bad_request_format(details: str) -> ApiError:
+    return ApiError(C.CONN_BAD_REQUEST_FORMAT, "Bad request format", details)
