@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from scopegate.access.evictions import Evictions
 from scopegate.auth.policy import Target
 from scopegate.auth.principal import Principal
 from scopegate.auth.scopes import ScopeAlgebra
@@ -15,9 +17,15 @@ from scopegate.auth.tokens import SecretHasher
 from scopegate.contract.catalog import Catalog, MethodSpec
 from scopegate.contract.status import does_not_exist
 from scopegate.media.settings import MediaSettings
+from scopegate.services import change_log
+from scopegate.services.audit import Actor
+from scopegate.services.collaborators import GrantNames
 
 if TYPE_CHECKING:
     from scopegate.runners.registry import RunnerPool
+
+# Raises the refusal unless the principal may call the method on the app the target names.
+AuthorizeApp = Callable[[Principal, MethodSpec, Target], None]
 
 
 def _nobody_else(_principal: Principal, _spec: MethodSpec, _target: Target) -> None:
@@ -30,20 +38,22 @@ class Services:
     hasher: SecretHasher
     catalog: Catalog
     scopes: ScopeAlgebra
-    # Drops a credential (public id, or `user:<id>`) from this process's cache at once.
-    evict: Callable[[str], None] = lambda _subject: None
-    # Drops cached relations to an app (owner user id, app id) at once.
-    evict_app: Callable[[str, str], None] = lambda _owner, _app: None
-    # Drops cached relations to every app of an owner (organization changes) at once.
-    evict_owner: Callable[[str], None] = lambda _owner: None
+    # This process's caches register here when built; a committed `transaction` (and the
+    # change watcher, for other processes' changes) evicts through it.
+    evictions: Evictions = field(default_factory=Evictions)
     media: MediaSettings = field(default_factory=MediaSettings)
     # Queues the background download of an input's URL (input pk, url); set by the server.
     schedule_download: Callable[[int, str], None] = lambda _pk, _url: None
     # Loaded model runners (PostModelOutputs); None where nothing predicts (the CLI).
     runners: RunnerPool | None = None
-    # Raises unless the principal may call the method on the app the target names; set by
-    # the dispatcher. Until then nobody but an owner passes (see `authorize_app`).
-    authorize_app: Callable[[Principal, MethodSpec, Target], None] = _nobody_else
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """A write transaction: what the services change in it leaves this process's caches
+        when it commits (and every other process's within the change-log poll)."""
+        return change_log.transaction(self.engine, self.evictions.apply)
+
+    def grant_names(self) -> GrantNames:
+        return GrantNames(self.scopes, self.catalog)
 
 
 @dataclass(slots=True)
@@ -55,20 +65,21 @@ class RequestContext:
     request_id: str
     peer: str = ""
     extras: dict = field(default_factory=dict)
+    # Set by the dispatcher; until then nobody but an owner passes `authorize_app`.
+    authorize: AuthorizeApp = _nobody_else
 
-    def authorize_app(self, app_id: str) -> None:
-        """Refuse unless the caller may call this method on `app_id` of the target's owner
-        too: every app a handler acts on is the authorized target or authorized itself."""
-        principal, owner = self.principal, self.target.user_id
+    def authorize_app(self, app_id: str, owner: str = "") -> None:
+        """Refuse unless the caller may call this method on `app_id` of `owner` (by default
+        the target's owner) too: every app a handler acts on is the authorized target or
+        authorized itself."""
+        principal, owner = self.principal, owner or self.target.user_id
         if principal is None:
             raise does_not_exist()
         if principal.app is None and principal.user_id == owner:
             return  # the owner: the account-level authorization covered all its apps
-        self.services.authorize_app(principal, self.spec, Target(owner, app_id))
+        self.authorize(principal, self.spec, Target(owner, app_id))
 
-    def actor(self):
-        from scopegate.services.accounts import Actor
-
+    def actor(self) -> Actor:
         principal = self.principal
         return Actor(
             user_id=principal.user_id if principal else "",

@@ -108,7 +108,6 @@ class Dispatcher:
         self.relations = relations
         self.auth_failures = auth_failures or AuthFailureThrottle(0, 1.0, 0.0)  # off
         self._handlers = handlers
-        services.authorize_app = self.authorize_named_app
         # Decisions rest on both caches: any eviction in either makes them stale.
         self._decisions = DecisionCache(authenticator, relations)
         self._request_ids = itertools.count(1)
@@ -198,6 +197,7 @@ class Dispatcher:
             request_id=request_id,
             peer=call.peer,
             extras=call.extras,
+            authorize=self.authorize_named_app,
         )
         if handler.blocking:
             return await asyncio.to_thread(handler.fn, context, call.request)
@@ -244,7 +244,7 @@ class Dispatcher:
             fresh_until = min(fresh_until, loaded_at + self.relations.ttl)
         decision = authorize(principal, call.spec, target, relation, grant)
         if not decision.allowed:
-            assert decision.error is not None  # a refusal carries its status
+            assert decision.error is not None  # a refusal always carries its status
             raise decision.error
         if cacheable(user_id, app_id):
             self._decisions.put(key, Allowed(credential, target, fresh_until), since)
@@ -252,15 +252,18 @@ class Dispatcher:
 
     def authorize_named_app(self, principal: Principal, spec: MethodSpec, target: Target) -> None:
         """Raise the refusal unless `principal` may call `spec` on the app `target` names,
-        as if the request had named it in `user_app_id`: for handlers acting on an app
-        their request names elsewhere (a body's `apps[].id`). Runs in the handler's thread."""
-        relation, grant = Relation.OWNER, None
-        if needs_lookup(principal, target):
-            relation, grant, _ = self.relations.relation_now(principal, target)
-        decision = authorize(principal, spec, target, relation, grant)
-        if not decision.allowed:
-            assert decision.error is not None  # a refusal carries its status
-            raise decision.error
+        as if the request had named it in `user_app_id` (for an account-level method: the
+        caller's standing on the account), and on the app itself too: for handlers acting on
+        an app their request names elsewhere (a body's `apps[].id`, `keys[].apps`). Runs in
+        the handler's thread."""
+        for where in dict.fromkeys((standing_target(spec, target), target)):
+            relation, grant = Relation.OWNER, None
+            if needs_lookup(principal, where):
+                relation, grant, _ = self.relations.relation_now(principal, where)
+            decision = authorize(principal, spec, target, relation, grant)
+            if not decision.allowed:
+                assert decision.error is not None  # a refusal always carries its status
+                raise decision.error
 
     async def authenticate(
         self, authorization: str | None, session_token: str | None, peer: str

@@ -19,6 +19,7 @@ from hashlib import blake2b
 
 from sqlalchemy import Engine
 
+from scopegate.access.evictions import Evictions
 from scopegate.access.single_flight import SingleFlight
 from scopegate.auth import tokens
 from scopegate.auth.principal import AppRef, CredentialKind, Principal
@@ -113,6 +114,7 @@ class Authenticator:
         ttl_seconds: float = CACHE_SECONDS,
         negative_ttl_seconds: float = UNKNOWN_CACHE_SECONDS,
         negative_capacity: int = 100_000,
+        evictions: Evictions | None = None,
     ) -> None:
         self._engine = engine
         self._hasher = hasher
@@ -137,6 +139,8 @@ class Authenticator:
         # The change watcher turns it off when none were ever imported, so floods of random
         # hex cost no query there, and back on when an import shows up in the change log.
         self.accept_legacy = True
+        if evictions is not None:
+            evictions.register(self)
 
     def _parse(self, secret: str) -> SecretKind:
         kind = tokens.parse(secret)
@@ -244,6 +248,14 @@ class Authenticator:
         self._unknown.move_to_end(digest)
         while len(self._unknown) > self._negative_capacity:
             self._unknown.popitem(last=False)
+
+    def evict_change(self, subject: str, subject_id: str) -> None:
+        """A change to a key, a session or a user (apps and organizations are the
+        relation cache's)."""
+        if subject in ("key", "session"):
+            self.evict(subject_id)
+        elif subject not in ("app", "org"):
+            self.evict(f"user:{subject_id}")
 
     def evict(self, subject: str) -> None:
         """Drop cached credentials of a key or session public id, or of `user:<id>`."""

@@ -1,5 +1,6 @@
-"""Polls the credential change log so every process drops revoked credentials quickly,
-and writes coalesced `last_used_at` updates."""
+"""Polls the change log so every process drops what other processes changed (revoked
+credentials, grants, memberships) within the poll interval, and writes coalesced
+`last_used_at` updates. This process's own changes leave its caches at commit."""
 
 from __future__ import annotations
 
@@ -63,16 +64,11 @@ class ChangeWatcher:
                 keys.touch_last_used(conn, used)
 
     def apply(self, subject: str, subject_id: str) -> None:
-        """Evict what one change affects from this process's caches."""
-        if subject == "app":
-            owner, _, app_id = subject_id.partition("/")
-            self._relations.evict_app(owner, app_id)
-        elif subject == "org":
-            self._relations.evict_owner(subject_id)
-        elif subject in ("key", "session"):
-            self._authenticator.evict(subject_id)
-        else:
-            self._authenticator.evict(f"user:{subject_id}")
+        """Evict what one change another process made affects from this process's caches,
+        through the caches' own entry points (those this process's changes reach at commit,
+        see `access.evictions`)."""
+        self._authenticator.evict_change(subject, subject_id)
+        self._relations.evict_change(subject, subject_id)
 
     async def run(self) -> None:
         next_flush = time.monotonic() + self._last_used_every

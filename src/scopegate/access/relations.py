@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Engine
 
+from scopegate.access.evictions import Evictions
 from scopegate.access.single_flight import SingleFlight
 from scopegate.auth.policy import Grant, Relation, Target
 from scopegate.auth.principal import Principal
@@ -47,6 +48,7 @@ class RelationResolver:
         ttl_seconds: float = CACHE_SECONDS,
         roles: RoleScopes | None = None,
         capacity: int = 65_536,
+        evictions: Evictions | None = None,
     ) -> None:
         self._engine = engine
         self._roles = roles or role_scopes()
@@ -61,6 +63,8 @@ class RelationResolver:
         self._loads: SingleFlight[Standing] = SingleFlight()
         # Moves on every eviction (read by the decision cache; only this class moves it).
         self.generation = 0
+        if evictions is not None:
+            evictions.register(self)
 
     async def relation(self, principal: Principal, target: Target) -> Standing:
         key = (principal.user_id, target.user_id, target.app_id)
@@ -133,6 +137,15 @@ class RelationResolver:
             relation = Relation.MEMBER if role is not None else Relation.COLLABORATOR
             return relation, Grant(frozenset(scopes), endpoints, also_public=public)
         return (Relation.PUBLIC if public else Relation.NONE), None
+
+    def evict_change(self, subject: str, subject_id: str) -> None:
+        """A change to an app (`owner/app`) or an organization (credentials are the
+        authenticator's)."""
+        if subject == "app":
+            owner, _, app_id = subject_id.partition("/")
+            self.evict_app(owner, app_id)
+        elif subject == "org":
+            self.evict_owner(subject_id)
 
     def evict_app(self, owner_user_id: str, app_id: str) -> None:
         self._evict([k for k in self._cache if k[1] == owner_user_id and k[2] == app_id])

@@ -10,7 +10,7 @@ from scopegate.contract.status import does_not_exist, invalid_argument
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import app_message
 from scopegate.handlers.paging import offset_limit
-from scopegate.services import accounts
+from scopegate.services import apps as app_service
 from scopegate.store import apps, orgs
 
 VISIBILITIES = frozenset(resources_pb2.Visibility.Gettable.values())
@@ -22,13 +22,14 @@ def post_apps(ctx: RequestContext, request):
     if not request.apps:
         raise invalid_argument("Give at least one app in 'apps'.")
     response = ctx.spec.output_type()
-    created_ids = []
-    with ctx.services.engine.begin() as conn:
+    # A miss cached before the app existed (an organization's member asking for it) ends
+    # at commit, with the other changes the services log.
+    with ctx.services.transaction() as conn:
         for app in request.apps:
             visibility = app.visibility.gettable or resources_pb2.Visibility.PRIVATE
             if visibility not in VISIBILITIES:
                 raise invalid_argument(f"Unknown visibility {visibility}.")
-            record, default_key = accounts.create_app(
+            record, default_key = app_service.create_app(
                 conn,
                 ctx.services.hasher,
                 ctx.target.user_id,
@@ -38,15 +39,10 @@ def post_apps(ctx: RequestContext, request):
                 visibility=visibility,
                 actor=ctx.actor(),
             )
-            ctx.actor().record(conn, "app.create", f"app:{record.user_id}/{record.app_id}")
             created = app_message(record)
             # Shown once: the proto's App has no key field, so the secret rides in metadata.
             created.metadata.update({"default_api_key": default_key})
             response.apps.append(created)
-            created_ids.append(record.app_id)
-    # A miss cached before the app existed (an organization's member asking for it) ends now.
-    for app_id in created_ids:
-        ctx.services.evict_app(ctx.target.user_id, app_id)
     return response
 
 
@@ -90,8 +86,7 @@ def patch_apps(ctx: RequestContext, request):
     if not request.apps:
         raise invalid_argument("Give at least one app in 'apps'.")
     response = ctx.spec.output_type()
-    changed = []
-    with ctx.services.engine.begin() as conn:
+    with ctx.services.transaction() as conn:
         for patch in request.apps:
             app_id = patch.id or ctx.target.app_id
             # PatchApps is authorized on the account; each app it names must be reachable
@@ -104,7 +99,7 @@ def patch_apps(ctx: RequestContext, request):
             if visibility not in VISIBILITIES:
                 raise invalid_argument(f"Unknown visibility {visibility}.")
             merge = request.action == "merge"
-            patched = accounts.patch_app(
+            patched = app_service.patch_app(
                 conn,
                 app,
                 name=patch.name or app.name,  # an app always has a name
@@ -112,23 +107,13 @@ def patch_apps(ctx: RequestContext, request):
                 visibility=visibility,
                 actor=ctx.actor(),
             )
-            changed.append(app)
             response.apps.append(app_message(patched))
-    for app in changed:
-        ctx.services.evict_app(app.user_id, app.app_id)
     return response
 
 
 def delete_app(ctx: RequestContext, request):
-    with ctx.services.engine.begin() as conn:
-        app = _app(conn, ctx)
-        removed = accounts.delete_app(conn, app)
-        ctx.actor().record(
-            conn, "app.delete", f"app:{app.user_id}/{app.app_id}", f"keys deleted: {len(removed)}"
-        )
-    for public_id in removed:
-        ctx.services.evict(public_id)
-    ctx.services.evict_app(app.user_id, app.app_id)
+    with ctx.services.transaction() as conn:
+        app_service.delete_app(conn, _app(conn, ctx), actor=ctx.actor())
     return ctx.spec.output_type()
 
 

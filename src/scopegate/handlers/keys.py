@@ -8,26 +8,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from scopegate.auth.policy import ME
 from scopegate.auth.principal import CredentialKind
-from scopegate.auth.roles import OrgRole
 from scopegate.context import RequestContext
-from scopegate.contract.status import does_not_exist, invalid_argument
+from scopegate.contract.status import ApiError, does_not_exist, invalid_argument
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import key_message
 from scopegate.handlers.paging import offset_limit
-from scopegate.services import accounts
+from scopegate.services import keys as key_service
+from scopegate.services.keys import key_endpoints, key_scopes, key_type
 from scopegate.store import apps, keys, orgs
 from scopegate.store.records import AppRecord, KeyRecord, now
 
-KEY_TYPES = accounts.KEY_TYPES
-
 
 def _scopes(ctx: RequestContext, names) -> frozenset[str]:
-    return accounts.key_scopes(ctx.services.scopes, names)
+    return key_scopes(ctx.services.scopes, names)
 
 
 def _endpoints(ctx: RequestContext, names) -> frozenset[str]:
-    return accounts.key_endpoints(ctx.services.catalog, names)
+    return key_endpoints(ctx.services.catalog, names)
 
 
 def _expiry(message) -> datetime | None:
@@ -39,19 +38,15 @@ def _expiry(message) -> datetime | None:
     return at
 
 
-def _key_type(name: str) -> CredentialKind:
-    return accounts.key_type(name)
-
-
 def post_keys(ctx: RequestContext, request):
     if not request.keys:
         raise invalid_argument("Give at least one key in 'keys'.")
     user_id = ctx.target.user_id
     response = ctx.spec.output_type()
-    with ctx.services.engine.begin() as conn:
+    with ctx.services.transaction() as conn:
         for key in request.keys:
             # No type but an app, as in Clarifai's documented cURL example: an API key.
-            kind = _key_type(key.type or ("app_specific_key" if key.apps else ""))
+            kind = key_type(key.type or ("app_specific_key" if key.apps else ""))
             app = None
             if kind is CredentialKind.APP_KEY:
                 if len(key.apps) != 1:
@@ -64,7 +59,7 @@ def post_keys(ctx: RequestContext, request):
                     "An organization has no Personal Access Tokens: members use their own "
                     "(user_id 'me')."
                 )
-            record, secret = accounts.create_key(
+            record, secret = key_service.create_key(
                 conn,
                 ctx.services.hasher,
                 kind=kind,
@@ -82,14 +77,18 @@ def post_keys(ctx: RequestContext, request):
 
 
 def _manageable_app(conn, ctx: RequestContext, named) -> AppRecord:
-    """The one app an app-specific key names: the caller's own, or an app of an
-    organization the caller administers."""
-    caller = ctx.principal.user_id
-    owner = ctx.target.user_id if named.user_id in ("", "me") else named.user_id
-    manages = owner == caller or orgs.role_of(conn, owner, caller) == OrgRole.ADMIN
-    app = apps.get(conn, owner, named.id) if manages else None
+    """The one app an app-specific key names, authorized as PostKeys on that app would be
+    (the caller's own, or an app of an organization the caller administers); any other
+    app, or a refusal, answers alike, so what exists elsewhere does not leak."""
+    owner = ctx.target.user_id if named.user_id in ("", ME) else named.user_id
+    missing = does_not_exist(f"App '{named.id}' was not found among the apps you manage.")
+    try:
+        ctx.authorize_app(named.id, owner)
+    except ApiError:
+        raise missing from None
+    app = apps.get(conn, owner, named.id)
     if app is None:
-        raise does_not_exist(f"App '{named.id}' was not found among the apps you manage.")
+        raise missing
     return app
 
 
@@ -99,7 +98,7 @@ def _matches(record: KeyRecord, scopes: frozenset[str], endpoints: frozenset[str
 
 def list_keys(ctx: RequestContext, request):
     offset, limit = offset_limit(request.page, request.per_page)
-    kind = _key_type(request.type).value if request.type else None
+    kind = key_type(request.type).value if request.type else None
     wanted_scopes = _scopes(ctx, request.scopes) if request.scopes else frozenset()
     wanted_endpoints = _endpoints(ctx, request.endpoints)
     with ctx.services.engine.connect() as conn:
@@ -144,7 +143,7 @@ def note_details(ctx: RequestContext, records: list[KeyRecord]) -> list[KeyRecor
 
 def find_key(conn, ctx: RequestContext, key_id: str) -> KeyRecord:
     """A key of the target user by public id, or by its secret as clients may send it."""
-    return accounts.find_key(conn, ctx.services.hasher, ctx.target.user_id, key_id)
+    return key_service.find_key(conn, ctx.services.hasher, ctx.target.user_id, key_id)
 
 
 def get_key(ctx: RequestContext, request):
@@ -155,10 +154,9 @@ def get_key(ctx: RequestContext, request):
 
 
 def delete_key(ctx: RequestContext, request):
-    with ctx.services.engine.begin() as conn:
+    with ctx.services.transaction() as conn:
         record = find_key(conn, ctx, request.key_id)
-        accounts.delete_key(conn, record, actor=ctx.actor())
-    ctx.services.evict(record.public_id)
+        key_service.delete_key(conn, record, actor=ctx.actor())
     return ctx.spec.output_type()
 
 
@@ -166,11 +164,10 @@ def patch_keys(ctx: RequestContext, request):
     if request.action not in ("", "overwrite"):
         raise invalid_argument(f"Unsupported action '{request.action}': use 'overwrite'.")
     response = ctx.spec.output_type()
-    patched = []
-    with ctx.services.engine.begin() as conn:
+    with ctx.services.transaction() as conn:
         for key in request.keys:
             record = find_key(conn, ctx, key.id)
-            patched_record = accounts.patch_key(
+            patched_record = key_service.patch_key(
                 conn,
                 record,
                 description=key.description,
@@ -179,10 +176,7 @@ def patch_keys(ctx: RequestContext, request):
                 expires_at=_expiry(key),
                 actor=ctx.actor(),
             )
-            patched.append(record.public_id)
             response.keys.append(key_message(patched_record))
-    for public_id in patched:
-        ctx.services.evict(public_id)
     return response
 
 

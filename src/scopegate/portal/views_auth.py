@@ -126,8 +126,7 @@ async def logout(page: Page) -> Response:
         principal,
         page.peer,
         page.portal.dispatcher.new_request_id(),
-    )
-    page.portal.dispatcher.authenticator.evict(principal.credential_id)
+    )  # which ends the session in this process's caches too
     response = Page.redirect("/login", "signed-out")
     session.clear_cookie(page.request, response, session.SESSION_COOKIE)
     return response

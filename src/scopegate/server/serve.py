@@ -49,19 +49,19 @@ def build_dispatcher(
     auth_failures: AuthFailureThrottle | None = None,
     access: AccessSettings | None = None,
 ) -> Dispatcher:
-    """The dispatcher with its credential and relation caches, whose eviction hooks the
-    services call when something changes."""
+    """The dispatcher with its credential and relation caches, which register with the
+    services' evictions: a change the services commit leaves them at once."""
     access = access or AccessSettings()
     authenticator = Authenticator(
         services.engine,
         services.hasher,
         ttl_seconds=access.credential_cache_seconds,
         negative_ttl_seconds=access.unknown_secret_cache_seconds,
+        evictions=services.evictions,
     )
-    services.evict = authenticator.evict
-    relations = RelationResolver(services.engine, ttl_seconds=access.relation_cache_seconds)
-    services.evict_app = relations.evict_app
-    services.evict_owner = relations.evict_owner
+    relations = RelationResolver(
+        services.engine, ttl_seconds=access.relation_cache_seconds, evictions=services.evictions
+    )
     return Dispatcher(services, authenticator, all_handlers(), relations, auth_failures)
 
 
@@ -73,6 +73,7 @@ def _login_service(services: Services, login: LoginSettings) -> LoginService:
         session_seconds=login.session_seconds,
         per_account=Throttle(login.failures_per_account, window),
         per_address=Throttle(login.failures_per_address, window),
+        evict=services.evictions.apply,
     )
 
 

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from scopegate.access.address_throttle import ThrottledError
 from scopegate.access.login_throttle import Reservation, Throttle
 from scopegate.auth import tokens
 from scopegate.auth.passwords import hash_password, policy_violations, verify_password
 from scopegate.auth.principal import Principal
 from scopegate.auth.tokens import SecretHasher, SecretKind
 from scopegate.contract.status import ApiError, C, invalid_argument
-from scopegate.services import accounts
-from scopegate.services.accounts import Actor
-from scopegate.store import changes, sessions, users
+from scopegate.services import change_log
+from scopegate.services.audit import Actor
+from scopegate.services.change_log import Evict
+from scopegate.services.users import sign_up
+from scopegate.store import sessions, users
 from scopegate.store.records import now
 
 DEFAULT_SESSION_SECONDS = 12 * 3600
@@ -36,8 +38,11 @@ class LoginService:
         session_seconds: float = DEFAULT_SESSION_SECONDS,
         per_account: Throttle | None = None,
         per_address: Throttle | None = None,
+        evict: Evict = lambda _subject, _subject_id: None,
     ) -> None:
         self._engine = engine
+        # This process's caches (a logout ends the session here at once).
+        self._evict = evict
         self._hasher = hasher
         self.session_seconds = session_seconds
         self._per_account = per_account or Throttle(FAILURES_PER_ACCOUNT, FAILURE_WINDOW_SECONDS)
@@ -49,11 +54,8 @@ class LoginService:
         reservation = Reservation((self._per_account, email), (self._per_address, address))
         wait = reservation.take()
         if wait > 0:
-            raise ApiError(
-                C.CONN_THROTTLED,
-                "Too many failed logins",
-                f"Too many failed login attempts; try again in {math.ceil(wait)} seconds.",
-            )
+            # A ThrottledError: REST answers it with Retry-After.
+            raise ThrottledError(wait, "Too many failed logins", "failed login attempts")
         return reservation
 
     def login(
@@ -80,7 +82,7 @@ class LoginService:
                 client_address=client_address,
                 request_id=request_id,
             )
-            if not valid:
+            if not valid or user is None:  # no user verifies: `valid` implies one
                 actor.record(conn, "login.failed", f"email:{email}")
             else:
                 token = tokens.generate(SecretKind.SESSION)
@@ -94,7 +96,7 @@ class LoginService:
                 Actor(
                     user.user_id, "session_token", session.public_id, client_address, request_id
                 ).record(conn, "login", f"user:{user.user_id}")
-        if not valid:
+        if not valid or user is None:
             raise ApiError(C.CONN_CREDENTIALS_INVALID, BAD_LOGIN, "", http_status=401)
         return user.user_id, token
 
@@ -115,13 +117,13 @@ class LoginService:
         )
         password_hash = hash_password(password)
         with self._engine.begin() as conn:
-            _user, pat = accounts.sign_up(conn, self._hasher, user_id, email, password_hash, actor)
+            _user, pat = sign_up(conn, self._hasher, user_id, email, password_hash, actor)
         return pat
 
     def logout(self, principal: Principal, client_address: str, request_id: str = "") -> None:
-        with self._engine.begin() as conn:
+        with change_log.transaction(self._engine, self._evict) as conn:
             sessions.end(conn, principal.credential_id)
-            changes.record(conn, "session", principal.credential_id)
+            change_log.record(conn, "session", principal.credential_id)
             Actor(
                 principal.user_id,
                 "session_token",

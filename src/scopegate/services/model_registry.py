@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from scopegate.contract.status import ApiError, C, invalid_argument
 from scopegate.runners.base import RunnerError
 from scopegate.runners.registry import MODEL_TYPES, VISUAL_CLASSIFIER
-from scopegate.services.accounts import validate_id
+from scopegate.services.checks import MAX_NAME_LENGTH, validate_id
 from scopegate.store import models
 from scopegate.store.records import AppRecord, ModelRecord, ModelVersionRecord
 
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from scopegate.runners import onnx_classifier
 
 MAX_WEIGHTS_BYTES = 512 * 1024 * 1024
-MAX_NAME_LENGTH = 255
 
 
 def validate_model_name(name: str) -> str:
@@ -80,7 +79,9 @@ def create_model(
         models.create_version(
             conn, pk, new_version_id(), status_code=C.MODEL_TRAINED, description="Built in"
         )
-    return models.get(conn, app.pk, model_id)
+    created = models.get(conn, app.pk, model_id)
+    assert created is not None  # created in this transaction
+    return created
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,4 +165,6 @@ def register_weights(
         labels=[(label.id, label.name) for label in weights.labels],
         preprocessing=weights.preprocessing.to_json(),
     )
-    return model, models.get_version(conn, model.pk, version.version_id)
+    stored = models.get_version(conn, model.pk, version.version_id)
+    assert stored is not None  # created in this transaction
+    return model, stored

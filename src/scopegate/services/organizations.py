@@ -1,7 +1,7 @@
 """Organization operations shared by the extension routes and the CLI.
 
-Each runs in the caller's transaction, records an audit event, and writes an `org` entry
-to the change log so every process drops its cached relations to the organization: a
+Each runs in the caller's transaction, records an audit event, and logs an `org` change
+(`change_log`) so every process drops its cached relations to the organization: a
 member who leaves, or loses a role or a team, loses access within the revocation bound.
 Callers decide who may do what (see `require_admin`); the CLI is the operator.
 """
@@ -14,10 +14,13 @@ from sqlalchemy import Connection
 
 from scopegate.auth.roles import OrgRole, TeamRole, parse_org_role, parse_team_role
 from scopegate.contract.status import ApiError, C, does_not_exist, invalid_argument
-from scopegate.services import accounts
+from scopegate.services import change_log
 from scopegate.services.account_ids import check_new_account_id
-from scopegate.services.accounts import Actor, validate_id
-from scopegate.store import apps, changes, orgs, users
+from scopegate.services.apps import remove_app
+from scopegate.services.audit import Actor
+from scopegate.services.checks import validate_id
+from scopegate.services.users import find_person
+from scopegate.store import apps, orgs, users
 from scopegate.store.orgs import MemberRecord, OrgRecord, TeamRecord
 
 ROLE_NAMES = ", ".join(r.value for r in OrgRole)
@@ -73,23 +76,14 @@ def view(conn: Connection, org_id: str) -> OrgView:
     return OrgView(get_org(conn, org_id), orgs.members(conn, org_id), orgs.list_teams(conn, org_id))
 
 
-def _person(conn: Connection, user_id: str = "", email: str = ""):
-    person = users.get(conn, user_id) if user_id else None
-    if person is None and email:
-        person = users.get_by_email(conn, email)
-    if person is None or not person.is_person:
-        raise does_not_exist("No user with that id or email; they must sign up first.")
-    return person
-
-
 def _changed(conn: Connection, org_id: str) -> None:
-    changes.record(conn, "org", org_id)
+    change_log.record(conn, "org", org_id)
 
 
 def create(conn: Connection, org_id: str, name: str, admin_user_id: str, actor: Actor) -> OrgRecord:
     """A new organization with `admin_user_id` as its first admin."""
     validate_id("organization id", org_id)
-    admin = _person(conn, admin_user_id)
+    admin = find_person(conn, admin_user_id)
     if users.get(conn, org_id) is not None:
         raise invalid_argument(f"The id '{org_id}' is taken; choose another.")
     check_new_account_id(conn, "organization id", org_id)
@@ -105,7 +99,7 @@ def delete(conn: Connection, org_id: str, actor: Actor) -> list[str]:
     get_org(conn, org_id)
     removed: list[str] = []
     for app in apps.list_for_user(conn, org_id, offset=0, limit=10**9):
-        removed += accounts.delete_app(conn, app)
+        removed += remove_app(conn, app)
     orgs.delete_org(conn, org_id)
     _changed(conn, org_id)
     actor.record(conn, "org.delete", f"org:{org_id}", f"keys deleted: {len(removed)}")
@@ -117,7 +111,7 @@ def add_member(
 ) -> MemberRecord:
     get_org(conn, org_id)
     parsed = org_role(role)
-    person = _person(conn, user_id, email)
+    person = find_person(conn, user_id, email)
     if orgs.role_of(conn, org_id, person.user_id) is not None:
         raise invalid_argument(f"{person.user_id} is already a member of '{org_id}'.")
     orgs.add_member(conn, org_id, person.user_id, parsed.value)
@@ -213,6 +207,7 @@ def save_team(
         orgs.set_team_members(conn, pk, _team_members(conn, org_id, user_ids))
     _changed(conn, org_id)
     team = orgs.get_team(conn, org_id, team_id)
+    assert team is not None  # written in this transaction, which holds its row
     actor.record(
         conn,
         "team.create" if create else "team.patch",

@@ -1,0 +1,304 @@
+"""Keys (Personal Access Tokens and app-specific API keys): issue, patch, delete, roll,
+import. Each change is audited and logged (`change_log`), so no process keeps a stale view
+of a key: this one drops it at commit, the others within the poll interval."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection
+
+from scopegate.auth import tokens
+from scopegate.auth.principal import CredentialKind
+from scopegate.auth.scopes import ScopeAlgebra, UnknownScopeError
+from scopegate.auth.tokens import SecretHasher, SecretKind
+from scopegate.contract.status import does_not_exist, invalid_argument
+from scopegate.services import change_log
+from scopegate.services.audit import Actor
+from scopegate.services.checks import MAX_DESCRIPTION_LENGTH, check_length
+from scopegate.store import keys, orgs
+from scopegate.store.records import AppRecord, KeyRecord, now
+
+if TYPE_CHECKING:
+    from scopegate.contract.catalog import Catalog
+
+SECRET_KIND = {CredentialKind.PAT: SecretKind.PAT, CredentialKind.APP_KEY: SecretKind.APP_KEY}
+KEY_TYPES = {kind.value: kind for kind in (CredentialKind.PAT, CredentialKind.APP_KEY)}
+MAX_GRACE_SECONDS = 30 * 86400
+
+
+def key_type(name: str) -> CredentialKind:
+    """The kind of key a type name asks for; empty means a Personal Access Token."""
+    kind = KEY_TYPES.get(name or CredentialKind.PAT.value)
+    if kind is None:
+        raise invalid_argument(
+            f"Unknown key type '{name}': use personal_access_token or app_specific_key."
+        )
+    return kind
+
+
+def key_scopes(algebra: ScopeAlgebra, names: Iterable[str]) -> frozenset[str]:
+    """Canonical scope names (`Inputs:Get` -> `Inputs_Get`) plus those they depend on."""
+    try:
+        return algebra.close(algebra.normalize(names))
+    except UnknownScopeError as error:
+        raise invalid_argument(
+            f"Unknown scopes: {', '.join(error.names)}. Valid scopes: "
+            f"{', '.join(sorted(algebra.names))}."
+        ) from None
+
+
+def key_endpoints(catalog: Catalog, names: Iterable[str]) -> frozenset[str]:
+    """Full method names (`/clarifai.api.V2/PostModelOutputs`) from full or short names."""
+    result, unknown = set(), []
+    for name in names:
+        spec = catalog.by_full_name.get(name) or catalog.methods.get(name.strip("/"))
+        if spec is None:
+            unknown.append(name)
+        else:
+            result.add(spec.full_name)
+    if unknown:
+        raise invalid_argument(
+            f"Unknown endpoints: {', '.join(unknown)}. Give full method names such as "
+            "/clarifai.api.V2/PostModelOutputs."
+        )
+    return frozenset(result)
+
+
+def find_key(conn: Connection, hasher: SecretHasher, user_id: str, key_id: str) -> KeyRecord:
+    """A key of `user_id` named by its public id, or by a still-valid secret of it."""
+    key_id = key_id.strip()
+    # Public ids and imported secrets share a form (32 hex): try the public id first.
+    record = keys.get(conn, user_id, key_id) if key_id else None
+    if record is None and tokens.parse(key_id) not in (None, SecretKind.SESSION):
+        record = keys.find_by_digest(conn, hasher.digest(key_id), now())
+    if record is None or record.user_id != user_id:
+        raise does_not_exist("No such key.")
+    return record
+
+
+def _stored(conn: Connection, user_id: str, public_id: str) -> KeyRecord:
+    stored = keys.get(conn, user_id, public_id)
+    assert stored is not None  # written in this transaction, which holds its row
+    return stored
+
+
+def issue_key(
+    conn: Connection,
+    hasher: SecretHasher,
+    *,
+    kind: CredentialKind,
+    user_id: str,
+    app: AppRecord | None,
+    description: str,
+    scopes: Iterable[str],
+    endpoints: Iterable[str] = (),
+    expires_at: datetime | None = None,
+) -> tuple[str, str]:
+    """Store a new key; returns (public id, secret). The secret is never stored. Audited
+    by the change it is part of (`create_key`, a sign-up, a new app's default key)."""
+    secret = tokens.generate(SECRET_KIND[kind])
+    public_id = _store_key(
+        conn,
+        hasher.digest(secret),
+        secret,
+        kind=kind,
+        user_id=user_id,
+        app=app,
+        description=description,
+        scopes=scopes,
+        endpoints=endpoints,
+        expires_at=expires_at,
+    )
+    return public_id, secret
+
+
+def _store_key(
+    conn: Connection,
+    digest: bytes,
+    secret: str,
+    *,
+    kind: CredentialKind,
+    user_id: str,
+    app: AppRecord | None,
+    description: str,
+    scopes: Iterable[str],
+    endpoints: Iterable[str],
+    expires_at: datetime | None,
+) -> str:
+    if kind is CredentialKind.PAT and orgs.is_organization(conn, user_id):
+        # Here too, not only in PostKeys: the CLI issues and imports keys for any account.
+        raise invalid_argument(
+            "An organization has no Personal Access Tokens: members use their own."
+        )
+    check_length("A key's description", description, MAX_DESCRIPTION_LENGTH)
+    public_id = tokens.new_public_id()
+    keys.create(
+        conn,
+        public_id=public_id,
+        kind=kind.value,
+        user_id=user_id,
+        app_pk=app.pk if app else None,
+        description=description,
+        scopes=scopes,
+        endpoints=endpoints,
+        digest=digest,
+        masked=tokens.mask(secret),
+        expires_at=expires_at,
+    )
+    change_log.record(conn, "key", public_id)
+    return public_id
+
+
+def create_key(
+    conn: Connection,
+    hasher: SecretHasher,
+    *,
+    kind: CredentialKind,
+    user_id: str,
+    app: AppRecord | None,
+    description: str,
+    scopes: Iterable[str],
+    endpoints: Iterable[str] = (),
+    expires_at: datetime | None = None,
+    actor: Actor,
+) -> tuple[KeyRecord, str]:
+    """Issue a key and audit it; returns the stored key and its secret, shown once."""
+    public_id, secret = issue_key(
+        conn,
+        hasher,
+        kind=kind,
+        user_id=user_id,
+        app=app,
+        description=description,
+        scopes=scopes,
+        endpoints=endpoints,
+        expires_at=expires_at,
+    )
+    actor.record(conn, "key.create", f"key:{public_id}", f"type={kind.value}")
+    return _stored(conn, user_id, public_id), secret
+
+
+def patch_key(
+    conn: Connection,
+    record: KeyRecord,
+    *,
+    description: str,
+    scopes: Iterable[str],
+    endpoints: Iterable[str],
+    expires_at: datetime | None,
+    actor: Actor,
+    details: str = "",
+) -> KeyRecord:
+    """Overwrite a key's mutable fields."""
+    check_length("A key's description", description, MAX_DESCRIPTION_LENGTH)
+    updated = keys.update(
+        conn,
+        record.pk,
+        description=description,
+        scopes=scopes,
+        endpoints=endpoints,
+        expires_at=expires_at,
+    )
+    if not updated:  # deleted by a concurrent request since the caller found it
+        raise does_not_exist("No such key.")
+    change_log.record(conn, "key", record.public_id)
+    actor.record(conn, "key.patch", f"key:{record.public_id}", details)
+    return _stored(conn, record.user_id, record.public_id)
+
+
+def delete_key(conn: Connection, record: KeyRecord, *, actor: Actor) -> None:
+    """Delete a key and all its secrets.
+
+    The DELETE itself decides: of concurrent deletes of one key, which all found it, only
+    the one that removed the row succeeds (and is audited); the others find no such key."""
+    if not keys.delete_key(conn, record.pk):
+        raise does_not_exist("No such key.")
+    change_log.record(conn, "key", record.public_id)
+    actor.record(conn, "key.delete", f"key:{record.public_id}")
+
+
+def roll_key(
+    conn: Connection, hasher: SecretHasher, record: KeyRecord, grace_seconds: float, *, actor: Actor
+) -> tuple[KeyRecord, str]:
+    """A new secret for the same key, audited; old secrets end after `grace_seconds` (0:
+    at once). Returns the key and its new secret, shown once."""
+    secret = _new_secret(conn, hasher, record, grace_seconds)
+    actor.record(conn, "key.roll", f"key:{record.public_id}", f"grace_seconds={grace_seconds:g}")
+    return _stored(conn, record.user_id, record.public_id), secret
+
+
+def _new_secret(
+    conn: Connection, hasher: SecretHasher, record: KeyRecord, grace_seconds: float
+) -> str:
+    if grace_seconds < 0 or grace_seconds > MAX_GRACE_SECONDS:
+        raise invalid_argument("grace_seconds must be between 0 and 2592000 (30 days).")
+    kind = CredentialKind(record.kind)
+    secret = tokens.generate(SECRET_KIND[kind])
+    # The key's row first: it is locked from here on, or the key is gone (deleted by a
+    # concurrent request) and nothing is written.
+    if not keys.set_masked(conn, record.pk, tokens.mask(secret)):
+        raise does_not_exist("No such key.")
+    keys.end_secrets(conn, record.pk, now() + timedelta(seconds=grace_seconds))
+    keys.add_secret(conn, record.pk, hasher.digest(secret))
+    change_log.record(conn, "key", record.public_id)
+    return secret
+
+
+def import_key(
+    conn: Connection,
+    hasher: SecretHasher,
+    *,
+    secret: str,
+    kind: CredentialKind,
+    user_id: str,
+    app: AppRecord | None,
+    description: str,
+    scopes: Iterable[str],
+    actor: Actor,
+) -> KeyRecord:
+    """Adopt a secret in the original service's format (32 hex), audited."""
+    public_id = _import_secret(
+        conn,
+        hasher,
+        secret=secret,
+        kind=kind,
+        user_id=user_id,
+        app=app,
+        description=description,
+        scopes=scopes,
+    )
+    actor.record(conn, "key.import", f"key:{public_id}", f"type={kind.value}")
+    return _stored(conn, user_id, public_id)
+
+
+def _import_secret(
+    conn: Connection,
+    hasher: SecretHasher,
+    *,
+    secret: str,
+    kind: CredentialKind,
+    user_id: str,
+    app: AppRecord | None,
+    description: str,
+    scopes: Iterable[str],
+) -> str:
+    if not tokens.is_legacy_format(secret):
+        raise invalid_argument("Only keys in the original format (32 lowercase hex) import.")
+    digest = hasher.digest(secret)
+    if keys.digest_exists(conn, digest):
+        raise invalid_argument("That key was imported already.")
+    return _store_key(
+        conn,
+        digest,
+        secret,
+        kind=kind,
+        user_id=user_id,
+        app=app,
+        description=description,
+        scopes=scopes,
+        endpoints=(),
+        expires_at=None,
+    )
