@@ -1,3 +1,3 @@
-from scopegate.cli.main import main
+from scopegate.cli.app import main
 
 main()

@@ -1,26 +1,30 @@
 """`scopegate orgs`: organizations, their members and teams, for the operator.
 
-Every command calls the functions the extension routes call (`scopegate.services.organizations`),
+Every command calls the functions the organization methods call (`services.organizations`),
 in one transaction, so a change is audited and reaches running servers through the change
 log. The operator is nobody's user: audit events name the organization as the actor, with
 credential kind `cli`, so `scopegate audit --user ORG` lists them. `--json` documents use
-the shapes of the extension routes.
+the shapes of the organization methods' answers.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
 
 import typer
+from sqlalchemy import Connection
 
 from scopegate.auth.roles import OrgRole, TeamRole
 from scopegate.cli import output as out
-from scopegate.cli.main import DatabaseUrl, DataDir, JsonOutput, _names, _open, _usage, _user
-
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
-    from scopegate.store.orgs import MemberRecord, OrgRecord, TeamRecord
+from scopegate.cli.common import Database, names, require_user, usage, with_database
+from scopegate.contract.status import does_not_exist
+from scopegate.handlers.organizations import member_json, org_json, team_json
+from scopegate.services import organizations
+from scopegate.services.accounts import cli_actor
+from scopegate.store import apps, orgs
+from scopegate.store.orgs import MemberRecord, TeamRecord
 
 orgs_app = typer.Typer(
     help="Manage organizations: id namespaces that own apps, with members and teams.",
@@ -32,6 +36,7 @@ teams_app = typer.Typer(help="Manage an organization's teams.", no_args_is_help=
 orgs_app.add_typer(teams_app, name="teams")
 
 OrgArgument = Annotated[str, typer.Argument(help="The organization's id.", show_default=False)]
+MemberArgument = Annotated[str, typer.Argument(help="The member's user id.", show_default=False)]
 TeamArgument = Annotated[str, typer.Argument(help="The team's id.", show_default=False)]
 TeamNameOption = Annotated[
     str | None, typer.Option("--name", help="Display name (default: the id).", show_default=False)
@@ -62,47 +67,39 @@ TeamMembersOption = Annotated[
         show_default=False,
     ),
 ]
-
-
-def _actor(org_id: str):
-    from scopegate.services.accounts import cli_actor
-
-    return cli_actor(org_id)
-
-
-def _org(conn: Connection, org_id: str) -> OrgRecord:
-    """The organization, or a message naming it (the service's answer is deliberately bare)."""
-    from scopegate.contract.status import does_not_exist
-    from scopegate.store import orgs
-
-    found = orgs.get(conn, org_id)
-    if found is None:
-        raise does_not_exist(f"No organization '{org_id}'.")
-    return found
-
-
-def _documents():
-    # The extension routes' JSON shapes, so scripts read the CLI and the API alike.
-    from scopegate.transports.rest import orgs as rest_orgs
-
-    return rest_orgs
-
-
-def _team_rows(teams: list[TeamRecord]) -> list[list[str]]:
-    return [
-        [t.team_id, t.name, t.role, ", ".join(t.app_ids) or "-", ", ".join(t.user_ids) or "-"]
-        for t in teams
-    ]
-
-
 TEAM_COLUMNS = ("team id", "name", "role", "apps", "members")
 
 
-def _member_rows(members: list[MemberRecord]) -> list[list[str]]:
-    return [[m.user_id, m.email, m.role, out.when(m.created_at)] for m in members]
+@contextmanager
+def _changing(db: Database, org_id: str) -> Iterator[Connection]:
+    """One transaction on an existing organization; a missing one is named (the service's
+    answer is deliberately bare)."""
+    with db.begin() as (_, conn):
+        _require_org(conn, org_id)
+        yield conn
+
+
+def _require_org(conn: Connection, org_id: str) -> None:
+    if orgs.get(conn, org_id) is None:
+        raise does_not_exist(f"No organization '{org_id}'.")
+
+
+def _team_rows(teams: list[TeamRecord], title: str, empty: str = "Nothing to show.") -> out.Rows:
+    rows = [
+        [t.team_id, t.name, t.role, ", ".join(t.app_ids) or "-", ", ".join(t.user_ids) or "-"]
+        for t in teams
+    ]
+    return out.Rows(title, TEAM_COLUMNS, rows, no_wrap=("team id",), empty=empty)
+
+
+def _member_rows(members: list[MemberRecord]) -> out.Rows:
+    rows = [[m.user_id, m.email, m.role, out.when(m.created_at)] for m in members]
+    columns = ("user id", "email", "role", "since")
+    return out.Rows("Members", columns, rows, no_wrap=("user id",), empty="No members.")
 
 
 @orgs_app.command("create")
+@with_database
 def orgs_create(
     org_id: OrgArgument,
     admin: Annotated[
@@ -110,22 +107,20 @@ def orgs_create(
         typer.Option("--admin", help="The user who becomes its first admin.", show_default=False),
     ],
     name: Annotated[str, typer.Option("--name", help="Display name (default: the id).")] = "",
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonOutput = False,
+    *,
+    db: Database,
 ) -> None:
     """Create an organization with a first admin."""
-    from scopegate.services import organizations
-
-    with _open(data_dir, database_url) as services, services.engine.begin() as conn:
-        org = organizations.create(conn, org_id, name, admin, _actor(org_id))
-    if as_json:
-        out.emit_json({"organization": _documents().org_json(org), "admin": admin})
-        return
-    out.print_message(f"Created organization {org.org_id} ({org.name}); admin: {admin}.")
+    with db.begin() as (_, conn):
+        org = organizations.create(conn, org_id, name, admin, cli_actor(org_id))
+    db.show(
+        {"organization": org_json(org), "admin": admin},
+        f"Created organization {org.org_id} ({org.name}); admin: {admin}.",
+    )
 
 
 @orgs_app.command("list")
+@with_database
 def orgs_list(
     user: Annotated[
         str | None,
@@ -133,99 +128,71 @@ def orgs_list(
             "--user", help="Only this user's organizations, with their role.", show_default=False
         ),
     ] = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonOutput = False,
+    *,
+    db: Database,
 ) -> None:
     """List every organization, or those a user belongs to."""
-    from scopegate.store import orgs
-
-    with _open(data_dir, database_url) as services, services.engine.connect() as conn:
+    with db.connect() as (_, conn):
         if user is not None:
-            _user(conn, user)
+            require_user(conn, user)
             found = orgs.organizations_of(conn, user)
         else:
             found = [(org, None) for org in orgs.list_all(conn)]
             sizes = {org.org_id: len(orgs.members(conn, org.org_id)) for org, _ in found}
-    documents = _documents()
-    if as_json:
-        listed = [documents.org_json(org, role) for org, role in found]
-        out.emit_json(
-            {"user_id": user, "organizations": listed} if user else {"organizations": listed}
-        )
-        return
+    listed = [org_json(org, role) for org, role in found]
     if user is not None:
-        out.print_table(
+        table = out.Rows(
             f"Organizations of {user}",
             ("org id", "name", "role", "created"),
             [[o.org_id, o.name, role, out.when(o.created_at)] for o, role in found],
             no_wrap=("org id",),
             empty=f"User {user} belongs to no organization.",
         )
-        return
-    out.print_table(
-        "Organizations",
-        ("org id", "name", "members", "created"),
-        [[o.org_id, o.name, str(sizes[o.org_id]), out.when(o.created_at)] for o, _ in found],
-        no_wrap=("org id",),
-        empty="No organizations.",
+    else:
+        table = out.Rows(
+            "Organizations",
+            ("org id", "name", "members", "created"),
+            [[o.org_id, o.name, str(sizes[o.org_id]), out.when(o.created_at)] for o, _ in found],
+            no_wrap=("org id",),
+            empty="No organizations.",
+        )
+    db.show(
+        {"user_id": user, "organizations": listed} if user else {"organizations": listed}, table
     )
 
 
 @orgs_app.command("show")
-def orgs_show(
-    org_id: OrgArgument,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonOutput = False,
-) -> None:
+@with_database
+def orgs_show(org_id: OrgArgument, *, db: Database) -> None:
     """Show an organization: its members with their roles, and its teams."""
-    from scopegate.services import organizations
-
-    with _open(data_dir, database_url) as services, services.engine.connect() as conn:
-        _org(conn, org_id)
+    with db.connect() as (_, conn):
+        _require_org(conn, org_id)
         found = organizations.view(conn, org_id)
-    if as_json:
-        documents = _documents()
-        out.emit_json(
-            {
-                "organization": documents.org_json(found.org),
-                "members": [documents.member_json(m) for m in found.members],
-                "teams": [documents.team_json(t) for t in found.teams],
-            }
-        )
-        return
-    out.print_message(
+    db.show(
+        {
+            "organization": org_json(found.org),
+            "members": [member_json(m) for m in found.members],
+            "teams": [team_json(t) for t in found.teams],
+        },
         f"Organization {found.org.org_id} ({found.org.name}), "
-        f"created {out.when(found.org.created_at)}."
-    )
-    out.print_table(
-        "Members",
-        ("user id", "email", "role", "since"),
+        f"created {out.when(found.org.created_at)}.",
         _member_rows(found.members),
-        no_wrap=("user id",),
-        empty="No members.",
-    )
-    out.print_table(
-        "Teams", TEAM_COLUMNS, _team_rows(found.teams), no_wrap=("team id",), empty="No teams."
+        _team_rows(found.teams, "Teams", "No teams."),
     )
 
 
 @orgs_app.command("delete")
+@with_database
 def orgs_delete(
     org_id: OrgArgument,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonOutput = False,
+    *,
+    db: Database,
 ) -> None:
     """Delete an organization with its apps, their keys, its members and teams."""
-    from scopegate.services import organizations
-    from scopegate.store import apps
-
-    with _open(data_dir, database_url) as services:
+    with db.services() as services:
         with services.engine.connect() as conn:
-            _org(conn, org_id)
+            _require_org(conn, org_id)
             count = len(apps.list_for_user(conn, org_id, offset=0, limit=10**9))
         if not yes:
             # On stderr: stdout stays one JSON document with --json.
@@ -236,29 +203,24 @@ def orgs_delete(
             )
         with services.engine.begin() as conn:
             app_ids = [a.app_id for a in apps.list_for_user(conn, org_id, offset=0, limit=10**9)]
-            removed = organizations.delete(conn, org_id, _actor(org_id))
-    if as_json:
-        out.emit_json(
-            {"id": org_id, "deleted": True, "apps_deleted": app_ids, "keys_deleted": removed}
-        )
-        return
-    out.print_message(
-        f"Deleted organization {org_id}, its {len(app_ids)} app(s) and {len(removed)} key(s)."
+            removed = organizations.delete(conn, org_id, cli_actor(org_id))
+    db.show(
+        {"id": org_id, "deleted": True, "apps_deleted": app_ids, "keys_deleted": removed},
+        f"Deleted organization {org_id}, its {len(app_ids)} app(s) and {len(removed)} key(s).",
     )
 
 
 # --- members -------------------------------------------------------------------------------
 
-OrgRoleOption = Annotated[
-    OrgRole,
-    typer.Option("--role", case_sensitive=False, help="The member's role.", show_default=False),
-]
-
 
 @members_app.command("add")
+@with_database
 def members_add(
     org_id: OrgArgument,
-    role: OrgRoleOption,
+    role: Annotated[
+        OrgRole,
+        typer.Option("--role", case_sensitive=False, help="The member's role.", show_default=False),
+    ],
     user: Annotated[
         str | None, typer.Option("--user", help="The user's id.", show_default=False)
     ] = None,
@@ -266,86 +228,95 @@ def members_add(
         str | None,
         typer.Option("--email", help="The email of an existing user.", show_default=False),
     ] = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonOutput = False,
+    *,
+    db: Database,
 ) -> None:
     """Add an existing user to an organization, by id or email, with a role."""
-    from scopegate.services import organizations
-
     if bool(user) == bool(email):
-        _usage("Name the user with --user or --email (one of them).")
-    with _open(data_dir, database_url) as services, services.engine.begin() as conn:
-        _org(conn, org_id)
+        usage("Name the user with --user or --email (one of them).")
+    with _changing(db, org_id) as conn:
         member = organizations.add_member(
             conn,
             org_id,
             user_id=user or "",
             email=email or "",
             role=role.value,
-            actor=_actor(org_id),
+            actor=cli_actor(org_id),
         )
-    if as_json:
-        out.emit_json({"org_id": org_id, "member": _documents().member_json(member)})
-        return
-    out.print_message(f"Added {member.user_id} to {org_id} as {member.role}.")
+    db.show(
+        {"org_id": org_id, "member": member_json(member)},
+        f"Added {member.user_id} to {org_id} as {member.role}.",
+    )
 
 
 @members_app.command("set-role")
+@with_database
 def members_set_role(
     org_id: OrgArgument,
-    user_id: Annotated[str, typer.Argument(help="The member's user id.", show_default=False)],
+    user_id: MemberArgument,
     role: Annotated[
         OrgRole, typer.Argument(case_sensitive=False, help="The new role.", show_default=False)
     ],
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonOutput = False,
+    *,
+    db: Database,
 ) -> None:
     """Change a member's role; the last admin keeps theirs."""
-    from scopegate.services import organizations
-
-    with _open(data_dir, database_url) as services, services.engine.begin() as conn:
-        _org(conn, org_id)
-        organizations.set_role(conn, org_id, user_id, role.value, _actor(org_id))
-    if as_json:
-        out.emit_json({"org_id": org_id, "user_id": user_id, "role": role.value})
-        return
-    out.print_message(f"{user_id} is now {role.value} in {org_id}.")
+    with _changing(db, org_id) as conn:
+        organizations.set_role(conn, org_id, user_id, role.value, cli_actor(org_id))
+    db.show(
+        {"org_id": org_id, "user_id": user_id, "role": role.value},
+        f"{user_id} is now {role.value} in {org_id}.",
+    )
 
 
 @members_app.command("remove")
-def members_remove(
-    org_id: OrgArgument,
-    user_id: Annotated[str, typer.Argument(help="The member's user id.", show_default=False)],
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonOutput = False,
-) -> None:
+@with_database
+def members_remove(org_id: OrgArgument, user_id: MemberArgument, *, db: Database) -> None:
     """Remove a member from the organization and its teams; the last admin stays."""
-    from scopegate.services import organizations
-
-    with _open(data_dir, database_url) as services, services.engine.begin() as conn:
-        _org(conn, org_id)
-        organizations.remove_member(conn, org_id, user_id, _actor(org_id))
-    if as_json:
-        out.emit_json({"org_id": org_id, "user_id": user_id, "removed": True})
-        return
-    out.print_message(f"Removed {user_id} from {org_id}.")
+    with _changing(db, org_id) as conn:
+        organizations.remove_member(conn, org_id, user_id, cli_actor(org_id))
+    db.show(
+        {"org_id": org_id, "user_id": user_id, "removed": True},
+        f"Removed {user_id} from {org_id}.",
+    )
 
 
 # --- teams ---------------------------------------------------------------------------------
 
 
-def _print_team(message: str, team: TeamRecord, as_json: bool) -> None:
-    if as_json:
-        out.emit_json({"org_id": team.org_id, "team": _documents().team_json(team)})
-        return
-    out.print_message(message)
-    out.print_table("", TEAM_COLUMNS, _team_rows([team]), no_wrap=("team id",))
+def _save_team(
+    db: Database,
+    org_id: str,
+    team_id: str,
+    *,
+    create: bool,
+    name: str | None,
+    role: TeamRole | None,
+    app_ids: list[str] | None,
+    user_ids: list[str] | None,
+) -> None:
+    """Create or change a team, then show it."""
+    with _changing(db, org_id) as conn:
+        team = organizations.save_team(
+            conn,
+            org_id,
+            team_id,
+            name=name,
+            role=role.value if role else None,
+            app_ids=app_ids,
+            user_ids=user_ids,
+            create=create,
+            actor=cli_actor(org_id),
+        )
+    db.show(
+        {"org_id": team.org_id, "team": team_json(team)},
+        f"{'Created' if create else 'Updated'} team {team.team_id} in {org_id}.",
+        _team_rows([team], ""),
+    )
 
 
 @teams_app.command("create")
+@with_database
 def teams_create(
     org_id: OrgArgument,
     team_id: TeamArgument,
@@ -353,30 +324,24 @@ def teams_create(
     role: TeamRoleOption = None,
     app: TeamAppsOption = None,
     member: TeamMembersOption = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonOutput = False,
+    *,
+    db: Database,
 ) -> None:
     """Create a team: its members reach its apps with the team's role."""
-    from scopegate.services import organizations
-
-    with _open(data_dir, database_url) as services, services.engine.begin() as conn:
-        _org(conn, org_id)
-        team = organizations.save_team(
-            conn,
-            org_id,
-            team_id,
-            name=name,
-            role=role.value if role else None,
-            app_ids=_names(app),
-            user_ids=_names(member),
-            create=True,
-            actor=_actor(org_id),
-        )
-    _print_team(f"Created team {team.team_id} in {org_id}.", team, as_json)
+    _save_team(
+        db,
+        org_id,
+        team_id,
+        create=True,
+        name=name,
+        role=role,
+        app_ids=names(app),
+        user_ids=names(member),
+    )
 
 
 @teams_app.command("patch")
+@with_database
 def teams_patch(
     org_id: OrgArgument,
     team_id: TeamArgument,
@@ -388,53 +353,34 @@ def teams_patch(
     no_members: Annotated[
         bool, typer.Option("--no-members", help="Take every member away.")
     ] = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonOutput = False,
+    *,
+    db: Database,
 ) -> None:
     """Change a team: the fields given are overwritten (--app and --member replace the
     whole list), the others kept."""
-    from scopegate.services import organizations
-
     if (app and no_apps) or (member and no_members):
-        _usage("Give --app or --no-apps, --member or --no-members, not both.")
+        usage("Give --app or --no-apps, --member or --no-members, not both.")
     if name is None and role is None and not (app or member or no_apps or no_members):
-        _usage(
-            "Nothing to change: give --name, --role, --app, --member, --no-apps or --no-members."
-        )
-    app_ids = [] if no_apps else (_names(app) if app else None)
-    user_ids = [] if no_members else (_names(member) if member else None)
-    with _open(data_dir, database_url) as services, services.engine.begin() as conn:
-        _org(conn, org_id)
-        team = organizations.save_team(
-            conn,
-            org_id,
-            team_id,
-            name=name,
-            role=role.value if role else None,
-            app_ids=app_ids,
-            user_ids=user_ids,
-            create=False,
-            actor=_actor(org_id),
-        )
-    _print_team(f"Updated team {team.team_id} in {org_id}.", team, as_json)
+        usage("Nothing to change: give --name, --role, --app, --member, --no-apps or --no-members.")
+    _save_team(
+        db,
+        org_id,
+        team_id,
+        create=False,
+        name=name,
+        role=role,
+        app_ids=[] if no_apps else (names(app) if app else None),
+        user_ids=[] if no_members else (names(member) if member else None),
+    )
 
 
 @teams_app.command("delete")
-def teams_delete(
-    org_id: OrgArgument,
-    team_id: TeamArgument,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonOutput = False,
-) -> None:
+@with_database
+def teams_delete(org_id: OrgArgument, team_id: TeamArgument, *, db: Database) -> None:
     """Delete a team: its members keep what their organization role gives them."""
-    from scopegate.services import organizations
-
-    with _open(data_dir, database_url) as services, services.engine.begin() as conn:
-        _org(conn, org_id)
-        organizations.delete_team(conn, org_id, team_id, _actor(org_id))
-    if as_json:
-        out.emit_json({"org_id": org_id, "id": team_id, "deleted": True})
-        return
-    out.print_message(f"Deleted team {team_id} of {org_id}.")
+    with _changing(db, org_id) as conn:
+        organizations.delete_team(conn, org_id, team_id, cli_actor(org_id))
+    db.show(
+        {"org_id": org_id, "id": team_id, "deleted": True},
+        f"Deleted team {team_id} of {org_id}.",
+    )

@@ -1,7 +1,7 @@
 """What the admin commands print: Rich tables for people, one JSON document for scripts.
 
-Nothing here ever receives a secret except `print_secret`, which the commands call once,
-right after a secret is made.
+Nothing here ever receives a secret except a `Secret`, which a command shows once, right
+after the secret is made.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NoReturn
 
@@ -98,41 +99,68 @@ def _stdout() -> Console:
     return console
 
 
-def print_table(
-    title: str,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[str]],
-    *,
-    no_wrap: Iterable[str] = (),
-    empty: str = "Nothing to show.",
-) -> None:
-    rows = list(rows)
-    console = _stdout()
-    if not rows:
-        console.print(Text(empty))
+@dataclass(frozen=True)
+class Rows:
+    """A table for people; `empty` is printed instead when there are no rows."""
+
+    title: str
+    columns: Sequence[str]
+    rows: Sequence[Sequence[str]]
+    no_wrap: Iterable[str] = ()
+    empty: str = "Nothing to show."
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A new secret, on a line of its own so it can be copied; shown only this once."""
+
+    label: str
+    value: str
+
+
+Shown = str | Rows | Secret
+
+
+def show(as_json: bool, document: object, *text: Shown) -> None:
+    """A command's answer: one JSON document for scripts, or messages, tables and secrets for
+    people, in order."""
+    if as_json:
+        emit_json(document)
         return
-    keep = set(no_wrap)
-    table = Table(title=title, title_justify="left")
-    for column in columns:
+    for part in text:
+        if isinstance(part, Rows):
+            print_table(part)
+        elif isinstance(part, Secret):
+            print_secret(part)
+        else:
+            _stdout().print(Text(part))
+
+
+def print_table(rows: Rows) -> None:
+    console = _stdout()
+    if not rows.rows:
+        console.print(Text(rows.empty))
+        return
+    keep = set(rows.no_wrap)
+    table = Table(title=rows.title, title_justify="left")
+    for column in rows.columns:
         table.add_column(column, no_wrap=column in keep, overflow="fold")
-    for row in rows:
+    for row in rows.rows:
         table.add_row(*(Text(cell) for cell in row))  # Text: no markup in user data
     console.print(table)
 
 
-def print_message(message: str) -> None:
-    _stdout().print(Text(message))
-
-
-def print_secret(label: str, secret: str) -> None:
-    """A new secret, on a line of its own so it can be copied; shown only this once."""
-    _stdout().print(Text(f"{label} (shown once; store it safely):"))
-    print(secret)
+def print_secret(secret: Secret) -> None:
+    _stdout().print(Text(f"{secret.label} (shown once; store it safely):"))
+    print(secret.value)
     sys.stdout.flush()
 
 
-def key_rows(records: Iterable[KeyRecord]) -> list[list[str]]:
-    return [
+def key_rows(
+    records: Iterable[KeyRecord], title: str = "", empty: str = "Nothing to show."
+) -> Rows:
+    """Keys as a table: public ids and masked secrets, never a secret."""
+    rows = [
         [
             r.public_id,
             r.kind,
@@ -146,6 +174,7 @@ def key_rows(records: Iterable[KeyRecord]) -> list[list[str]]:
         ]
         for r in records
     ]
+    return Rows(title, KEY_COLUMNS, rows, no_wrap=("public id", "masked"), empty=empty)
 
 
 KEY_COLUMNS = (

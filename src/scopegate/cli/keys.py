@@ -1,0 +1,365 @@
+"""`scopegate keys`: Personal Access Tokens and app-specific API keys.
+
+Every change runs in one transaction, logs the changed key so running servers drop it from
+their caches, and is audited.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from scopegate.auth.principal import CredentialKind
+from scopegate.auth.scopes import ALL
+from scopegate.cli import output as out
+from scopegate.cli.common import (
+    Database,
+    UserOption,
+    names,
+    require_app,
+    require_user,
+    usage,
+    with_database,
+)
+from scopegate.contract.status import ApiError
+from scopegate.services import accounts
+from scopegate.store import keys
+from scopegate.store.records import now
+
+if TYPE_CHECKING:
+    from scopegate.context import Services
+
+keys_app = typer.Typer(
+    help="Manage Personal Access Tokens and app-specific API keys. Secrets are shown once, "
+    "when made; elsewhere a key is named by its public id.",
+    no_args_is_help=True,
+)
+
+
+class KeyType(enum.StrEnum):
+    personal_access_token = "personal_access_token"
+    app_specific_key = "app_specific_key"
+
+
+MAX_GRACE_SECONDS = 30 * 86400
+
+KeyIdArgument = Annotated[
+    str, typer.Argument(help="The key's public id, or its secret.", show_default=False)
+]
+KeyTypeOption = Annotated[KeyType, typer.Option("--type", help="The kind of key.")]
+AppOption = Annotated[
+    str | None,
+    typer.Option(
+        "--app", help="The user's app an app-specific key is tied to.", show_default=False
+    ),
+]
+DescriptionOption = Annotated[str, typer.Option("--description", help="What the key is for.")]
+ScopeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--scope",
+        help="A scope, as Inputs_Get or Inputs:Get; repeat the option (or separate with "
+        "commas) for several. Scopes they depend on are added.",
+        show_default=False,
+    ),
+]
+EndpointOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--endpoint",
+        help="A method the key may call whatever its scopes, e.g. "
+        "/clarifai.api.V2/PostModelOutputs; repeatable.",
+        show_default=False,
+    ),
+]
+ExpiresOption = Annotated[
+    int | None,
+    typer.Option(
+        "--expires-in-days",
+        min=1,
+        help="Expire the key this many days from now.",
+        show_default=False,
+    ),
+]
+
+
+def _check_app_option(key_type: KeyType, app_id: str | None) -> None:
+    if key_type is KeyType.app_specific_key and not app_id:
+        usage("An app-specific key needs --app APP_ID (an app of that user).")
+    if key_type is KeyType.personal_access_token and app_id:
+        usage(
+            "A personal access token is not tied to an app: "
+            "drop --app or use --type app_specific_key."
+        )
+
+
+def _scopes(services: Services, values: list[str] | None) -> frozenset[str]:
+    """Canonical scopes plus their dependencies; unknown ones are a usage error."""
+    try:
+        return accounts.key_scopes(services.scopes, names(values))
+    except ApiError as exc:
+        usage(exc.details)
+
+
+def _endpoints(services: Services, values: list[str] | None) -> frozenset[str]:
+    try:
+        return accounts.key_endpoints(services.catalog, [v for v in names(values) if v])
+    except ApiError as exc:
+        usage(exc.details)
+
+
+def _expiry(days: int | None) -> datetime | None:
+    return now() + timedelta(days=days) if days else None
+
+
+@keys_app.command("list")
+@with_database
+def keys_list(
+    user: UserOption,
+    key_type: Annotated[
+        KeyType | None, typer.Option("--type", help="Only keys of this kind.", show_default=False)
+    ] = None,
+    app_id: Annotated[
+        str | None, typer.Option("--app", help="Only keys tied to this app.", show_default=False)
+    ] = None,
+    *,
+    db: Database,
+) -> None:
+    """List a user's keys: public ids and masked secrets, never a secret."""
+    with db.connect() as (_, conn):
+        require_user(conn, user)
+        app_pk = require_app(conn, user, app_id).pk if app_id else None
+        kind = key_type.value if key_type else None
+        found = keys.list_for_user(conn, user, kind=kind, app_pk=app_pk, limit=10**9)
+    db.show(
+        {"user_id": user, "keys": [out.key_document(k) for k in found]},
+        out.key_rows(found, f"Keys of {user}", f"User {user} has no such keys."),
+    )
+
+
+@keys_app.command("create")
+@with_database
+def keys_create(
+    user: UserOption,
+    key_type: KeyTypeOption = KeyType.personal_access_token,
+    app_id: AppOption = None,
+    description: DescriptionOption = "",
+    scope: ScopeOption = None,
+    endpoint: EndpointOption = None,
+    expires_in_days: ExpiresOption = None,
+    *,
+    db: Database,
+) -> None:
+    """Create a key and print its secret, once.
+
+    Without --scope or --endpoint the key gets the scope All.
+    """
+    _check_app_option(key_type, app_id)
+    with db.services() as services:
+        scopes = _scopes(services, scope if scope or endpoint else [ALL])
+        endpoints = _endpoints(services, endpoint)
+        with services.engine.begin() as conn:
+            require_user(conn, user)
+            record, secret = accounts.create_key(
+                conn,
+                services.hasher,
+                kind=CredentialKind(key_type.value),
+                user_id=user,
+                app=require_app(conn, user, app_id) if app_id else None,
+                description=description,
+                scopes=scopes,
+                endpoints=endpoints,
+                expires_at=_expiry(expires_in_days),
+                actor=accounts.cli_actor(user),
+            )
+    db.show(
+        {"id": record.public_id, "secret": secret, **out.key_document(record)},
+        f"Created {record.kind} {record.public_id} for {user}.",
+        out.Secret("Secret", secret),
+    )
+
+
+@keys_app.command("patch")
+@with_database
+def keys_patch(
+    key_id: KeyIdArgument,
+    user: UserOption,
+    description: Annotated[
+        str | None,
+        typer.Option("--description", help="New description.", show_default=False),
+    ] = None,
+    scope: ScopeOption = None,
+    endpoint: EndpointOption = None,
+    expires_in_days: ExpiresOption = None,
+    no_expiry: Annotated[
+        bool, typer.Option("--no-expiry", help="Remove the key's expiry.")
+    ] = False,
+    *,
+    db: Database,
+) -> None:
+    """Change a key: the fields given are overwritten, the others kept.
+
+    --scope replaces all of the key's scopes (dependencies are added again).
+    """
+    if expires_in_days is not None and no_expiry:
+        usage("Give --expires-in-days or --no-expiry, not both.")
+    changed = [
+        name
+        for name, given in (
+            ("description", description is not None),
+            ("scopes", scope is not None),
+            ("endpoints", endpoint is not None),
+            ("expires_at", expires_in_days is not None or no_expiry),
+        )
+        if given
+    ]
+    if not changed:
+        usage(
+            "Nothing to change: give --description, --scope, --endpoint, --expires-in-days "
+            "or --no-expiry."
+        )
+    with db.services() as services:
+        scopes = _scopes(services, scope) if scope is not None else None
+        endpoints = _endpoints(services, endpoint) if endpoint is not None else None
+        with services.engine.begin() as conn:
+            require_user(conn, user)
+            record = accounts.find_key(conn, services.hasher, user, key_id)
+            if no_expiry:
+                expires_at = None
+            elif expires_in_days is not None:
+                expires_at = _expiry(expires_in_days)
+            else:
+                expires_at = record.expires_at
+            record = accounts.patch_key(
+                conn,
+                record,
+                description=record.description if description is None else description,
+                scopes=record.scopes if scopes is None else scopes,
+                endpoints=record.endpoints if endpoints is None else endpoints,
+                expires_at=expires_at,
+                actor=accounts.cli_actor(user),
+                details="changed: " + ", ".join(changed),
+            )
+    db.show(
+        out.key_document(record),
+        f"Updated key {record.public_id} ({', '.join(changed)}).",
+        out.key_rows([record]),
+    )
+
+
+@keys_app.command("delete")
+@with_database
+def keys_delete(key_id: KeyIdArgument, user: UserOption, *, db: Database) -> None:
+    """Delete a key: its secrets stop working at once, on running servers too."""
+    with db.begin() as (services, conn):
+        require_user(conn, user)
+        record = accounts.find_key(conn, services.hasher, user, key_id)
+        accounts.delete_key(conn, record, actor=accounts.cli_actor(user))
+    db.show(
+        {"id": record.public_id, "deleted": True},
+        f"Deleted key {record.public_id} ({record.masked}).",
+    )
+
+
+@keys_app.command("roll")
+@with_database
+def keys_roll(
+    key_id: KeyIdArgument,
+    user: UserOption,
+    grace_seconds: Annotated[
+        float,
+        typer.Option(
+            "--grace-seconds",
+            min=0,
+            max=MAX_GRACE_SECONDS,
+            help="How long the old secret keeps working (0: it stops at once).",
+        ),
+    ] = 0,
+    *,
+    db: Database,
+) -> None:
+    """Give a key a new secret and print it, once. Id, scopes and expiry stay the same."""
+    with db.begin() as (services, conn):
+        require_user(conn, user)
+        record = accounts.find_key(conn, services.hasher, user, key_id)
+        secret = accounts.roll_key(conn, services.hasher, record, grace_seconds)
+        accounts.cli_actor(user).record(
+            conn, "key.roll", f"key:{record.public_id}", f"grace_seconds={grace_seconds:g}"
+        )
+        record = keys.get(conn, user, record.public_id)
+    ending = (
+        "The old secret stopped working."
+        if grace_seconds == 0
+        else f"The old secret keeps working for {grace_seconds:g} seconds."
+    )
+    db.show(
+        {
+            "id": record.public_id,
+            "secret": secret,
+            "grace_seconds": grace_seconds,
+            **out.key_document(record),
+        },
+        f"Rolled key {record.public_id}. {ending}",
+        out.Secret("New secret", secret),
+    )
+
+
+@keys_app.command("import")
+@with_database
+def keys_import(
+    secret: Annotated[
+        str,
+        typer.Argument(
+            help="The key (32 hex characters), or - to read it from standard input.",
+            show_default=False,
+        ),
+    ],
+    user: UserOption,
+    key_type: KeyTypeOption = KeyType.personal_access_token,
+    app_id: AppOption = None,
+    description: DescriptionOption = "Imported key",
+    scope: ScopeOption = None,
+    *,
+    db: Database,
+) -> None:
+    """Import a key from the original service (32 hex characters) so it keeps working.
+
+    Give - instead of the key to read it from standard input: it stays out of shell history.
+
+    read -rs KEY && printf '%s\\n' "$KEY" | scopegate keys import - --user alice
+
+    Without --scope the key gets the scope All.
+    """
+    if secret == "-":
+        secret = sys.stdin.readline()
+    secret = secret.strip()
+    if not secret:
+        usage("No key given (with -, it is read from standard input).")
+    _check_app_option(key_type, app_id)
+    kind = CredentialKind(key_type.value)
+    with db.services() as services:
+        scopes = _scopes(services, scope or [ALL])
+        with services.engine.begin() as conn:
+            require_user(conn, user)
+            public_id = accounts.import_key(
+                conn,
+                services.hasher,
+                secret=secret,
+                kind=kind,
+                user_id=user,
+                app=require_app(conn, user, app_id) if app_id else None,
+                description=description,
+                scopes=scopes,
+            )
+            accounts.cli_actor(user).record(
+                conn, "key.import", f"key:{public_id}", f"type={kind.value}"
+            )
+            record = keys.get(conn, user, public_id)
+    db.show(
+        out.key_document(record),
+        f"Imported {record.kind} {record.public_id} ({record.masked}) for {user}.",
+    )
