@@ -7,23 +7,17 @@ from typing import Annotated
 import typer
 
 from scopegate.cli import output as out
-from scopegate.cli.common import Database, names, with_database
+from scopegate.cli.common import Database, names, option, with_database
 from scopegate.store import audit as audit_log
 
 
 @with_database
 def audit(
     user: Annotated[
-        str | None,
-        typer.Option(
-            "--user", help="Only events by this user (default: everyone's).", show_default=False
-        ),
+        str | None, option("--user", "Only events by this user (default: everyone's).")
     ] = None,
     action: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--action", help="Only this action, e.g. key.roll; repeatable.", show_default=False
-        ),
+        list[str] | None, option("--action", "Only this action, e.g. key.roll; repeatable.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many events.")] = 100,
     *,

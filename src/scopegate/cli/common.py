@@ -41,9 +41,14 @@ DatabaseUrl = Annotated[
     ),
 ]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-UserOption = Annotated[
-    str, typer.Option("--user", help="The user the credentials belong to.", show_default=False)
-]
+
+
+def option(flag: str, text: str, **settings: Any) -> Any:
+    """An option whose --help shows no default: most of ours have none worth showing."""
+    return typer.Option(flag, help=text, show_default=False, **settings)
+
+
+UserOption = Annotated[str, option("--user", "The user the credentials belong to.")]
 
 
 def usage(message: str) -> NoReturn:

@@ -20,6 +20,7 @@ from scopegate.cli.common import (
     Database,
     UserOption,
     names,
+    option,
     require_app,
     require_user,
     usage,
@@ -51,39 +52,26 @@ KeyIdArgument = Annotated[
     str, typer.Argument(help="The key's public id, or its secret.", show_default=False)
 ]
 KeyTypeOption = Annotated[KeyType, typer.Option("--type", help="The kind of key.")]
-AppOption = Annotated[
-    str | None,
-    typer.Option(
-        "--app", help="The user's app an app-specific key is tied to.", show_default=False
-    ),
-]
+AppOption = Annotated[str | None, option("--app", "The user's app an app-specific key is tied to.")]
 DescriptionOption = Annotated[str, typer.Option("--description", help="What the key is for.")]
 ScopeOption = Annotated[
     list[str] | None,
-    typer.Option(
+    option(
         "--scope",
-        help="A scope, as Inputs_Get or Inputs:Get; repeat the option (or separate with "
-        "commas) for several. Scopes they depend on are added.",
-        show_default=False,
+        "A scope, as Inputs_Get or Inputs:Get; repeat the option (or separate with commas) for "
+        "several. Scopes they depend on are added.",
     ),
 ]
 EndpointOption = Annotated[
     list[str] | None,
-    typer.Option(
+    option(
         "--endpoint",
-        help="A method the key may call whatever its scopes, e.g. "
-        "/clarifai.api.V2/PostModelOutputs; repeatable.",
-        show_default=False,
+        "A method the key may call whatever its scopes, e.g. /clarifai.api.V2/PostModelOutputs; "
+        "repeatable.",
     ),
 ]
 ExpiresOption = Annotated[
-    int | None,
-    typer.Option(
-        "--expires-in-days",
-        min=1,
-        help="Expire the key this many days from now.",
-        show_default=False,
-    ),
+    int | None, option("--expires-in-days", "Expire the key this many days from now.", min=1)
 ]
 
 
@@ -120,12 +108,8 @@ def _expiry(days: int | None) -> datetime | None:
 @with_database
 def keys_list(
     user: UserOption,
-    key_type: Annotated[
-        KeyType | None, typer.Option("--type", help="Only keys of this kind.", show_default=False)
-    ] = None,
-    app_id: Annotated[
-        str | None, typer.Option("--app", help="Only keys tied to this app.", show_default=False)
-    ] = None,
+    key_type: Annotated[KeyType | None, option("--type", "Only keys of this kind.")] = None,
+    app_id: Annotated[str | None, option("--app", "Only keys tied to this app.")] = None,
     *,
     db: Database,
 ) -> None:
@@ -188,10 +172,7 @@ def keys_create(
 def keys_patch(
     key_id: KeyIdArgument,
     user: UserOption,
-    description: Annotated[
-        str | None,
-        typer.Option("--description", help="New description.", show_default=False),
-    ] = None,
+    description: Annotated[str | None, option("--description", "New description.")] = None,
     scope: ScopeOption = None,
     endpoint: EndpointOption = None,
     expires_in_days: ExpiresOption = None,

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from scopegate.auth.roles import OrgRole, TeamRole
 from scopegate.cli import output as out
-from scopegate.cli.common import Database, names, require_user, usage, with_database
+from scopegate.cli.common import Database, names, option, require_user, usage, with_database
 from scopegate.contract.status import does_not_exist
 from scopegate.handlers.organizations import member_json, org_json, team_json
 from scopegate.services import organizations
@@ -38,34 +38,23 @@ orgs_app.add_typer(teams_app, name="teams")
 OrgArgument = Annotated[str, typer.Argument(help="The organization's id.", show_default=False)]
 MemberArgument = Annotated[str, typer.Argument(help="The member's user id.", show_default=False)]
 TeamArgument = Annotated[str, typer.Argument(help="The team's id.", show_default=False)]
-TeamNameOption = Annotated[
-    str | None, typer.Option("--name", help="Display name (default: the id).", show_default=False)
-]
+TeamNameOption = Annotated[str | None, option("--name", "Display name (default: the id).")]
 TeamRoleOption = Annotated[
     TeamRole | None,
-    typer.Option(
+    option(
         "--role",
+        "What the team may do on its apps: contributor (read and write) or user (read). New "
+        "teams default to user.",
         case_sensitive=False,
-        help="What the team may do on its apps: contributor (read and write) or user (read). "
-        "New teams default to user.",
-        show_default=False,
     ),
 ]
 TeamAppsOption = Annotated[
     list[str] | None,
-    typer.Option(
-        "--app",
-        help="An app of the organization the team reaches; repeatable or comma-separated.",
-        show_default=False,
-    ),
+    option("--app", "An app of the organization the team reaches; repeatable or comma-separated."),
 ]
 TeamMembersOption = Annotated[
     list[str] | None,
-    typer.Option(
-        "--member",
-        help="A member of the organization in the team; repeatable or comma-separated.",
-        show_default=False,
-    ),
+    option("--member", "A member of the organization in the team; repeatable or comma-separated."),
 ]
 TEAM_COLUMNS = ("team id", "name", "role", "apps", "members")
 
@@ -102,10 +91,7 @@ def _member_rows(members: list[MemberRecord]) -> out.Rows:
 @with_database
 def orgs_create(
     org_id: OrgArgument,
-    admin: Annotated[
-        str,
-        typer.Option("--admin", help="The user who becomes its first admin.", show_default=False),
-    ],
+    admin: Annotated[str, option("--admin", "The user who becomes its first admin.")],
     name: Annotated[str, typer.Option("--name", help="Display name (default: the id).")] = "",
     *,
     db: Database,
@@ -123,10 +109,7 @@ def orgs_create(
 @with_database
 def orgs_list(
     user: Annotated[
-        str | None,
-        typer.Option(
-            "--user", help="Only this user's organizations, with their role.", show_default=False
-        ),
+        str | None, option("--user", "Only this user's organizations, with their role.")
     ] = None,
     *,
     db: Database,
@@ -217,17 +200,9 @@ def orgs_delete(
 @with_database
 def members_add(
     org_id: OrgArgument,
-    role: Annotated[
-        OrgRole,
-        typer.Option("--role", case_sensitive=False, help="The member's role.", show_default=False),
-    ],
-    user: Annotated[
-        str | None, typer.Option("--user", help="The user's id.", show_default=False)
-    ] = None,
-    email: Annotated[
-        str | None,
-        typer.Option("--email", help="The email of an existing user.", show_default=False),
-    ] = None,
+    role: Annotated[OrgRole, option("--role", "The member's role.", case_sensitive=False)],
+    user: Annotated[str | None, option("--user", "The user's id.")] = None,
+    email: Annotated[str | None, option("--email", "The email of an existing user.")] = None,
     *,
     db: Database,
 ) -> None:

@@ -48,6 +48,10 @@ def when(value: datetime | None, empty: str = "-") -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else empty
 
 
+def _times(record: object, *names: str) -> dict[str, str | None]:
+    return {name: iso(getattr(record, name)) for name in names}
+
+
 def key_document(record: KeyRecord) -> dict:
     return {
         "id": record.public_id,
@@ -57,10 +61,7 @@ def key_document(record: KeyRecord) -> dict:
         "masked": record.masked,
         "scopes": list(record.scopes),
         "endpoints": list(record.endpoints),
-        "created_at": iso(record.created_at),
-        "modified_at": iso(record.modified_at),
-        "last_used_at": iso(record.last_used_at),
-        "expires_at": iso(record.expires_at),
+        **_times(record, "created_at", "modified_at", "last_used_at", "expires_at"),
     }
 
 
@@ -71,8 +72,7 @@ def app_document(record: AppRecord) -> dict:
         "name": record.name,
         "description": record.description,
         "visibility": VISIBILITY_NAMES.get(record.visibility, str(record.visibility)),
-        "created_at": iso(record.created_at),
-        "modified_at": iso(record.modified_at),
+        **_times(record, "created_at", "modified_at"),
     }
 
 
