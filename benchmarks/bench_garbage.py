@@ -104,7 +104,8 @@ def _part_a(options, results: list[Result], details: list[str]) -> None:
     from scopegate.access.invalidation import ChangeWatcher
     from scopegate.access.relations import RelationResolver
     from scopegate.auth.principal import CredentialKind
-    from scopegate.services import accounts
+    from scopegate.services.audit import cli_actor
+    from scopegate.services.keys import import_key
 
     n_cheap = 5_000 if options.quick else 20_000
     n_db = 1_000 if options.quick else 5_000
@@ -164,7 +165,7 @@ def _part_a(options, results: list[Result], details: list[str]) -> None:
                 )
         # Once one key was imported, every legacy-format string is a query again.
         with services.engine.begin() as conn:
-            accounts.import_key(
+            import_key(
                 conn,
                 services.hasher,
                 secret=f"{rng.getrandbits(128):032x}",
@@ -173,6 +174,7 @@ def _part_a(options, results: list[Result], details: list[str]) -> None:
                 app=None,
                 description="",
                 scopes=["All"],
+                actor=cli_actor("bench"),
             )
         watcher.start_position()
         hexes = [f"{rng.getrandbits(128):032x}" for _ in range(n_db)]

@@ -98,12 +98,10 @@ def open_services(data_dir: Path):
 
 def sign_up(services, user_id: str) -> str:
     """A user with its default PAT (scope `All`); returns the PAT."""
-    from scopegate.services import accounts
+    from scopegate.services.users import sign_up
 
     with services.engine.begin() as conn:
-        _user, pat = accounts.sign_up(
-            conn, services.hasher, user_id, f"{user_id}@example.com", None
-        )
+        _user, pat = sign_up(conn, services.hasher, user_id, f"{user_id}@example.com", None)
     return pat
 
 

@@ -100,7 +100,7 @@ def _build(directory: Path, total: int, known_count: int, budget_seconds: float)
     from sqlalchemy import insert, text
 
     from scopegate.auth import tokens
-    from scopegate.services import accounts
+    from scopegate.services.users import sign_up
     from scopegate.store.schema import key_secrets, keys
 
     started = time.monotonic()
@@ -113,7 +113,7 @@ def _build(directory: Path, total: int, known_count: int, budget_seconds: float)
     digest = services.hasher.digest
     at = datetime.now(UTC)
     with services.engine.begin() as conn:
-        accounts.sign_up(conn, services.hasher, USER_ID, f"{USER_ID}@example.com", None)
+        sign_up(conn, services.hasher, USER_ID, f"{USER_ID}@example.com", None)
         first_id = (conn.execute(text("SELECT coalesce(max(id), 0) FROM keys")).scalar() or 0) + 1
     known_count = min(known_count, total)
     stride = total / known_count if known_count else total + 1

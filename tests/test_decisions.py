@@ -20,7 +20,7 @@ from scopegate.contract.status import C
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.handlers import all_handlers
 from scopegate.server import serve as server
-from scopegate.services import accounts
+from scopegate.services.keys import issue_key
 from scopegate.store import apps, collaborators
 from scopegate.store.schema import ID_LENGTH
 from tests.support.held import HeldRelations
@@ -150,7 +150,7 @@ def test_removing_a_collaborator_ends_a_remembered_allow(shared_app):
 def test_a_remembered_allow_still_checks_expiry_and_records_use(services):
     sign_up(services, "owner")
     with services.engine.begin() as conn:
-        key_id, secret = accounts.issue_key(
+        key_id, secret = issue_key(
             conn,
             services.hasher,
             kind=CredentialKind.PAT,

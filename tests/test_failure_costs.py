@@ -14,7 +14,9 @@ from scopegate.access.invalidation import ChangeWatcher
 from scopegate.access.relations import RelationResolver
 from scopegate.auth.principal import CredentialKind
 from scopegate.contract.status import ApiError, C
-from scopegate.services import accounts
+from scopegate.services.audit import cli_actor
+from scopegate.services.keys import import_key
+from scopegate.services.users import sign_up
 
 
 class Clock:
@@ -99,7 +101,7 @@ def _lookups(authenticator: Authenticator, secret: str) -> int:
 
 def test_legacy_format_costs_no_query_until_a_key_is_imported(services):
     with services.engine.begin() as conn:
-        accounts.sign_up(conn, services.hasher, "u1", "u1@example.com", None)
+        sign_up(conn, services.hasher, "u1", "u1@example.com", None)
     authenticator = Authenticator(services.engine, services.hasher)
     watcher = ChangeWatcher(
         services.engine, authenticator, RelationResolver(services.engine), poll_seconds=0.01
@@ -112,7 +114,7 @@ def test_legacy_format_costs_no_query_until_a_key_is_imported(services):
 
     legacy = secrets.token_hex(16)
     with services.engine.begin() as conn:
-        accounts.import_key(
+        import_key(
             conn,
             services.hasher,
             secret=legacy,
@@ -121,6 +123,7 @@ def test_legacy_format_costs_no_query_until_a_key_is_imported(services):
             app=None,
             description="",
             scopes=["All"],
+            actor=cli_actor("u1"),
         )
 
     async def one_poll() -> None:

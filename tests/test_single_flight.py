@@ -11,7 +11,7 @@ from scopegate.auth import tokens
 from scopegate.auth.policy import Relation, Target
 from scopegate.auth.principal import CredentialKind, Principal
 from scopegate.contract.status import ApiError, C
-from scopegate.services import accounts
+from scopegate.services.apps import create_app
 from tests.support.held import HeldAuthenticator
 from tests.support.in_process import sign_up
 
@@ -109,7 +109,7 @@ def test_concurrent_relation_misses_cost_one_lookup(services):
     sign_up(services, "owner")
     sign_up(services, "stranger")
     with services.engine.begin() as conn:
-        accounts.create_app(conn, services.hasher, "owner", "public", visibility=50, actor=None)
+        create_app(conn, services.hasher, "owner", "public", visibility=50)
     relations = RelationResolver(services.engine)
     stranger = Principal(
         user_id="stranger",

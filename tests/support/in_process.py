@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scopegate.server import config, runtime
-from scopegate.services import accounts
+from scopegate.services import users as user_services
 
 
 @pytest.fixture
@@ -19,5 +19,7 @@ def services(tmp_path):
 def sign_up(services, user_id: str) -> str:
     """A user with its default PAT; returns the PAT."""
     with services.engine.begin() as conn:
-        _, pat = accounts.sign_up(conn, services.hasher, user_id, f"{user_id}@example.com", None)
+        _, pat = user_services.sign_up(
+            conn, services.hasher, user_id, f"{user_id}@example.com", None
+        )
     return pat

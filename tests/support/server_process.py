@@ -141,16 +141,16 @@ class ServerProcess:
     ) -> str:
         """A new user on the server's database; returns its default PAT.
 
-        Signed up by the code behind `scopegate users create` (accounts.sign_up), run here
+        Signed up by the code behind `scopegate users create` (services.users.sign_up), run here
         rather than in a CLI process per user, which costs about a second of start-up each;
         tests/test_cli.py runs the command itself."""
         from scopegate.auth.passwords import hash_password
-        from scopegate.services import accounts
+        from scopegate.services.users import sign_up
 
         engine, hasher = self._accounts()
         password_hash = hash_password(password) if password else None
         with engine.begin() as conn:
-            _, pat = accounts.sign_up(
+            _, pat = sign_up(
                 conn, hasher, user_id, email or f"{user_id}@example.com", password_hash
             )
         return pat

@@ -10,7 +10,8 @@ import typer
 from scopegate.cli import output as out
 from scopegate.cli.common import Database, UserOption, require_app, require_user, with_database
 from scopegate.contract.visibility import NAMES as VISIBILITY_NAMES
-from scopegate.services import accounts
+from scopegate.services.apps import create_app, delete_app
+from scopegate.services.audit import cli_actor
 from scopegate.store import apps
 
 apps_app = typer.Typer(help="Manage apps.", no_args_is_help=True)
@@ -65,17 +66,15 @@ def apps_create(
     """Create an app and print its default API key (scope All), once."""
     with db.begin() as (services, conn):
         require_user(conn, user)
-        actor = accounts.cli_actor(user)
-        record, default_key = accounts.create_app(
+        record, default_key = create_app(
             conn,
             services.hasher,
             user,
             app_id,
             description=description,
             visibility=VISIBILITY_VALUES[visibility],
-            actor=actor,
+            actor=cli_actor(user),
         )
-        actor.record(conn, "app.create", f"app:{record.user_id}/{record.app_id}")
     db.show(
         {**out.app_document(record), "default_api_key": default_key},
         f"Created app {record.app_id} of {user} ({visibility.value}).",
@@ -90,13 +89,7 @@ def apps_delete(app_id: AppIdArgument, user: UserOption, *, db: Database) -> Non
     with db.begin() as (_, conn):
         require_user(conn, user)
         record = require_app(conn, user, app_id)
-        removed = accounts.delete_app(conn, record)
-        accounts.cli_actor(user).record(
-            conn,
-            "app.delete",
-            f"app:{record.user_id}/{record.app_id}",
-            f"keys deleted: {len(removed)}",
-        )
+        removed = delete_app(conn, record, actor=cli_actor(user))
     db.show(
         {"id": record.app_id, "deleted": True, "keys_deleted": removed},
         f"Deleted app {record.app_id} of {user} and its {len(removed)} key(s).",

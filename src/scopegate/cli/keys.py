@@ -27,7 +27,8 @@ from scopegate.cli.common import (
     with_database,
 )
 from scopegate.contract.status import ApiError
-from scopegate.services import accounts
+from scopegate.services import keys as key_services
+from scopegate.services.audit import cli_actor
 from scopegate.store import keys
 from scopegate.store.records import now
 
@@ -88,14 +89,14 @@ def _check_app_option(key_type: KeyType, app_id: str | None) -> None:
 def _scopes(services: Services, values: list[str] | None) -> frozenset[str]:
     """Canonical scopes plus their dependencies; unknown ones are a usage error."""
     try:
-        return accounts.key_scopes(services.scopes, names(values))
+        return key_services.key_scopes(services.scopes, names(values))
     except ApiError as exc:
         usage(exc.details)
 
 
 def _endpoints(services: Services, values: list[str] | None) -> frozenset[str]:
     try:
-        return accounts.key_endpoints(services.catalog, [v for v in names(values) if v])
+        return key_services.key_endpoints(services.catalog, [v for v in names(values) if v])
     except ApiError as exc:
         usage(exc.details)
 
@@ -148,7 +149,7 @@ def keys_create(
         endpoints = _endpoints(services, endpoint)
         with services.engine.begin() as conn:
             require_user(conn, user)
-            record, secret = accounts.create_key(
+            record, secret = key_services.create_key(
                 conn,
                 services.hasher,
                 kind=CredentialKind(key_type.value),
@@ -158,7 +159,7 @@ def keys_create(
                 scopes=scopes,
                 endpoints=endpoints,
                 expires_at=_expiry(expires_in_days),
-                actor=accounts.cli_actor(user),
+                actor=cli_actor(user),
             )
     db.show(
         {"id": record.public_id, "secret": secret, **out.key_document(record)},
@@ -208,21 +209,21 @@ def keys_patch(
         endpoints = _endpoints(services, endpoint) if endpoint is not None else None
         with services.engine.begin() as conn:
             require_user(conn, user)
-            record = accounts.find_key(conn, services.hasher, user, key_id)
+            record = key_services.find_key(conn, services.hasher, user, key_id)
             if no_expiry:
                 expires_at = None
             elif expires_in_days is not None:
                 expires_at = _expiry(expires_in_days)
             else:
                 expires_at = record.expires_at
-            record = accounts.patch_key(
+            record = key_services.patch_key(
                 conn,
                 record,
                 description=record.description if description is None else description,
                 scopes=record.scopes if scopes is None else scopes,
                 endpoints=record.endpoints if endpoints is None else endpoints,
                 expires_at=expires_at,
-                actor=accounts.cli_actor(user),
+                actor=cli_actor(user),
                 details="changed: " + ", ".join(changed),
             )
     db.show(
@@ -238,8 +239,8 @@ def keys_delete(key_id: KeyIdArgument, user: UserOption, *, db: Database) -> Non
     """Delete a key: its secrets stop working at once, on running servers too."""
     with db.begin() as (services, conn):
         require_user(conn, user)
-        record = accounts.find_key(conn, services.hasher, user, key_id)
-        accounts.delete_key(conn, record, actor=accounts.cli_actor(user))
+        record = key_services.find_key(conn, services.hasher, user, key_id)
+        key_services.delete_key(conn, record, actor=cli_actor(user))
     db.show(
         {"id": record.public_id, "deleted": True},
         f"Deleted key {record.public_id} ({record.masked}).",
@@ -266,12 +267,10 @@ def keys_roll(
     """Give a key a new secret and print it, once. Id, scopes and expiry stay the same."""
     with db.begin() as (services, conn):
         require_user(conn, user)
-        record = accounts.find_key(conn, services.hasher, user, key_id)
-        secret = accounts.roll_key(conn, services.hasher, record, grace_seconds)
-        accounts.cli_actor(user).record(
-            conn, "key.roll", f"key:{record.public_id}", f"grace_seconds={grace_seconds:g}"
+        record = key_services.find_key(conn, services.hasher, user, key_id)
+        record, secret = key_services.roll_key(
+            conn, services.hasher, record, grace_seconds, actor=cli_actor(user)
         )
-        record = keys.get(conn, user, record.public_id)
     ending = (
         "The old secret stopped working."
         if grace_seconds == 0
@@ -326,7 +325,7 @@ def keys_import(
         scopes = _scopes(services, scope or [ALL])
         with services.engine.begin() as conn:
             require_user(conn, user)
-            public_id = accounts.import_key(
+            record = key_services.import_key(
                 conn,
                 services.hasher,
                 secret=secret,
@@ -335,11 +334,8 @@ def keys_import(
                 app=require_app(conn, user, app_id) if app_id else None,
                 description=description,
                 scopes=scopes,
+                actor=cli_actor(user),
             )
-            accounts.cli_actor(user).record(
-                conn, "key.import", f"key:{public_id}", f"type={kind.value}"
-            )
-            record = keys.get(conn, user, public_id)
     db.show(
         out.key_document(record),
         f"Imported {record.kind} {record.public_id} ({record.masked}) for {user}.",

@@ -22,7 +22,7 @@ from scopegate.cli.common import Database, names, option, require_user, usage, w
 from scopegate.contract.status import does_not_exist
 from scopegate.handlers.organizations import member_json, org_json, team_json
 from scopegate.services import organizations
-from scopegate.services.accounts import cli_actor
+from scopegate.services.audit import cli_actor
 from scopegate.store import apps, orgs
 from scopegate.store.orgs import MemberRecord, TeamRecord
 

@@ -10,7 +10,7 @@ import typer
 from scopegate.auth.passwords import hash_password, policy_violations
 from scopegate.cli import output as out
 from scopegate.cli.common import Database, usage, with_database
-from scopegate.services import accounts
+from scopegate.services.users import sign_up
 
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 
@@ -35,7 +35,7 @@ def users_create(
             usage("the password " + "; ".join(problems) + ".")
         password_hash = hash_password(password)
     with db.begin() as (services, conn):
-        user, pat = accounts.sign_up(conn, services.hasher, user_id, email, password_hash)
+        user, pat = sign_up(conn, services.hasher, user_id, email, password_hash)
     db.show(
         {"user_id": user.user_id, "pat": pat},
         f"Created user {user.user_id} <{user.email}>.",

@@ -64,7 +64,6 @@ class Extensions:
             await asyncio.to_thread(self._login.logout, principal, _peer(request), request_id)
         except ApiError as error:
             return error_response(error, request_id)
-        self._dispatcher.authenticator.evict(principal.credential_id)
         return json_response({"status": message_to_dict(success(request_id))})
 
     async def roll(self, request: Request) -> Response:
