@@ -77,6 +77,30 @@ def nul_field(message: Message, prefix: str = "") -> str | None:
     return None
 
 
+def _as_status(spec: MethodSpec, exc: Exception, request_id: str) -> ApiError:
+    """The status a failure answers with: a refusal as raised; a value the database cannot
+    hold that no check caught (one too long for its column) is the caller's to fix; a lock
+    wait past the timeout is worth a retry; anything else is a bug, logged."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, DataError):
+        log.info("%s refused by the database (request %s): %s", spec.name, request_id, exc)
+        return ApiError(
+            C.CONN_INVALID_REQUEST,
+            "Invalid request",
+            "A value in the request is too long or cannot be stored.",
+        )
+    if isinstance(exc, OperationalError) and is_lock_wait(exc):
+        log.warning("%s: lock wait timed out (request %s): %s", spec.name, request_id, exc)
+        return ApiError(
+            C.TRY_AGAIN,
+            "Database busy, try again",
+            "The database was busy with other changes for too long; retry the request.",
+        )
+    log.error("internal error in %s (request %s)", spec.name, request_id, exc_info=exc)
+    return ApiError(C.FAILURE, "Internal error", f"Request id {request_id}.")
+
+
 @dataclass(slots=True)
 class Call:
     """A decoded request, whichever transport it came on."""
@@ -122,34 +146,8 @@ class Dispatcher:
         request_id = self.new_request_id()
         try:
             response = await self._dispatch(call, request_id)
-        except ApiError as refused:
-            return self.error_response(spec, refused, request_id), refused
-        except DataError as exc:
-            # A value the database cannot hold that no check caught (one too long for its
-            # column): the caller's to fix, never an internal error.
-            log.info("%s refused by the database (request %s): %s", spec.name, request_id, exc)
-            error = ApiError(
-                C.CONN_INVALID_REQUEST,
-                "Invalid request",
-                "A value in the request is too long or cannot be stored.",
-            )
-            return self.error_response(spec, error, request_id), error
-        except OperationalError as exc:
-            if not is_lock_wait(exc):
-                log.exception("internal error in %s (request %s)", spec.name, request_id)
-                error = ApiError(C.FAILURE, "Internal error", f"Request id {request_id}.")
-                return self.error_response(spec, error, request_id), error
-            # Other writers held the database past the lock timeout: a client retries this.
-            log.warning("%s: lock wait timed out (request %s): %s", spec.name, request_id, exc)
-            error = ApiError(
-                C.TRY_AGAIN,
-                "Database busy, try again",
-                "The database was busy with other changes for too long; retry the request.",
-            )
-            return self.error_response(spec, error, request_id), error
-        except Exception:
-            log.exception("internal error in %s (request %s)", spec.name, request_id)
-            error = ApiError(C.FAILURE, "Internal error", f"Request id {request_id}.")
+        except Exception as exc:  # every failure becomes a Clarifai status
+            error = _as_status(spec, exc, request_id)
             return self.error_response(spec, error, request_id), error
         if not response.HasField("status"):
             set_success(response.status, request_id)

@@ -68,12 +68,10 @@ class RelationResolver:
 
     async def relation(self, principal: Principal, target: Target) -> Standing:
         key = (principal.user_id, target.user_id, target.app_id)
-        cached = self._cache.get(key)
         mono = time.monotonic()
-        if cached is not None and mono - cached.loaded_at <= self.ttl:
-            return cached
-        if len(target.user_id) > ID_LENGTH or len(target.app_id) > ID_LENGTH:
-            return _NOWHERE  # no query, and nothing cached for ids no row can hold
+        known = self._known(key, target, mono)
+        if known is not None:
+            return known
         load = partial(self._fetch, key, principal.user_id, target, mono)
         return await self._loads.run(key, load)
 
@@ -81,15 +79,23 @@ class RelationResolver:
         """`relation`, for code already off the event loop (a handler authorizing one more
         app its request names): the cached standing, else one query in this thread."""
         key = (principal.user_id, target.user_id, target.app_id)
-        cached = self._cache.get(key)
         mono = time.monotonic()
+        known = self._known(key, target, mono)
+        if known is not None:
+            return known
+        generation = self.generation
+        self.store_lookups += 1
+        return self._keep(key, Standing(*self._load(principal.user_id, target), mono), generation)
+
+    def _known(self, key: tuple[str, str, str], target: Target, mono: float) -> Standing | None:
+        """The standing without a query: cached and fresh, or nowhere for ids longer than
+        a row can hold (no query, and nothing cached for them); None: look it up."""
+        cached = self._cache.get(key)
         if cached is not None and mono - cached.loaded_at <= self.ttl:
             return cached
         if len(target.user_id) > ID_LENGTH or len(target.app_id) > ID_LENGTH:
             return _NOWHERE
-        generation = self.generation
-        self.store_lookups += 1
-        return self._keep(key, Standing(*self._load(principal.user_id, target), mono), generation)
+        return None
 
     async def _fetch(
         self, key: tuple[str, str, str], caller: str, target: Target, mono: float
