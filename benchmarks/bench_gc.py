@@ -78,12 +78,14 @@ async def _call(app, method: str, path: str, secret: str, body: dict | None = No
 
 
 def _build_app(services):
+    from scopegate.portal import build_portal
     from scopegate.server.serve import build_dispatcher
     from scopegate.services.login import LoginService
     from scopegate.transports.rest.app import build_http_app
 
     login = LoginService(services.engine, services.hasher, session_seconds=3600)
-    return build_http_app(build_dispatcher(services), services.catalog, login)
+    dispatcher = build_dispatcher(services)
+    return build_http_app(dispatcher, services.catalog, login, build_portal(dispatcher, login))
 
 
 async def _measure(app, path: str, secret: str, waves: int, blocks: int) -> dict[str, list]:

@@ -109,9 +109,7 @@ def test_the_session_cookie_is_checked_by_the_dispatchers_authentication():
                 raise answer
             return answer
 
-    portal = Portal(
-        dispatcher=Dispatcher(), login=None, templates=None, signer=None, organizations=None
-    )
+    portal = Portal(dispatcher=Dispatcher(), login=None, templates=None, signer=None)
 
     def principal(token: str):
         # A thread of its own: Playwright's sync API may hold this thread's event loop.

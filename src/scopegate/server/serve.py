@@ -22,6 +22,7 @@ from scopegate.contract.catalog import SERVICE_NAME
 from scopegate.dispatch import Dispatcher
 from scopegate.handlers import all_handlers
 from scopegate.media.downloads import Downloader
+from scopegate.portal import build_portal
 from scopegate.server import heap
 from scopegate.server.config import AccessSettings, LoginSettings, Settings
 from scopegate.server.connections import grpc_options
@@ -102,11 +103,9 @@ async def serve(settings: Settings, *, announce=print) -> None:
         http_socket.close()
         raise
     http_port = http_socket.getsockname()[1]
-    app: ASGIApp = build_http_app(
-        dispatcher,
-        services.catalog,
-        _login_service(services, settings.login),
-    )
+    login = _login_service(services, settings.login)
+    portal = build_portal(dispatcher, login)
+    app: ASGIApp = build_http_app(dispatcher, services.catalog, login, portal)
     limits = settings.connections
     if limits.trusted_proxies:
         app = TrustedProxies(app, limits.trusted_proxies)

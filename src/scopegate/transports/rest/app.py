@@ -6,11 +6,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from scopegate.contract.catalog import Catalog
 from scopegate.contract.extensions import EXTENSION_METHODS
 from scopegate.dispatch import Dispatcher
-from scopegate.portal import build_portal
 from scopegate.services.login import LoginService
 from scopegate.transports.rest.endpoint import ApiEndpoint
 from scopegate.transports.rest.extensions import Extensions
@@ -30,8 +30,13 @@ async def to_portal(_request: Request) -> RedirectResponse:
 
 
 def build_http_app(
-    dispatcher: Dispatcher, catalog: Catalog, login_service: LoginService
+    dispatcher: Dispatcher,
+    catalog: Catalog,
+    login_service: LoginService,
+    portal: ASGIApp | None = None,
 ) -> RefusalGate:
+    """The API's routes, and the web portal under /portal when given (the server builds
+    it: the portal sits above the transports and uses their redirects)."""
     router = Router(catalog, EXTENSION_METHODS.values())
     api = ApiEndpoint(dispatcher, router)
     extensions = Extensions(dispatcher, login_service)
@@ -47,10 +52,10 @@ def build_http_app(
         # What the gate leaves of /v2/: other verbs of login and logout (and verbs no API
         # route answers, refused by Starlette).
         Route("/v2/{path:path}", api.handle, methods=HTTP_VERBS),
-        # The web portal: server-rendered pages on the same dispatcher and handlers.
-        Route("/", to_portal, methods=["GET", "HEAD"]),
-        Mount("/portal", app=build_portal(dispatcher, login_service)),
     ]
+    if portal is not None:
+        # The web portal: server-rendered pages on the same dispatcher and handlers.
+        routes += [Route("/", to_portal, methods=["GET", "HEAD"]), Mount("/portal", app=portal)]
     owned = [route.path for route in routes if "{" not in route.path]
     return RefusalGate(
         relative_slash_redirects(Starlette(routes=routes)), dispatcher, router, api, owned
