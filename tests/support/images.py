@@ -36,6 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
     /trickle           one byte every 0.2 s      /redirect     302 to /img/5x5.png
     /gated.png         a 3x3 PNG once `gate` is set (waits up to 30 s)
     /to?url=<url>      302 to that URL           /metro-north.jpg  a red JPEG (the seeds' name)
+    /rgb/<rrggbb>.png  a 32x32 PNG of that colour
     anything else      404
     """
 
@@ -60,6 +61,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/img/") and path.endswith(".png"):
             width, height = (int(n) for n in path[5:-4].split("x"))
             self._send(png_bytes(width, height), "image/png")
+        elif path.startswith("/rgb/") and path.endswith(".png") and len(path) == 15:
+            rgb = tuple(int(path[5 + i : 7 + i], 16) for i in (0, 2, 4))
+            self._send(png_bytes(32, 32, rgb), "image/png")
         elif path == "/text":
             self._send(b"hello, not an image", "text/plain")
         elif path == "/big":

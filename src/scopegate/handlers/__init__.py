@@ -35,6 +35,9 @@ HANDLER_MODULES = (
     "models",
     "outputs",
     "organizations",
+    "app_patch",
+    "input_count",
+    "model_types",
 )
 
 

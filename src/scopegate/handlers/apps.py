@@ -1,8 +1,9 @@
-"""PostApps, ListApps, GetApp, DeleteApp."""
+"""PostApps, ListApps, GetApp, PatchApps, DeleteApp."""
 
 from __future__ import annotations
 
 from clarifai_grpc.grpc.api import resources_pb2
+from sqlalchemy import Connection
 
 from scopegate.auth.roles import OrgRole, parse_org_role
 from scopegate.context import RequestContext
@@ -89,26 +90,40 @@ def patch_apps(ctx: RequestContext, request):
     with ctx.services.transaction() as conn:
         for patch in request.apps:
             app_id = patch.id or ctx.target.app_id
-            # PatchApps is authorized on the account; each app it names must be reachable
-            # for this method too (an organization role may create apps it cannot patch).
-            ctx.authorize_app(app_id)
-            app = apps.get(conn, ctx.target.user_id, app_id)
-            if app is None:
-                raise does_not_exist()
-            visibility = patch.visibility.gettable or app.visibility
-            if visibility not in VISIBILITIES:
-                raise invalid_argument(f"Unknown visibility {visibility}.")
-            merge = request.action == "merge"
-            patched = app_service.patch_app(
-                conn,
-                app,
-                name=patch.name or app.name,  # an app always has a name
-                description=(patch.description or app.description) if merge else patch.description,
-                visibility=visibility,
-                actor=ctx.actor(),
-            )
-            response.apps.append(app_message(patched))
+            response.apps.append(patch_one(conn, ctx, app_id, patch, request.action))
     return response
+
+
+def patch_one(
+    conn: Connection, ctx: RequestContext, app_id: str, patch: resources_pb2.App, action: str
+) -> resources_pb2.App:
+    """Patch one app of the target's owner (PatchApps, PatchApp): `overwrite` (or "") sets
+    the description as given (empty clears it), `merge` only if given, `remove` clears it
+    if given; the name and the visibility change only if given."""
+    # Authorized on the account; each app patched must be reachable for this method too
+    # (an organization role may create apps it cannot patch).
+    ctx.authorize_app(app_id)
+    app = apps.get(conn, ctx.target.user_id, app_id)
+    if app is None:
+        raise does_not_exist()
+    visibility = patch.visibility.gettable or app.visibility
+    if visibility not in VISIBILITIES:
+        raise invalid_argument(f"Unknown visibility {visibility}.")
+    if action == "remove":
+        description = "" if patch.description else app.description
+    elif action == "merge":
+        description = patch.description or app.description
+    else:
+        description = patch.description
+    patched = app_service.patch_app(
+        conn,
+        app,
+        name=patch.name or app.name,  # an app always has a name
+        description=description,
+        visibility=visibility,
+        actor=ctx.actor(),
+    )
+    return app_message(patched)
 
 
 def delete_app(ctx: RequestContext, request):

@@ -8,6 +8,7 @@ from google.protobuf import json_format
 
 from scopegate.contract.status import C, invalid_argument
 from scopegate.handlers.convert import timestamp
+from scopegate.handlers.model_signatures import method_signatures
 from scopegate.runners.registry import COLOR_RECOGNIZER
 from scopegate.store.records import ModelRecord, ModelVersionRecord
 
@@ -90,6 +91,8 @@ def version_message(
         user_id=model.user_id,
         visibility=resources_pb2.Visibility(gettable=model.app_visibility),
         output_info=output_info(model, version, with_concepts=with_concepts),
+        # What the clarifai SDK builds `Model.predict(image=…)` from.
+        method_signatures=method_signatures(model.model_type_id),
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from scopegate.context import RequestContext
-from scopegate.contract.status import does_not_exist, invalid_argument
+from scopegate.contract.status import ApiError, C, does_not_exist, invalid_argument
 from scopegate.handlers import Handler
 from scopegate.handlers.conflicts import retry_conflicts
 from scopegate.handlers.model_convert import model_message, stored_output_info, version_message
@@ -37,6 +37,18 @@ def find_version(
     if version is None:
         raise does_not_exist(f"Model '{model.model_id}' has no version '{version_id}'.")
     return version
+
+
+def no_weights(model: ModelRecord) -> ApiError:
+    """What a model without a version answers where a version is needed."""
+    return ApiError(
+        C.MODEL_UNTRAINED,
+        "Model has no weights",
+        f"Model '{model.model_id}' of {model.user_id}/{model.app_id} has no weights to run. "
+        "Whoever runs this server loads them with: scopegate models register "
+        f"{model.user_id} {model.app_id} {model.model_id} --onnx MODEL.onnx --labels "
+        "LABELS.txt (see the README, 'Models and predict').",
+    )
 
 
 def _check_visibility(app: AppRecord, requested: int) -> None:
@@ -165,11 +177,13 @@ def list_model_versions(ctx: RequestContext, request):
 
 
 def get_model_version(ctx: RequestContext, request):
-    if not request.version_id:
-        raise invalid_argument("Name the version: version_id is empty.")
+    """The named version, or with an empty version_id (gRPC only: the REST route names it)
+    the newest, as Clarifai answers and the clarifai SDK asks for its method signatures."""
     with ctx.services.engine.connect() as conn:
         model = find_model(conn, target_app(conn, ctx), request.model_id)
         version = find_version(conn, model, request.version_id)
+    if version is None:
+        raise no_weights(model)
     return ctx.spec.output_type(model_version=version_message(model, version))
 
 

@@ -34,6 +34,14 @@ def org_json(org: OrgRecord, role: str | None = None) -> Document:
     return body
 
 
+def listed_org_json(org: OrgRecord, role: str) -> Document:
+    """An entry of ListOrganizations: nested under `organization`, where the clarifai SDK
+    reads `organizations[i].organization.{id,name}`, and flat beside it, as the portal, the
+    CLI and `/scopegate/v1` clients read it."""
+    flat = org_json(org, role)
+    return {"organization": org_json(org)} | flat
+
+
 def member_json(member: MemberRecord) -> Document:
     return {
         "user_id": member.user_id,
@@ -112,7 +120,7 @@ def _list_mine(ctx: RequestContext) -> Document:
         raise does_not_exist()
     with ctx.services.engine.connect() as conn:
         found = orgs.organizations_of(conn, user_id)
-    return {"organizations": [org_json(org, role) for org, role in found]}
+    return {"organizations": [listed_org_json(org, role) for org, role in found]}
 
 
 def _create(ctx: RequestContext) -> Document:

@@ -3,6 +3,12 @@
 Inputs that cannot be had (bad URL, undecodable or oversized image) fail on their own
 output; the others are still predicted. The top status is SUCCESS, MIXED_STATUS when some
 failed, or FAILURE when all did.
+
+The clarifai SDK's signature convention is understood too: an input names its method in
+`data.metadata._method_name` ("predict", or "_GET_SIGNATURES", answered with the model's
+method signatures as JSON in `data.text.raw`) and may carry its image as the part named
+"image" (`data.parts[].data.image`). Under it, the colour model also answers each colour
+as a JSON part (`data.parts[].data.struct_value`), the list its signature promises.
 """
 
 from __future__ import annotations
@@ -25,15 +31,18 @@ from scopegate.handlers.model_convert import (
     model_message,
     model_output_config,
 )
-from scopegate.handlers.models import find_model, find_version
+from scopegate.handlers.model_signatures import PREDICT, signatures_json
+from scopegate.handlers.models import find_model, find_version, no_weights
 from scopegate.handlers.target_app import target_app
 from scopegate.media import images as media
 from scopegate.media.settings import MediaSettings
 from scopegate.runners.base import Prediction, RunnerError
-from scopegate.store.records import ModelRecord, now
+from scopegate.store.records import now
 
 MAX_INPUTS = 128  # per request, as the Clarifai API
 FETCH_WORKERS = 8
+METHOD_KEY = "_method_name"  # the SDK's metadata key naming the method an input calls
+GET_SIGNATURES = "_GET_SIGNATURES"
 
 _INPUT_DESCRIPTIONS = {
     C.INPUT_DOWNLOAD_FAILED: "Download failed",
@@ -50,8 +59,30 @@ class _Loaded:
     error: media.MediaError | None = None
 
 
+def input_image(data: resources_pb2.Data) -> resources_pb2.Image:
+    """`data.image`, else the image of the part named "image" (the SDK's `predict(image=…)`)."""
+    if data.image.base64 or data.image.url:
+        return data.image
+    for part in data.parts:
+        if part.id == "image" and (part.data.image.base64 or part.data.image.url):
+            return part.data.image
+    return data.image
+
+
+def method_of(item: resources_pb2.Input) -> str:
+    """The method an input calls: `predict` unless its metadata names another."""
+    named = item.data.metadata.fields.get(METHOD_KEY)
+    return (named.string_value if named is not None else "") or PREDICT
+
+
+def _uses_signatures(item: resources_pb2.Input) -> bool:
+    return METHOD_KEY in item.data.metadata.fields
+
+
 def _load(limits: MediaSettings, item: resources_pb2.Input) -> _Loaded:
-    image = item.data.image
+    if method_of(item) != PREDICT:
+        return _Loaded()  # nothing to fetch: answered from the model's description
+    image = input_image(item.data)
     try:
         if image.base64:
             data = image.base64
@@ -78,14 +109,14 @@ def _load(limits: MediaSettings, item: resources_pb2.Input) -> _Loaded:
 
 def _load_all(limits: MediaSettings, inputs) -> list[_Loaded]:
     load = partial(_load, limits)
-    if sum(1 for i in inputs if i.data.image.url and not i.data.image.base64) <= 1:
+    if sum(1 for i in inputs if input_image(i.data).url and not input_image(i.data).base64) <= 1:
         return [load(i) for i in inputs]
     # URLs are fetched side by side: a batch waits for its slowest URL, not their sum.
     with ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="fetch") as pool:
         return list(pool.map(load, inputs))
 
 
-def _fill(data: resources_pb2.Data, prediction: Prediction, config) -> None:
+def _fill(data: resources_pb2.Data, prediction: Prediction, config, *, as_parts: bool) -> None:
     limit = config.max_concepts or DEFAULT_MAX_CONCEPTS
     wanted = {c.id for c in config.select_concepts} | {c.name for c in config.select_concepts}
     for concept in prediction.concepts:
@@ -104,17 +135,30 @@ def _fill(data: resources_pb2.Data, prediction: Prediction, config) -> None:
                 value=color.value,
             )
         )
+        if as_parts:  # List[JSON] in the colour model's signature: one part per colour
+            data.parts.add().data.struct_value.update(
+                {
+                    "raw_hex": color.raw_hex,
+                    "w3c": {"hex": color.w3c_hex, "name": color.w3c_name},
+                    "value": color.value,
+                }
+            )
 
 
-def _no_weights(model: ModelRecord) -> ApiError:
-    return ApiError(
-        C.MODEL_UNTRAINED,
-        "Model has no weights",
-        f"Model '{model.model_id}' of {model.user_id}/{model.app_id} has no weights to run. "
-        "Whoever runs this server loads them with: scopegate models register "
-        f"{model.user_id} {model.app_id} {model.model_id} --onnx MODEL.onnx --labels "
-        "LABELS.txt (see the README, 'Models and predict').",
-    )
+def _status(code: int, description: str, details: str = "") -> status_pb2.Status:
+    return status_pb2.Status(code=code, description=description, details=details)
+
+
+def _refused_with_outputs(spec, error: ApiError, count: int) -> ApiError:
+    """`error`, answered with one output per input carrying it: the SDK reads `outputs[0]`
+    of any answer, and an empty list would meet the user as an IndexError."""
+    response = spec.output_type()
+    for _ in range(max(1, count)):
+        response.outputs.add(
+            id=uuid.uuid4().hex, status=_status(error.code, error.description, error.details)
+        )
+    error.response = response
+    return error
 
 
 def post_model_outputs(ctx: RequestContext, request):
@@ -124,7 +168,7 @@ def post_model_outputs(ctx: RequestContext, request):
         model = find_model(conn, target_app(conn, ctx), model_id)
         version = find_version(conn, model, version_id)
     if version is None:
-        raise _no_weights(model)
+        raise _refused_with_outputs(ctx.spec, no_weights(model), len(request.inputs))
     if not request.inputs:
         raise invalid_argument("Give at least one input in 'inputs'.")
     if len(request.inputs) > MAX_INPUTS:
@@ -146,39 +190,55 @@ def post_model_outputs(ctx: RequestContext, request):
     shown_model = model_message(model, version, with_concepts=False)
     created = timestamp(now())
     response = ctx.spec.output_type()
+    failed = 0
     for item, result in zip(request.inputs, loaded, strict=True):
         output = response.outputs.add(id=uuid.uuid4().hex, created_at=created)
         output.model.CopyFrom(shown_model)
         output.input.id = item.id or uuid.uuid4().hex
-        if item.data.image.url:
-            output.input.data.image.url = item.data.image.url
-        if result.error is not None:
+        url = input_image(item.data).url
+        if url:
+            output.input.data.image.url = url
+        method = method_of(item)
+        if method == GET_SIGNATURES:
+            output.status.CopyFrom(_status(C.SUCCESS, "Ok"))
+            output.data.text.raw = signatures_json(model.model_type_id)
+        elif method != PREDICT:
+            failed += 1
             output.status.CopyFrom(
-                status_pb2.Status(
-                    code=result.error.code,
-                    description=_INPUT_DESCRIPTIONS.get(result.error.code, "Input failed"),
-                    details=result.error.reason,
+                _status(
+                    C.MODEL_INVALID_ARGUMENT,
+                    "Unknown method",
+                    f"Model '{model.model_id}' has no method '{method}': it answers "
+                    f"'{PREDICT}' (and '{GET_SIGNATURES}' describes it).",
                 )
             )
-            continue
-        output.status.CopyFrom(status_pb2.Status(code=C.SUCCESS, description="Ok"))
-        _fill(output.data, next(predictions), config)
+        elif result.error is not None:
+            failed += 1
+            output.status.CopyFrom(
+                _status(
+                    result.error.code,
+                    _INPUT_DESCRIPTIONS.get(result.error.code, "Input failed"),
+                    result.error.reason,
+                )
+            )
+        else:
+            output.status.CopyFrom(_status(C.SUCCESS, "Ok"))
+            _fill(output.data, next(predictions), config, as_parts=_uses_signatures(item))
 
-    failed = sum(1 for item in loaded if item.error is not None)
     if failed == len(loaded):
         response.status.CopyFrom(
-            status_pb2.Status(
-                code=C.FAILURE,
-                description="Failure",
-                details="No input could be predicted: each output's status says why.",
+            _status(
+                C.FAILURE,
+                "Failure",
+                "No input could be predicted: each output's status says why.",
             )
         )
     elif failed:
         response.status.CopyFrom(
-            status_pb2.Status(
-                code=C.MIXED_STATUS,
-                description="Mixed Success",
-                details=f"{failed} of {len(loaded)} inputs failed: see each output's status.",
+            _status(
+                C.MIXED_STATUS,
+                "Mixed Success",
+                f"{failed} of {len(loaded)} inputs failed: see each output's status.",
             )
         )
     return response

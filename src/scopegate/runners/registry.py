@@ -29,16 +29,30 @@ class ModelType:
     # Built in: PostModels makes a trained version at once. Otherwise weights are
     # registered with `scopegate models register`.
     builtin: bool
+    # As Clarifai's ListModelTypes describes the type: the data fields it reads and answers.
+    title: str = ""
+    input_fields: tuple[str, ...] = ("image",)
+    output_fields: tuple[str, ...] = ()
+    # What one image's answer is to the clarifai SDK's method signatures: a list of
+    # "concept" (data.concepts) or of "json" (one data.parts[k].data.struct_value each).
+    output_item: str = "concept"
 
 
 MODEL_TYPES: dict[str, ModelType] = {
     COLOR_RECOGNIZER: ModelType(
-        COLOR_RECOGNIZER, "Dominant colours of an image, named after the W3C colours.", True
+        COLOR_RECOGNIZER,
+        "Dominant colours of an image, named after the W3C colours.",
+        True,
+        title="Color Recognizer",
+        output_fields=("colors",),
+        output_item="json",
     ),
     VISUAL_CLASSIFIER: ModelType(
         VISUAL_CLASSIFIER,
         "An image classifier served by onnxruntime from registered ONNX weights and labels.",
         False,
+        title="Visual Classifier",
+        output_fields=("concepts",),
     ),
 }
 

@@ -236,3 +236,13 @@ def count(conn: Connection, app_pk: int) -> int:
     return conn.execute(
         select(func.count()).select_from(inputs).where(inputs.c.app_pk == app_pk)
     ).scalar_one()
+
+
+def count_by_status(conn: Connection, app_pk: int) -> dict[int, int]:
+    """Status code → how many of the app's inputs are in it (GetInputCount)."""
+    rows = conn.execute(
+        select(inputs.c.status_code, func.count())
+        .where(inputs.c.app_pk == app_pk)
+        .group_by(inputs.c.status_code)
+    )
+    return {code: number for code, number in rows}
