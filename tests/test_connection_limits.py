@@ -18,10 +18,13 @@ MAX_CONNECTIONS = 8
 PATIENCE = 30.0  # far past the server's 1-second deadline
 
 
-@pytest.fixture(scope="module")
-def strict_server(tmp_path_factory):
+# With one port (`serve --port`) every connection first passes the switch between gRPC
+# and HTTP (transports/port_switch.py); the same limits must hold there.
+@pytest.fixture(scope="module", params=["two ports", "one port"])
+def strict_server(request, tmp_path_factory):
     # Connection handling is the HTTP layer's, before any database: SQLite alone is enough.
     process = ServerProcess(
+        one_port=request.param == "one port",
         data_dir=tmp_path_factory.mktemp("scopegate-limits"),
         database_url=None,
         extra_env={
@@ -67,6 +70,15 @@ def test_partial_headers_are_answered_408_and_closed(strict_server):
 def test_a_connection_that_sends_nothing_is_closed(strict_server):
     with connect(strict_server) as sock:
         assert read_until_closed(sock) == b""
+
+
+def test_a_stalled_http2_preface_is_closed(strict_server):
+    """Part of the HTTP/2 preface, then nothing: on one port the switch is still waiting
+    to see gRPC or HTTP, and closes the connection at the request deadline."""
+    with connect(strict_server) as sock:
+        sock.sendall(b"PRI * HTTP/2.0\r\n")
+        answer = read_until_closed(sock)
+    assert answer == b"" or answer.startswith((b"HTTP/1.1 408 ", b"HTTP/1.1 400 ")), answer
 
 
 def test_a_stalled_body_is_closed(strict_server):

@@ -7,6 +7,7 @@ import socket
 import time
 
 import grpc
+import pytest
 from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -33,12 +34,17 @@ def test_grpc_health_and_reflection(server):
     channel.close()
 
 
-def _start(tmp_path) -> ServerProcess:
-    return ServerProcess(data_dir=tmp_path / "data", database_url=None).start()
+def _start(tmp_path, ports: str) -> ServerProcess:
+    one_port = ports == "one port"  # `serve --port`: the gRPC connection is piped in process
+    return ServerProcess(data_dir=tmp_path / "data", database_url=None, one_port=one_port).start()
 
 
-def test_sigterm_finishes_in_flight_rest_request_then_exits_0(tmp_path):
-    server = _start(tmp_path)
+PORTS = ["two ports", "one port"]
+
+
+@pytest.mark.parametrize("ports", PORTS)
+def test_sigterm_finishes_in_flight_rest_request_then_exits_0(tmp_path, ports):
+    server = _start(tmp_path, ports)
     body = b'{"status_code_id": "10000"}'
     with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as sock:
         sock.sendall(
@@ -57,8 +63,9 @@ def test_sigterm_finishes_in_flight_rest_request_then_exits_0(tmp_path):
     assert "shutting down" in log and "stopped" in log
 
 
-def test_sigint_finishes_in_flight_grpc_stream_then_exits_0(tmp_path):
-    server = _start(tmp_path)
+@pytest.mark.parametrize("ports", PORTS)
+def test_sigint_finishes_in_flight_grpc_stream_then_exits_0(tmp_path, ports):
+    server = _start(tmp_path, ports)
     stub = make_stub(server, "grpc")
     sent = []
 

@@ -25,7 +25,7 @@ from clarifai_grpc.grpc.api import service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.api import me, ok
+from tests.support.api import pat_reads_its_user
 from tests.support.clients import TRANSPORTS, Client, make_stub, new_id, trust_only
 from tests.support.server_process import ServerProcess, scopegate
 from tests.support.tls import Certificate, self_signed
@@ -35,17 +35,7 @@ from tests.support.tls import Certificate, self_signed
 def test_official_clients_over_tls(tls_server, transport):
     """The official gRPC channel with its root-certificate option, and the JSON channel over
     HTTPS trusting the certificate: a PAT works, an unknown one is refused as usual."""
-    user_id = new_id()
-    pat = tls_server.create_user(user_id)
-    client = Client(transport, make_stub(tls_server, transport))
-    reply = ok(
-        client.stub.GetUser(service_pb2.GetUserRequest(user_app_id=me()), metadata=client.auth(pat))
-    )
-    assert reply.user.id == user_id
-    refused = client.stub.GetUser(
-        service_pb2.GetUserRequest(user_app_id=me()), metadata=client.auth("sgp_nope")
-    )
-    assert refused.status.code == codes.CONN_KEY_INVALID
+    pat_reads_its_user(tls_server, transport)
 
 
 def test_https_and_grpc_health_over_tls(tls_server):

@@ -88,3 +88,17 @@ def add_collaborator(server, client: Client, owner_pat: str, scopes):
         )
     )
     return app_id, guest_id, guest_pat, added
+
+
+def pat_reads_its_user(server, transport: str) -> None:
+    """A new user's PAT reads the user through an official client; an unknown secret is
+    refused as usual (a server's first check with each transport)."""
+    from tests.support.clients import make_stub
+
+    user_id = new_id()
+    pat = server.create_user(user_id)
+    client = Client(transport, make_stub(server, transport))
+    request = service_pb2.GetUserRequest(user_app_id=me())
+    assert ok(client.stub.GetUser(request, metadata=client.auth(pat))).user.id == user_id
+    refused = client.stub.GetUser(request, metadata=client.auth("sgp_nope"))
+    assert refused.status.code == codes.CONN_KEY_INVALID

@@ -48,6 +48,8 @@ class ServerProcess:
     tls: Certificate | None = None
     # Give the certificate through SCOPEGATE_TLS_CERT/_KEY instead of the options.
     tls_from_env: bool = False
+    # `scopegate serve --port`: gRPC and HTTP on one port (http_port; grpc_port is made the same).
+    one_port: bool = False
     _engine_and_hasher: tuple | None = field(default=None, repr=False)
 
     @property
@@ -73,6 +75,12 @@ class ServerProcess:
             return ["--database-url", self.database_url, "--data-dir", str(self.data_dir)]
         return ["--data-dir", str(self.data_dir)]
 
+    def port_args(self) -> list[str]:
+        if self.one_port:
+            self.grpc_port = self.http_port  # grpc_address and http_url name the one port
+            return ["--port", str(self.http_port)]
+        return ["--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port)]
+
     def start(self, timeout: float = 30.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{self.http_port}.log"
@@ -83,10 +91,7 @@ class ServerProcess:
                 "-m",
                 "scopegate",
                 "serve",
-                "--grpc-port",
-                str(self.grpc_port),
-                "--http-port",
-                str(self.http_port),
+                *self.port_args(),
                 *self.db_args(),
                 *self.tls_args(),
                 *self.extra_args,

@@ -17,6 +17,14 @@ def serve(
     host: Annotated[str, typer.Option(envvar="SCOPEGATE_HOST")] = "127.0.0.1",
     grpc_port: Annotated[int, typer.Option(envvar="SCOPEGATE_GRPC_PORT")] = 18080,
     http_port: Annotated[int, typer.Option(envvar="SCOPEGATE_HTTP_PORT")] = 8000,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="SCOPEGATE_PORT",
+            help="Serve gRPC and HTTP (REST, the portal) on this one port, chosen per "
+            "connection, instead of --grpc-port and --http-port.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     tls_cert: Annotated[
@@ -58,6 +66,7 @@ def serve(
         host=host,
         grpc_port=grpc_port,
         http_port=http_port,
+        port=port,
         tls_cert=tls_cert,
         tls_key=tls_key,
         trusted_proxies=trusted_proxy or (),

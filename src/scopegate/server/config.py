@@ -33,8 +33,8 @@ SCOPEGATE_HTTP_MAX_CONNECTIONS, SCOPEGATE_GRPC_MAX_IDLE_SECONDS.
 
 The data dir, database URL, host, ports and TLS files (SCOPEGATE_DATA_DIR,
 SCOPEGATE_DATABASE_URL, SCOPEGATE_HOST, SCOPEGATE_GRPC_PORT, SCOPEGATE_HTTP_PORT,
-SCOPEGATE_TLS_CERT, SCOPEGATE_TLS_KEY) are the command line's options, which fall back to
-those variables; they arrive here as arguments of `resolve`.
+SCOPEGATE_PORT, SCOPEGATE_TLS_CERT, SCOPEGATE_TLS_KEY) are the command line's options, which
+fall back to those variables; they arrive here as arguments of `resolve`.
 """
 
 from __future__ import annotations
@@ -96,6 +96,9 @@ class Settings:
     host: str = "127.0.0.1"
     grpc_port: int = 18080
     http_port: int = 8000
+    # One port for gRPC and HTTP (--port; see transports/port_switch.py): when set, the two
+    # above are not used.
+    port: int | None = None
     login: LoginSettings = field(default_factory=LoginSettings)
     # Failed authentications per client address (see access/address_throttle.py): this many
     # per window are answered as usual, later ones CONN_THROTTLED after the delay; limit 0

@@ -29,6 +29,8 @@ from scopegate.server.connections import grpc_options
 from scopegate.server.runtime import open_services
 from scopegate.services.login import LoginService
 from scopegate.transports.grpc import build_grpc_server
+from scopegate.transports.grpc_pipe import PipedPeers
+from scopegate.transports.port_switch import port_switch_protocol
 from scopegate.transports.rest.app import build_http_app
 from scopegate.transports.rest.forwarded import TrustedProxies
 from scopegate.transports.rest.http_protocol import deadline_protocol
@@ -90,14 +92,22 @@ async def serve(settings: Settings, *, announce=print) -> None:
     services.schedule_download = downloader.schedule
 
     tls = settings.tls
-    http_socket = _bind(settings.host, settings.http_port)
+    limits = settings.connections
+    one_port = settings.port is not None
+    http_socket = _bind(
+        settings.host, settings.http_port if settings.port is None else settings.port
+    )
+    # One port: gRPC listens on loopback only and the port's gRPC connections are piped
+    # to it (transports/port_switch.py), already decrypted when the port speaks TLS.
+    peers = PipedPeers()
     try:
         grpc_server, grpc_port = build_grpc_server(
             dispatcher,
             services.catalog,
-            f"{settings.host}:{settings.grpc_port}",
-            tls=(tls.private_key, tls.cert_chain) if tls else None,
+            "127.0.0.1:0" if one_port else f"{settings.host}:{settings.grpc_port}",
+            tls=(tls.private_key, tls.cert_chain) if tls and not one_port else None,
             options=grpc_options(settings.connections),
+            peer_of=peers,  # empty, so every peer as it is, with two ports
         )
     except OSError:
         http_socket.close()
@@ -106,13 +116,17 @@ async def serve(settings: Settings, *, announce=print) -> None:
     login = _login_service(services, settings.login)
     portal = build_portal(dispatcher, login)
     app: ASGIApp = build_http_app(dispatcher, services.catalog, login, portal)
-    limits = settings.connections
     if limits.trusted_proxies:
         app = TrustedProxies(app, limits.trusted_proxies)
+    protocol: type[asyncio.Protocol] = deadline_protocol(limits.http_request_timeout)
+    if one_port:
+        protocol = port_switch_protocol(
+            protocol, ("127.0.0.1", grpc_port), peers, limits.http_request_timeout
+        )
     http = _UvicornServer(
         uvicorn.Config(
             app,
-            http=deadline_protocol(limits.http_request_timeout),
+            http=protocol,
             # Forwarding headers are ours to judge (TrustedProxies): uvicorn's default
             # believes any X-Forwarded-For sent from 127.0.0.1.
             proxy_headers=False,
@@ -155,7 +169,15 @@ async def serve(settings: Settings, *, announce=print) -> None:
         watcher_task.cancel()
         raise OSError(f"cannot serve HTTP on {settings.host}:{http_port}")
 
-    if tls:
+    if one_port:
+        scheme = "https" if tls else "http"
+        announce(
+            f"scopegate: gRPC and {scheme.upper()} listening on one port, "
+            f"{scheme}://{settings.host}:{http_port}"
+        )
+        if tls:
+            announce(f"scopegate: TLS certificate {tls.cert_file}")
+    elif tls:
         announce(f"scopegate: gRPC listening on {settings.host}:{grpc_port} (TLS)")
         announce(f"scopegate: HTTPS listening on https://{settings.host}:{http_port}")
         announce(f"scopegate: TLS certificate {tls.cert_file}")

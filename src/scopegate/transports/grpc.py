@@ -21,6 +21,11 @@ class _Undecodable:
 
 
 UNDECODABLE = _Undecodable()
+PeerOf = Callable[[str], str]
+
+
+def _as_is(peer: str) -> str:
+    return peer
 
 
 def _decoder(spec: MethodSpec) -> Callable[[bytes], Message | _Undecodable]:
@@ -35,7 +40,7 @@ def _decoder(spec: MethodSpec) -> Callable[[bytes], Message | _Undecodable]:
     return decode
 
 
-def _call(spec: MethodSpec, request, context: grpc.aio.ServicerContext) -> Call:
+def _call(spec: MethodSpec, request, context: grpc.aio.ServicerContext, peer_of: PeerOf) -> Call:
     if request is UNDECODABLE:
         raise ApiError(
             C.CONN_BAD_REQUEST_FORMAT,
@@ -48,13 +53,13 @@ def _call(spec: MethodSpec, request, context: grpc.aio.ServicerContext) -> Call:
     authorization, session_token = credential_headers.from_metadata(
         context.invocation_metadata() or ()
     )
-    return Call(spec, request, authorization, session_token, context.peer() or "")
+    return Call(spec, request, authorization, session_token, peer_of(context.peer() or ""))
 
 
-def _unary_unary(dispatcher: Dispatcher, spec: MethodSpec) -> Callable:
+def _unary_unary(dispatcher: Dispatcher, spec: MethodSpec, peer_of: PeerOf) -> Callable:
     async def handle(request, context):
         try:
-            call = _call(spec, request, context)
+            call = _call(spec, request, context, peer_of)
         except ApiError as error:  # answered in band, like every Clarifai error
             return dispatcher.error_response(spec, error, dispatcher.new_request_id())
         response, _ = await dispatcher.dispatch(call)
@@ -69,10 +74,12 @@ async def _first(requests: AsyncIterator, spec: MethodSpec):
     return spec.input_type()
 
 
-def _method_handler(dispatcher: Dispatcher, spec: MethodSpec) -> grpc.RpcMethodHandler:
+def _method_handler(
+    dispatcher: Dispatcher, spec: MethodSpec, peer_of: PeerOf
+) -> grpc.RpcMethodHandler:
     """Streaming methods are authorized on their first message and answer one response."""
     decode, encode = _decoder(spec), spec.output_type.SerializeToString
-    unary = _unary_unary(dispatcher, spec)
+    unary = _unary_unary(dispatcher, spec, peer_of)
     if not spec.client_streaming and not spec.server_streaming:
         return grpc.unary_unary_rpc_method_handler(unary, decode, encode)
     if not spec.client_streaming:
@@ -101,11 +108,14 @@ def build_grpc_server(
     *,
     tls: tuple[bytes, bytes] | None = None,
     options: Sequence[tuple[str, int]] = (),
+    peer_of: PeerOf = _as_is,
 ) -> tuple[grpc.aio.Server, int]:
     """The server, and the port it bound (useful when asked for port 0).
 
     With `tls` (private key, certificate chain), as PEM, the port speaks TLS only.
     `options` are more channel arguments (connection limits: see connections.py).
+    `peer_of` names the client behind a peer (one port: the piped connections' real
+    clients, see grpc_pipe.py).
     """
     server = grpc.aio.server(
         options=[
@@ -115,7 +125,9 @@ def build_grpc_server(
             *options,
         ]
     )
-    handlers = {name: _method_handler(dispatcher, spec) for name, spec in catalog.methods.items()}
+    handlers = {
+        name: _method_handler(dispatcher, spec, peer_of) for name, spec in catalog.methods.items()
+    }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
