@@ -182,7 +182,15 @@ def expected(spec: MethodSpec, cred: Credential, user: str, app: str, world: Wor
         granted = world.granted(cred.user, user, "")
         if granted is None:
             return MISSING
-        return ALLOW if covers(held, spec.scopes) and covers(granted, spec.scopes) else SCOPES
+        if not (covers(held, spec.scopes) and covers(granted, spec.scopes)):
+            return SCOPES
+        if not app:
+            return ALLOW
+        # "Every app a request acts on is authorized": the app it names, for this method too.
+        on_app = world.granted(cred.user, user, app)
+        if on_app is None:
+            return MISSING
+        return ALLOW if covers(on_app, spec.scopes) else SCOPES
     granted = world.granted(cred.user, user, app)
     public = (user, app) in world.public
     if granted is None:

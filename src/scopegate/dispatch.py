@@ -19,6 +19,7 @@ from scopegate.access.authentication import Authenticator, Presented
 from scopegate.access.decisions import Allowed, DecisionCache, cacheable
 from scopegate.access.relations import RelationResolver
 from scopegate.auth.policy import (
+    Grant,
     Relation,
     Target,
     authorize,
@@ -235,15 +236,20 @@ class Dispatcher:
             raise await self.auth_failures.refuse(call.peer, error) from None
         target = resolve_target(principal, user_id, app_id)
         fresh_until = credential.loaded_at + authenticator.ttl
-        relation, grant = Relation.OWNER, None
+        standings: list[tuple[Relation, Grant | None]] = [(Relation.OWNER, None)]
         if needs_lookup(principal, target):
-            standing_of = standing_target(call.spec, target)
-            relation, grant, loaded_at = await self.relations.relation(principal, standing_of)
-            fresh_until = min(fresh_until, loaded_at + self.relations.ttl)
-        decision = authorize(principal, call.spec, target, relation, grant)
-        if not decision.allowed:
-            assert decision.error is not None  # a refusal always carries its status
-            raise decision.error
+            # An account-level method is judged on the caller's standing toward the account,
+            # and, where it names an app, toward that app too: both must allow it.
+            standings = []
+            for where in dict.fromkeys((standing_target(call.spec, target), target)):
+                relation, grant, loaded_at = await self.relations.relation(principal, where)
+                fresh_until = min(fresh_until, loaded_at + self.relations.ttl)
+                standings.append((relation, grant))
+        for relation, grant in standings:
+            decision = authorize(principal, call.spec, target, relation, grant)
+            if not decision.allowed:
+                assert decision.error is not None  # a refusal always carries its status
+                raise decision.error
         if cacheable(user_id, app_id):
             self._decisions.put(key, Allowed(credential, target, fresh_until), since)
         return principal, target
