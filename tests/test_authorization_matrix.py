@@ -260,6 +260,10 @@ REAL_REQUESTS = {
         "version_id": version,
         "inputs": [_image()],
     },
+    "GetModelType": lambda version: {"model_type_id": "color-recognizer"},
+    "ListModelTypes": lambda version: {},
+    "GetInputCount": lambda version: {},
+    "PatchApp": lambda version: {"action": "merge", "app": R.App(description="Patched")},
 }
 
 
@@ -537,6 +541,7 @@ class Matrix:
             colors = self._owner_call(
                 "GetModel", service_pb2.GetModelRequest(user_app_id=ids, model_id="colors")
             ).model
+            app = self._owner_call("GetApp", service_pb2.GetAppRequest(user_app_id=ids)).app
             observed = {
                 "PostConcepts": exists(
                     "GetConcept",
@@ -550,6 +555,7 @@ class Matrix:
                 "PostModels": got_model("posted"),
                 "PatchModels": colors.description == "Patched",
                 "DeleteModel": not got_model("doomed"),
+                "PatchApp": app.description == "Patched",
             }
             for method, happened in observed.items():
                 if happened != (method in done):
@@ -780,6 +786,10 @@ BODY_NAMES_APP = {
         "action": "merge",
         "apps": [R.App(id=other, description="touched")],
     },
+    "PatchApp": lambda owner, other: {
+        "action": "merge",
+        "app": R.App(id=other, description="touched"),
+    },
     "PostKeys": lambda owner, other: {
         "keys": [R.Key(type="app_specific_key", apps=[R.App(id=other, user_id=owner)])]
     },
@@ -839,7 +849,7 @@ def _fields_below(descriptor, depth: int):
 def _touched(matrix: Matrix, method: str, owner: str, other: str) -> bool:
     ids = resources_pb2.UserAppIDSet(user_id=owner, app_id=other)
     auth = (("authorization", f"Key {matrix.owner_pat}"),)
-    if method == "PatchApps":
+    if method in ("PatchApps", "PatchApp"):
         app = ok(matrix.stub.GetApp(service_pb2.GetAppRequest(user_app_id=ids), metadata=auth))
         return app.app.description == "touched"
     if method == "PostKeys":  # only its default key
