@@ -22,6 +22,7 @@ from benchmarks import (
     bench_garbage,
     bench_gc,
     bench_inprocess,
+    bench_one_port,
     bench_relations,
     bench_scale,
     bench_throughput,
@@ -36,6 +37,7 @@ BENCHMARKS = {
     "4": bench_garbage,
     "5": bench_relations,
     "6": bench_gc,
+    "7": bench_one_port,
 }
 
 
