@@ -32,7 +32,11 @@ async def index(request: Request) -> Response:
 
 
 def _signed_in_response(page: Page, token: str, target: str) -> Response:
-    response = RedirectResponse(target, status_code=303)
+    return _with_session(page, RedirectResponse(target, status_code=303), token)
+
+
+def _with_session(page: Page, response: Response, token: str) -> Response:
+    """`response`, carrying the new session's cookie."""
     session.set_cookie(
         page.request,
         response,
@@ -108,14 +112,7 @@ async def signup(page: Page) -> Response:
         continue_url=f"{BASE}{HOME}",
         continue_label="Continue to Security",
     )
-    session.set_cookie(
-        page.request,
-        response,
-        session.SESSION_COOKIE,
-        token,
-        int(page.portal.login.session_seconds),
-    )
-    return response
+    return _with_session(page, response, token)
 
 
 @signed_in
