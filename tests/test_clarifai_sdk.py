@@ -51,11 +51,9 @@ class SdkServer:
     one_port: bool = False
 
 
-# ONE-PORT: the one-port engineer adds "one_port" and "one_port_tls" here, with their
-# branch in `sdk_server` (`scopegate serve --port N`: base = rest_base = the one address;
-# with TLS, env gets CLARIFAI_ROOT_CERTIFICATES_PATH and REQUESTS_CA_BUNDLE) and
-# one_port=True; every test below then runs against each mode.
-MODES = ["two_ports"]
+# With one port (`scopegate serve --port N`) the SDK, its REST call and the JSON channel
+# share one address; with TLS the SDK's gRPC and requests each trust the certificate.
+MODES = ["two_ports", "one_port", "one_port_tls"]
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -67,8 +65,14 @@ def sdk_server(request, tmp_path_factory) -> Iterator[SdkServer]:
         # The SDK's gRPC goes to the gRPC port; its one REST call to the HTTP port, as the
         # README says for this mode.
         yield SdkServer(server, f"http://{server.grpc_address}", server.http_url)
-    else:  # pragma: no cover - a mode without its branch yet
-        pytest.fail(f"no server for mode {request.param}")
+    else:
+        tls = (
+            request.getfixturevalue("tls_certificate") if request.param == "one_port_tls" else None
+        )
+        server = start_server(request, tmp_path_factory, "sqlite", tls=tls, one_port=True)
+        trust = str(tls.cert) if tls else ""
+        env = {"CLARIFAI_ROOT_CERTIFICATES_PATH": trust, "REQUESTS_CA_BUNDLE": trust} if tls else {}
+        yield SdkServer(server, server.http_url, server.http_url, env, one_port=True)
     server.stop()
 
 

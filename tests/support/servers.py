@@ -21,7 +21,11 @@ SERVER_ENV = {
 
 
 def start_server(
-    request, tmp_path_factory, backend: str, tls: Certificate | None = None
+    request,
+    tmp_path_factory,
+    backend: str,
+    tls: Certificate | None = None,
+    one_port: bool = False,  # `serve --port`: gRPC and HTTP on one port
 ) -> ServerProcess:
     data_dir = tmp_path_factory.mktemp(f"scopegate-{backend}")
     url = None
@@ -32,4 +36,6 @@ def start_server(
     https_images = request.getfixturevalue("https_images")
     if https_images:
         env.update(https_images.server_env())
-    return ServerProcess(data_dir=data_dir, database_url=url, extra_env=env, tls=tls).start()
+    return ServerProcess(
+        data_dir=data_dir, database_url=url, extra_env=env, tls=tls, one_port=one_port
+    ).start()
