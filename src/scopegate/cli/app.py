@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from importlib import metadata
+from typing import Annotated
 
 import typer
 
 from scopegate.cli import output as out
 from scopegate.cli.apps import apps_app
 from scopegate.cli.audit import audit
+from scopegate.cli.backup import backup, restore
+from scopegate.cli.db import db_app
 from scopegate.cli.keys import keys_app
 from scopegate.cli.models import models_app
 from scopegate.cli.orgs import orgs_app
@@ -20,8 +24,38 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _version(wanted: bool) -> None:
+    if wanted:
+        # The contract is whatever clarifai-grpc's descriptors say (contract/catalog.py).
+        print(
+            f"scopegate {metadata.version('scopegate')} "
+            f"(clarifai-grpc {metadata.version('clarifai-grpc')})"
+        )
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version and the clarifai-grpc contract version, then exit.",
+        ),
+    ] = False,
+) -> None:
+    """scopegate: Clarifai-compatible identity and access server."""
+
+
 # In the order --help lists them.
 app.command("serve")(serve)
+app.add_typer(db_app, name="db")
+app.command("backup")(backup)
+app.command("restore")(restore)
 app.command("audit")(audit)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from scopegate.cli import output as out
@@ -92,6 +92,24 @@ class Database:
             out.fail(f"database error: {_first_line(exc)}")
         finally:
             services.engine.dispose()
+
+    @contextmanager
+    def engine(self) -> Iterator[tuple[Settings, Engine]]:
+        """The settings and an engine on the database, as it is: not migrated, no services
+        (for the commands that inspect or copy the database itself); errors as services'."""
+        from scopegate.store.database import open_engine
+
+        config = settings(self.data_dir, self.database_url)
+        try:
+            engine = open_engine(config.database_url)
+        except (ValueError, SQLAlchemyError) as exc:
+            out.fail(f"cannot open the database: {_first_line(exc)}")
+        try:
+            yield config, engine
+        except SQLAlchemyError as exc:
+            out.fail(f"database error: {_first_line(exc)}")
+        finally:
+            engine.dispose()
 
     @contextmanager
     def connect(self) -> Iterator[tuple[Services, Connection]]:

@@ -11,6 +11,7 @@ import typer
 
 from scopegate.cli import output as out
 from scopegate.cli.common import DatabaseUrl, DataDir, settings
+from scopegate.store.database import SchemaMismatch
 
 
 def serve(
@@ -52,6 +53,14 @@ def serve(
             "default: SCOPEGATE_TRUSTED_PROXIES, comma-separated, else none).",
         ),
     ] = None,
+    no_migrate: Annotated[
+        bool,
+        typer.Option(
+            "--no-migrate",
+            help="Do not upgrade the schema on start: refuse a database that is behind "
+            "(upgrade it with `scopegate db upgrade`).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API over gRPC and REST until SIGTERM or SIGINT."""
     # Deferred: the transports (gRPC, ASGI) are the heaviest imports and only `serve` needs them.
@@ -70,8 +79,11 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
         trusted_proxies=trusted_proxy or (),
+        migrate=not no_migrate,
     )
     try:
         asyncio.run(run(config, announce=lambda line: print(line, flush=True)))
+    except SchemaMismatch as exc:
+        out.fail(f"not serving: {exc}", 2)
     except OSError as exc:
         out.fail(str(exc))

@@ -113,6 +113,8 @@ class Settings:
     tls: TlsFiles | None = None
     # Trusted proxies, HTTP read deadlines, connection limits (see connections.py).
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
+    # Upgrade the schema on start (else, `serve --no-migrate`, refuse a database behind it).
+    migrate: bool = True
 
     @property
     def session_seconds(self) -> float:

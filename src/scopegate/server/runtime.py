@@ -9,12 +9,16 @@ from scopegate.contract.catalog import load_catalog
 from scopegate.runners.registry import RunnerPool
 from scopegate.server.config import Settings, server_secret
 from scopegate.server.seed import seed_clarifai_main
-from scopegate.store.database import migrate, open_engine
+from scopegate.store.database import migrate, open_engine, require_current
 
 
 def open_services(settings: Settings) -> Services:
     engine = open_engine(settings.database_url)
-    migrate(engine)
+    # Either way a database newer than the scripts is refused (SchemaMismatch).
+    if settings.migrate:
+        migrate(engine)
+    else:
+        require_current(engine)
     seed_clarifai_main(engine)
     catalog = load_catalog()
     return Services(

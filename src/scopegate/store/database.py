@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -66,8 +69,86 @@ def is_lock_wait(exc: OperationalError) -> bool:
     return "database is locked" in str(orig)  # a driver without error codes
 
 
+class SchemaMismatch(ValueError):
+    """The database's schema is not the one this scopegate serves: behind it (and not to be
+    upgraded) or ahead of it (revisions of a newer scopegate, which this one cannot undo)."""
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where the database's schema stands against this scopegate's migration scripts."""
+
+    applied: frozenset[str]  # the database's alembic_version rows; empty before any migration
+    heads: frozenset[str]  # the scripts' newest revisions
+    pending: tuple[str, ...]  # revisions the database lacks, oldest first
+    unknown: frozenset[str]  # applied revisions no script names: a newer scopegate's
+
+    @property
+    def verdict(self) -> str:
+        if self.unknown:
+            return "ahead"
+        return "behind" if self.pending else "current"
+
+    def problem(self) -> str | None:
+        """What is wrong, in one sentence; None when the schema is current."""
+        if self.unknown:
+            return (
+                f"the database is newer than this scopegate: revision(s) "
+                f"{', '.join(sorted(self.unknown))} have no migration script here; "
+                "run the scopegate version that migrated it"
+            )
+        if self.pending:
+            return (
+                f"the database is behind this scopegate: {len(self.pending)} migration(s) "
+                f"pending ({', '.join(self.pending)}); run `scopegate db upgrade`"
+            )
+        return None
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """The database's revisions against the scripts' graph, as Alembic reads the scripts."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(str(MIGRATIONS))
+    oldest_first = list(reversed(list(scripts.walk_revisions())))
+    parents = {s.revision: _as_tuple(s.down_revision) for s in oldest_first}
+    applied = applied_revisions(engine) or frozenset()
+    reached: set[str] = set()
+    stack = [rev for rev in applied if rev in parents]
+    while stack:  # every applied revision implies its ancestors
+        rev = stack.pop()
+        if rev not in reached:
+            reached.add(rev)
+            stack.extend(parents[rev])
+    return SchemaState(
+        applied=applied,
+        heads=frozenset(scripts.get_heads()),
+        pending=tuple(s.revision for s in oldest_first if s.revision not in reached),
+        unknown=frozenset(applied - parents.keys()),
+    )
+
+
+def _as_tuple(down: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    if down is None:
+        return ()
+    return (down,) if isinstance(down, str) else tuple(down)
+
+
+def require_current(engine: Engine) -> None:
+    """Refuse (SchemaMismatch) a database whose schema is not exactly the scripts' heads;
+    one query when it is."""
+    heads = script_heads()
+    if heads and applied_revisions(engine) == heads:
+        return
+    problem = schema_state(engine).problem()
+    if problem:
+        raise SchemaMismatch(problem)
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; safe to run on every start.
+    """Bring the schema to the newest revision; safe to run on every start. A database
+    newer than the scripts is refused (SchemaMismatch): Alembic would fail on the unknown
+    revision with a message that does not say so.
 
     A database already at the newest revisions costs one query: Alembic (a quarter of a
     second to import) is loaded only when there is something to do, which keeps every CLI
@@ -75,6 +156,9 @@ def migrate(engine: Engine) -> None:
     heads = script_heads()
     if heads and applied_revisions(engine) == heads:
         return
+    state = schema_state(engine)
+    if state.unknown:
+        raise SchemaMismatch(state.problem() or "")
     from alembic import command
     from alembic.config import Config
 
@@ -114,3 +198,72 @@ def applied_revisions(engine: Engine) -> frozenset[str] | None:
             return frozenset(row[0] for row in rows)
     except SQLAlchemyError:
         return None
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for any other database (or SQLite in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+
+def backup_sqlite(source: Path, target: Path) -> None:
+    """Copy a SQLite database that servers may be writing through SQLite's online backup
+    API, into `target` (replaced whole, never left half-written).
+
+    One step (pages=-1) copies a single read transaction's snapshot: in WAL mode writers go
+    on meanwhile, and the copy holds exactly what was committed when it began. The copy is
+    switched out of WAL mode so that it is one self-contained file."""
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    # Created private first: the copy holds what the database holds (hashes, audit log).
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=LOCK_TIMEOUT_MS / 1000)
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")
+            if dst.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("the copy fails SQLite's quick_check")
+        finally:
+            dst.close()
+        with partial.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    finally:
+        src.close()
+        partial.unlink(missing_ok=True)
+
+
+class DatabaseInUse(RuntimeError):
+    """Another connection (a running server, a CLI command) has the database open."""
+
+
+def restore_sqlite(backup: Path, target: Path) -> None:
+    """Replace the database at `target` with a backup's content, through the backup API.
+
+    Safe only when nothing has `target` open, and checked so: the target is locked with
+    SQLite's own exclusive locking mode, which any open connection in WAL mode (a server
+    keeps several, and polls the change log through them) makes fail at once; the lock is
+    held for the whole copy, so a server starting meanwhile waits and then sees the
+    restored database."""
+    src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+    try:
+        if src.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError(f"{backup} fails SQLite's quick_check")
+        dst = sqlite3.connect(target, timeout=0, isolation_level=None)
+        try:
+            dst.execute("PRAGMA locking_mode=EXCLUSIVE")
+            try:
+                dst.execute("BEGIN EXCLUSIVE")
+                dst.execute("COMMIT")  # in exclusive locking mode the lock outlives this
+            except sqlite3.OperationalError as exc:
+                raise DatabaseInUse(str(exc)) from None
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=WAL")  # as the servers keep it
+        finally:
+            dst.close()
+    finally:
+        src.close()
