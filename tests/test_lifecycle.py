@@ -228,3 +228,20 @@ def test_sqlite_backup_under_write_load_restores_every_acknowledged_key(tmp_path
         source.stop()
         if target is not None:
             target.stop()
+
+
+def test_restore_keeps_a_different_server_secret_unless_forced(tmp_path):
+    source, target = tmp_path / "source", tmp_path / "target"
+    assert scopegate("db", "upgrade", "--data-dir", str(source)).returncode == 0
+    (source / "server.key").write_text("ab" * 32)
+    backup_file = tmp_path / "copy.db"
+    assert scopegate("backup", str(backup_file), "--data-dir", str(source)).returncode == 0
+    target.mkdir()
+    (target / "server.key").write_text("cd" * 32)
+    refused = scopegate("restore", str(backup_file), "--data-dir", str(target))
+    assert "server.key" in one_error_line(refused, 1)
+    assert not (target / "scopegate.db").exists()
+    forced = scopegate("restore", str(backup_file), "--force", "--data-dir", str(target))
+    assert forced.returncode == 0, forced.stderr
+    assert (target / "server.key").read_text() == "ab" * 32
+    assert _json("db", "check", "--data-dir", str(target))["state"] == "current"
