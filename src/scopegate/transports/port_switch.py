@@ -16,9 +16,10 @@ a TLS client offering only h2) reaches gRPC, which refuses its requests.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any, ClassVar
 
-from scopegate.transports.grpc_pipe import GrpcPipe, PipedPeers
+from scopegate.transports.grpc_pipe import GrpcPipe, PipedPeers, SpliceRelay
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 ALPN = ["http/1.1", "h2"]
@@ -32,6 +33,7 @@ class PortSwitch(asyncio.Protocol):
     http_protocol: ClassVar[type[asyncio.Protocol]]
     grpc_target: ClassVar[tuple[str, int]]
     peers: ClassVar[PipedPeers]
+    relay: ClassVar[SpliceRelay | None]  # plaintext gRPC, off the event loop (Linux)
     # The first bytes must come this soon (the HTTP request timeout): else closed.
     first_bytes_timeout: ClassVar[float] = 10.0
 
@@ -104,6 +106,9 @@ class PortSwitch(asyncio.Protocol):
             # HTTP requests would be answered 503 here; a gRPC client retries elsewhere.
             self.transport.close()
             return
+        if self.relay is not None and self.transport.get_extra_info("ssl_object") is None:
+            self.relay.take(self.transport, first_bytes, self._connections, self._loop)
+            return
         pipe = GrpcPipe(self.grpc_target, self.peers, self._connections, self._loop)
         self.transport.set_protocol(pipe)
         pipe.start(self.transport, first_bytes)
@@ -124,6 +129,7 @@ def port_switch_protocol(
             "http_protocol": http_protocol,
             "grpc_target": grpc_target,
             "peers": peers,
+            "relay": SpliceRelay(grpc_target, peers) if hasattr(os, "splice") else None,
             "first_bytes_timeout": first_bytes_timeout,
         },
     )
