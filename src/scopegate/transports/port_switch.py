@@ -19,7 +19,8 @@ import asyncio
 import os
 from typing import Any, ClassVar
 
-from scopegate.transports.grpc_pipe import GrpcPipe, PipedPeers, SpliceRelay
+from scopegate.transports.grpc_pipe import GrpcPipe, PipedPeers
+from scopegate.transports.grpc_relay import SpliceRelay
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 ALPN = ["http/1.1", "h2"]
