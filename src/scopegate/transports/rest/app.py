@@ -12,6 +12,7 @@ from scopegate.contract.catalog import Catalog
 from scopegate.contract.extensions import EXTENSION_METHODS
 from scopegate.dispatch import Dispatcher
 from scopegate.services.login import LoginService
+from scopegate.transports.rest import docs
 from scopegate.transports.rest.endpoint import ApiEndpoint
 from scopegate.transports.rest.extensions import Extensions
 from scopegate.transports.rest.gate import RefusalGate
@@ -42,6 +43,10 @@ def build_http_app(
     extensions = Extensions(dispatcher, login_service)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        # The contract as an OpenAPI document, and Swagger UI over it (docs.py).
+        Route("/openapi.json", docs.openapi, methods=["GET"]),
+        Route("/docs", docs.page, methods=["GET"]),
+        Route("/docs/{name}", docs.asset, methods=["GET"]),
         Route("/v2/login", extensions.login, methods=["POST"]),
         Route("/v2/logout", extensions.logout, methods=["POST"]),
         Route(
