@@ -7,8 +7,9 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -119,6 +120,29 @@ class Call:
     presented: Presented | None = None
 
 
+@dataclass(slots=True)
+class Outcome:
+    """What one request came to, for the observers (metrics, access log, usage counts,
+    refusal records): filled in as the request passes each stage."""
+
+    call: Call
+    request_id: str
+    started: float  # time.perf_counter() when dispatch began
+    # The last stage reached: "request" (shape checks), "authentication", "authorization",
+    # "handler". A refusal's stage says which layer refused.
+    stage: str = "request"
+    principal: Principal | None = None
+    target: Target | None = None
+    error: ApiError | None = None  # None: the call succeeded
+    finished: float = 0.0
+
+
+class Observer(Protocol):
+    """Told of every outcome after the answer is made; must not block or raise."""
+
+    def observe(self, outcome: Outcome) -> None: ...
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -127,8 +151,10 @@ class Dispatcher:
         handlers: Mapping[str, Handler],
         relations: RelationResolver,
         auth_failures: AuthFailureThrottle | None = None,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self.services = services
+        self.observers = list(observers)
         self.authenticator = authenticator
         self.relations = relations
         self.auth_failures = auth_failures or AuthFailureThrottle(0, 1.0, 0.0)  # off
@@ -145,19 +171,33 @@ class Dispatcher:
         """The response message (status always set), and the error when it is one."""
         spec = call.spec
         request_id = self.new_request_id()
+        outcome = Outcome(call, request_id, time.perf_counter())
         try:
-            response = await self._dispatch(call, request_id)
+            response = await self._dispatch(call, outcome)
         except Exception as exc:  # every failure becomes a Clarifai status
-            error = _as_status(spec, exc, request_id)
-            return self.error_response(spec, error, request_id), error
+            error = outcome.error = _as_status(spec, exc, request_id)
+            response = self.error_response(spec, error, request_id)
+            self._tell(outcome)
+            return response, error
         if not response.HasField("status"):
             set_success(response.status, request_id)
         elif not response.status.req_id:
             response.status.req_id = request_id
+        self._tell(outcome)
         return response, None
 
-    async def _dispatch(self, call: Call, request_id: str) -> Message:
-        spec = call.spec
+    def _tell(self, outcome: Outcome) -> None:
+        if not self.observers:
+            return
+        outcome.finished = time.perf_counter()
+        for observer in self.observers:
+            try:
+                observer.observe(outcome)
+            except Exception:  # an observer's bug must not turn an answer into a failure
+                log.exception("observer %r failed (request %s)", observer, outcome.request_id)
+
+    async def _dispatch(self, call: Call, outcome: Outcome) -> Message:
+        spec, request_id = call.spec, outcome.request_id
         # A NUL in any string serializes as a zero byte: most requests have none at all, and
         # looking for one byte is far cheaper than walking every field.
         bad = nul_field(call.request) if _ZERO_BYTE in call.request.SerializeToString() else None
@@ -175,12 +215,16 @@ class Dispatcher:
         if spec.auth_type is NO_AUTH:
             principal, target = None, Target(user_id, app_id)
         else:
+            outcome.stage = "authentication"
             presented = call.presented  # the REST gate has read them already
             if presented is None:
                 presented = await self._present(call)
             key = (presented.cache_key, presented.from_session_header, spec, user_id, app_id)
             admitted = self._remembered(key, presented)
-            principal, target = admitted or await self._admit(call, key, presented, user_id, app_id)
+            principal, target = admitted or await self._admit(
+                call, key, presented, user_id, app_id, outcome
+            )
+        outcome.stage, outcome.principal, outcome.target = "handler", principal, target
         handler = call.handler or self._handlers.get(spec.name)
         if handler is None:
             raise ApiError(
@@ -223,7 +267,13 @@ class Dispatcher:
         return principal, allowed.target
 
     async def _admit(
-        self, call: Call, key: tuple, presented: Presented, user_id: str, app_id: str
+        self,
+        call: Call,
+        key: tuple,
+        presented: Presented,
+        user_id: str,
+        app_id: str,
+        outcome: Outcome,
     ) -> tuple[Principal, Target]:
         """The caller and the target it may act on, or the refusal: authentication, then
         the policy. An allow is remembered under `key` for `_remembered`."""
@@ -235,6 +285,7 @@ class Dispatcher:
         except ApiError as error:
             raise await self.auth_failures.refuse(call.peer, error) from None
         target = resolve_target(principal, user_id, app_id)
+        outcome.stage, outcome.principal, outcome.target = "authorization", principal, target
         fresh_until = credential.loaded_at + authenticator.ttl
         standings: list[tuple[Relation, Grant | None]] = [(Relation.OWNER, None)]
         if needs_lookup(principal, target):
