@@ -14,11 +14,11 @@ import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 
 from scopegate.access.decisions import Allowed, DecisionCache, cacheable
-from scopegate.auth.policy import Target
+from scopegate.auth.policy import Relation, Target
 from scopegate.auth.principal import CredentialKind
 from scopegate.contract.status import C
 from scopegate.dispatch import Call, Dispatcher
-from scopegate.handlers import all_handlers
+from scopegate.handlers import Handler, all_handlers
 from scopegate.server import serve as server
 from scopegate.services.keys import issue_key
 from scopegate.store import apps, collaborators
@@ -202,3 +202,63 @@ def test_an_allow_worked_out_from_an_overtaken_read_is_not_remembered(shared_app
 
     # The request in flight answers from what it read; the next one does not reuse it.
     assert asyncio.run(scenario()) == (C.SUCCESS, C.CONN_DOES_NOT_EXIST)
+
+
+def test_the_standing_and_effective_scopes_reach_the_handler_and_observers_on_a_repeat(services):
+    """A collaborator granted a few scopes, calling with an `All` PAT: what runs after
+    authorization sees its relation and the grant's scopes, the same on the remembered path."""
+    owner, guest = sign_up(services, "owner"), sign_up(services, "guest")
+    dispatcher = server.build_dispatcher(services)
+    made = _call(
+        dispatcher,
+        "PostApps",
+        owner,
+        service_pb2.PostAppsRequest(
+            user_app_id=resources_pb2.UserAppIDSet(user_id="me"),
+            apps=[resources_pb2.App(id="private")],
+        ),
+    )
+    granted = _call(
+        dispatcher,
+        "PostCollaborators",
+        owner,
+        service_pb2.PostCollaboratorsRequest(
+            user_app_id=_ids(),
+            collaborators=[
+                resources_pb2.Collaborator(
+                    user=resources_pb2.User(id="guest"),
+                    scopes=["Inputs_Get", "Annotations_Get", "Apps_Get", "Concepts_Get"],
+                )
+            ],
+        ),
+    )
+    assert (made, granted) == (C.SUCCESS, C.SUCCESS)
+    seen: list = []
+
+    class Observer:
+        def observe(self, outcome):
+            seen.append(("outcome", outcome.relation, outcome.scopes))
+
+    def handler(context, _request):
+        seen.append(("context", context.relation, context.scopes))
+        return service_pb2.MultiInputResponse()
+
+    dispatcher.observers.append(Observer())
+    spec = dispatcher.services.catalog.method("ListInputs")
+    for _ in range(2):  # worked out, then remembered
+        request = service_pb2.ListInputsRequest(user_app_id=_ids())
+        call = Call(spec, request, f"Key {guest}", None, "127.0.0.1", handler=Handler(handler))
+        response, _ = asyncio.run(dispatcher.dispatch(call))
+        assert response.status.code == C.SUCCESS
+    own = service_pb2.ListInputsRequest(user_app_id=_ids())
+    call = Call(spec, own, f"Key {owner}", None, "127.0.0.1", handler=Handler(handler))
+    asyncio.run(dispatcher.dispatch(call))
+    granted_scopes = frozenset({"Inputs_Get", "Annotations_Get", "Apps_Get", "Concepts_Get"})
+    assert seen == [
+        ("context", Relation.COLLABORATOR, granted_scopes),
+        ("outcome", Relation.COLLABORATOR, granted_scopes),
+        ("context", Relation.COLLABORATOR, granted_scopes),
+        ("outcome", Relation.COLLABORATOR, granted_scopes),
+        ("context", Relation.OWNER, frozenset({"All"})),
+        ("outcome", Relation.OWNER, frozenset({"All"})),
+    ]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine
 
 from scopegate.access.evictions import Evictions
-from scopegate.auth.policy import Target
+from scopegate.auth.policy import Relation, Target
 from scopegate.auth.principal import Principal
 from scopegate.auth.scopes import ScopeAlgebra
 from scopegate.auth.tokens import SecretHasher
@@ -67,6 +67,11 @@ class RequestContext:
     extras: dict = field(default_factory=dict)
     # Set by the dispatcher; until then nobody but an owner passes `authorize_app`.
     authorize: AuthorizeApp = _nobody_else
+    # How the caller stands to the target (None for NoAuth methods) and its effective scopes
+    # there (its credential's, after a collaborator or role grant): what a forwarded call
+    # tells the upstream.
+    relation: Relation | None = None
+    scopes: frozenset[str] = frozenset()
 
     def authorize_app(self, app_id: str, owner: str = "") -> None:
         """Refuse unless the caller may call this method on `app_id` of `owner` (by default

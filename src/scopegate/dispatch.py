@@ -24,6 +24,8 @@ from scopegate.auth.policy import (
     Relation,
     Target,
     authorize,
+    effective_scopes,
+    is_read_scope,
     needs_lookup,
     resolve_target,
     standing_target,
@@ -133,6 +135,9 @@ class Outcome:
     stage: str = "request"
     principal: Principal | None = None
     target: Target | None = None
+    # Set once authorized: the caller's standing toward the target and its effective scopes.
+    relation: Relation | None = None
+    scopes: frozenset[str] | None = None
     error: ApiError | None = None  # None: the call succeeded
     finished: float = 0.0
 
@@ -163,6 +168,8 @@ class Dispatcher:
         self._decisions = DecisionCache(authenticator, relations)
         self._request_ids = itertools.count(1)
         self._request_prefix = os.urandom(4).hex()
+        # What anyone may do on a PUBLIC app (a caller's effective scopes there).
+        self._reads = frozenset(filter(is_read_scope, services.scopes.names))
 
     def new_request_id(self) -> str:
         return f"sg-{self._request_prefix}-{next(self._request_ids)}"
@@ -212,6 +219,8 @@ class Dispatcher:
             raise too_many
         ids = call.request.user_app_id if spec.has_user_app_id else None
         user_id, app_id = (ids.user_id, ids.app_id) if ids is not None else ("", "")
+        relation: Relation | None = None
+        scopes: frozenset[str] = frozenset()
         if spec.auth_type is NO_AUTH:
             principal, target = None, Target(user_id, app_id)
         else:
@@ -221,9 +230,11 @@ class Dispatcher:
                 presented = await self._present(call)
             key = (presented.cache_key, presented.from_session_header, spec, user_id, app_id)
             admitted = self._remembered(key, presented)
-            principal, target = admitted or await self._admit(
+            principal, allowed = admitted or await self._admit(
                 call, key, presented, user_id, app_id, outcome
             )
+            target, relation, scopes = allowed.target, allowed.relation, allowed.scopes
+            outcome.relation, outcome.scopes = relation, scopes
         outcome.stage, outcome.principal, outcome.target = "handler", principal, target
         handler = call.handler or self._handlers.get(spec.name)
         if handler is None:
@@ -241,6 +252,8 @@ class Dispatcher:
             peer=call.peer,
             extras=call.extras,
             authorize=self.authorize_named_app,
+            relation=relation,
+            scopes=scopes,
         )
         if handler.blocking:
             return await asyncio.to_thread(handler.fn, context, call.request)
@@ -252,11 +265,11 @@ class Dispatcher:
         except ApiError as error:
             raise await self.auth_failures.refuse(call.peer, error) from None
 
-    def _remembered(self, key: tuple, presented: Presented) -> tuple[Principal, Target] | None:
-        """The caller and target of an allow made before for `key` (credential, method,
-        named ids) and still current, checked for this use; None for anything else, which
-        `_admit` then works out (or refuses, with the failure counted). Synchronous: most
-        requests need no more than this."""
+    def _remembered(self, key: tuple, presented: Presented) -> tuple[Principal, Allowed] | None:
+        """The caller and the allow (target, relation, effective scopes) made before for
+        `key` (credential, method, named ids) and still current, checked for this use; None
+        for anything else, which `_admit` then works out (or refuses, with the failure
+        counted). Synchronous: most requests need no more than this."""
         allowed = self._decisions.get(key, time.monotonic())
         if allowed is None:
             return None
@@ -264,7 +277,7 @@ class Dispatcher:
             principal = self.authenticator.admit(allowed.credential, presented.from_session_header)
         except ApiError:
             return None  # expired since: refused by `_admit`
-        return principal, allowed.target
+        return principal, allowed
 
     async def _admit(
         self,
@@ -274,9 +287,10 @@ class Dispatcher:
         user_id: str,
         app_id: str,
         outcome: Outcome,
-    ) -> tuple[Principal, Target]:
-        """The caller and the target it may act on, or the refusal: authentication, then
-        the policy. An allow is remembered under `key` for `_remembered`."""
+    ) -> tuple[Principal, Allowed]:
+        """The caller and what it is allowed (the target it may act on, its standing there
+        and its effective scopes), or the refusal: authentication, then the policy. An allow
+        is remembered under `key` for `_remembered`."""
         authenticator = self.authenticator
         since = self._decisions.generation()
         try:
@@ -296,14 +310,18 @@ class Dispatcher:
                 relation, grant, loaded_at = await self.relations.relation(principal, where)
                 fresh_until = min(fresh_until, loaded_at + self.relations.ttl)
                 standings.append((relation, grant))
+        scopes = principal.scopes
         for relation, grant in standings:
             decision = authorize(principal, call.spec, target, relation, grant)
             if not decision.allowed:
                 assert decision.error is not None  # a refusal always carries its status
                 raise decision.error
+            scopes = effective_scopes(scopes, relation, grant, self._reads)
+        # The relation reported is the last standing's: toward the app the request names.
+        allowed = Allowed(credential, target, fresh_until, relation, scopes)
         if cacheable(user_id, app_id):
-            self._decisions.put(key, Allowed(credential, target, fresh_until), since)
-        return principal, target
+            self._decisions.put(key, allowed, since)
+        return principal, allowed
 
     def authorize_named_app(self, principal: Principal, spec: MethodSpec, target: Target) -> None:
         """Raise the refusal unless `principal` may call `spec` on the app `target` names,

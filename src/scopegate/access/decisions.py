@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from scopegate.access.authentication import CachedCredential
-from scopegate.auth.policy import Target
+from scopegate.auth.policy import Relation, Target
 from scopegate.store.schema import ID_LENGTH
 
 
@@ -26,6 +26,11 @@ class Allowed:
     credential: CachedCredential
     target: Target
     fresh_until: float  # monotonic: when the older of its inputs expires
+    # How the caller stands to the target and what it may do there (its credential's scopes
+    # after the collaborator/role grant): kept with the allow so that what runs after
+    # authorization (a forwarded call's identity) costs nothing more on a repeat.
+    relation: Relation = Relation.OWNER
+    scopes: frozenset[str] = frozenset()
 
 
 class Versioned(Protocol):

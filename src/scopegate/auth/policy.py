@@ -41,6 +41,11 @@ class Grant:
 _WRITE_PREFIXES = ("Patch", "Delete", "Put")
 
 
+def is_read_scope(name: str) -> bool:
+    """A scope that only reads: what anyone may use on a PUBLIC app."""
+    return name.endswith("_Get") or name in ("Search", "Predict")
+
+
 @functools.cache  # per method: specs hash by identity, and the catalog is fixed
 def is_public_read(spec: MethodSpec) -> bool:
     """May anyone's PAT call this on a PUBLIC app? Derived from the catalog: app-level
@@ -52,7 +57,7 @@ def is_public_read(spec: MethodSpec) -> bool:
         spec.auth_type is AuthType.KEY_AUTH
         and not spec.account_level
         and bool(spec.scopes)
-        and all(s.endswith("_Get") or s in ("Search", "Predict") for s in spec.scopes)
+        and all(is_read_scope(s) for s in spec.scopes)
         and not spec.name.startswith(_WRITE_PREFIXES)
     )
 
@@ -175,6 +180,19 @@ def _lacking(spec: MethodSpec, held: frozenset[str], endpoints: frozenset[str]) 
     if spec.full_name in endpoints:
         return frozenset()
     return scopes.missing(spec.scopes, held)
+
+
+def effective_scopes(
+    held: frozenset[str], relation: Relation, grant: Grant | None, reads: frozenset[str]
+) -> frozenset[str]:
+    """What a caller holding `held` may do on a target it stands to as `relation`: its
+    credential's scopes, cut down to the grant (collaborator, roles, teams) or, on someone
+    else's PUBLIC app, to the read scopes `reads`. `All` stays `All` where nothing cuts it."""
+    if grant is not None:
+        return scopes.intersect(held, grant.scopes | reads if grant.also_public else grant.scopes)
+    if relation is Relation.PUBLIC:
+        return scopes.intersect(held, reads)
+    return held
 
 
 def standing_target(spec: MethodSpec, target: Target) -> Target:
