@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
 
@@ -33,6 +34,7 @@ class ChangeWatcher:
         *,
         poll_seconds: float = POLL_SECONDS,
         last_used_seconds: float = LAST_USED_SECONDS,
+        flushers: Sequence[Callable[[], None]] = (),
     ) -> None:
         self._engine = engine
         self._authenticator = authenticator
@@ -40,6 +42,8 @@ class ChangeWatcher:
         self._poll = poll_seconds
         self._last_used_every = last_used_seconds
         self._last_id = 0
+        # Other batched writes at the same cadence (usage counts), run in a thread.
+        self._flushers = tuple(flushers)
 
     def start_position(self) -> None:
         with self._engine.connect() as conn:
@@ -63,6 +67,12 @@ class ChangeWatcher:
             with self._engine.begin() as conn:
                 keys.touch_last_used(conn, used)
 
+    def flush(self) -> None:
+        """Every batched write: last-used times, then the other flushers'."""
+        self.flush_last_used()
+        for flush in self._flushers:
+            flush()
+
     def apply(self, subject: str, subject_id: str) -> None:
         """Evict what one change another process made affects from this process's caches,
         through the caches' own entry points (those this process's changes reach at commit,
@@ -82,7 +92,7 @@ class ChangeWatcher:
                     self.apply(subject, subject_id)
                 if time.monotonic() >= next_flush:
                     next_flush = time.monotonic() + self._last_used_every
-                    await asyncio.to_thread(self.flush_last_used)
+                    await asyncio.to_thread(self.flush)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may be briefly unavailable; keep serving

@@ -51,6 +51,7 @@ from scopegate.media.settings import MediaSettings
 from scopegate.server.connections import ConnectionSettings, parse_networks
 from scopegate.server.tls import TlsFiles, load_tls
 from scopegate.services import login
+from scopegate.services.usage import UsageSettings
 
 SECRET_ENV = "SCOPEGATE_SECRET_KEY"
 SECRET_FILE = "server.key"
@@ -115,6 +116,8 @@ class Settings:
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
     # Upgrade the schema on start (else, `serve --no-migrate`, refuse a database behind it).
     migrate: bool = True
+    # Usage counts: on or off, and how long hourly rows are kept (services/usage.py).
+    usage: UsageSettings = field(default_factory=UsageSettings)
 
     @property
     def session_seconds(self) -> float:
@@ -174,6 +177,18 @@ def access_settings() -> AccessSettings:
         relation_cache_seconds=_number("RELATION_CACHE_SECONDS", d.relation_cache_seconds),
         change_poll_seconds=_number("CHANGE_POLL_SECONDS", d.change_poll_seconds),
         last_used_write_seconds=_number("LAST_USED_WRITE_SECONDS", d.last_used_write_seconds),
+    )
+
+
+def usage_settings() -> UsageSettings:
+    d = UsageSettings()
+    counting = os.environ.get("SCOPEGATE_USAGE_COUNTING", "").strip().lower()
+    if counting not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError("SCOPEGATE_USAGE_COUNTING must be 1 or 0")
+    return UsageSettings(
+        counting=counting not in ("0", "false", "no", "off"),
+        retention_days=_count("USAGE_RETENTION_DAYS", d.retention_days),
+        top_addresses=_count("USAGE_TOP_ADDRESSES", d.top_addresses),
     )
 
 
@@ -268,6 +283,7 @@ def resolve(
             high=MAX_AUTH_FAILURE_DELAY_SECONDS,
         ),
         access=access_settings(),
+        usage=usage_settings(),
         media=media_settings(),
         tls=tls_files,
         connections=connection_settings(trusted_proxies),

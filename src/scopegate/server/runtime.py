@@ -9,6 +9,7 @@ from scopegate.contract.catalog import load_catalog
 from scopegate.runners.registry import RunnerPool
 from scopegate.server.config import Settings, server_secret
 from scopegate.server.seed import seed_clarifai_main
+from scopegate.services.usage import UsageCounter
 from scopegate.store.database import migrate, open_engine, require_current
 
 
@@ -29,3 +30,11 @@ def open_services(settings: Settings) -> Services:
         media=settings.media,
         runners=RunnerPool(engine),
     )
+
+
+def usage_counter(settings: Settings, services: Services) -> UsageCounter | None:
+    """The dispatcher's usage observer, written with the last-used times; None when
+    counting is off (SCOPEGATE_USAGE_COUNTING=0)."""
+    if not settings.usage.counting:
+        return None
+    return UsageCounter(services.engine, settings.usage)

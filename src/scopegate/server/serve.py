@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import socket
+from collections.abc import Sequence
 
 import uvicorn
 from grpc_health.v1 import health_pb2
@@ -19,14 +20,14 @@ from scopegate.access.login_throttle import Throttle
 from scopegate.access.relations import RelationResolver
 from scopegate.context import Services
 from scopegate.contract.catalog import SERVICE_NAME
-from scopegate.dispatch import Dispatcher
+from scopegate.dispatch import Dispatcher, Observer
 from scopegate.handlers import all_handlers
 from scopegate.media.downloads import Downloader
 from scopegate.portal import build_portal
 from scopegate.server import heap
 from scopegate.server.config import AccessSettings, LoginSettings, Settings
 from scopegate.server.connections import grpc_options
-from scopegate.server.runtime import open_services
+from scopegate.server.runtime import open_services, usage_counter
 from scopegate.services.login import LoginService
 from scopegate.transports.grpc import build_grpc_server
 from scopegate.transports.grpc_pipe import PipedPeers
@@ -51,6 +52,7 @@ def build_dispatcher(
     services: Services,
     auth_failures: AuthFailureThrottle | None = None,
     access: AccessSettings | None = None,
+    observers: Sequence[Observer] = (),
 ) -> Dispatcher:
     """The dispatcher with its credential and relation caches, which register with the
     services' evictions: a change the services commit leaves them at once."""
@@ -65,7 +67,9 @@ def build_dispatcher(
     relations = RelationResolver(
         services.engine, ttl_seconds=access.relation_cache_seconds, evictions=services.evictions
     )
-    return Dispatcher(services, authenticator, all_handlers(), relations, auth_failures)
+    return Dispatcher(
+        services, authenticator, all_handlers(), relations, auth_failures, observers=observers
+    )
 
 
 def _login_service(services: Services, login: LoginSettings) -> LoginService:
@@ -87,7 +91,10 @@ async def serve(settings: Settings, *, announce=print) -> None:
         settings.auth_failure_window_seconds,
         settings.auth_failure_delay_seconds,
     )
-    dispatcher = build_dispatcher(services, auth_failures, settings.access)
+    usage = usage_counter(settings, services)
+    dispatcher = build_dispatcher(
+        services, auth_failures, settings.access, observers=[usage] if usage else []
+    )
     downloader = Downloader(services.engine, services.media)
     services.schedule_download = downloader.schedule
 
@@ -146,6 +153,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
         dispatcher.relations,
         poll_seconds=settings.access.change_poll_seconds,
         last_used_seconds=settings.access.last_used_write_seconds,
+        flushers=[usage.flush] if usage else [],
     )
     await asyncio.to_thread(watcher.start_position)
     await asyncio.to_thread(downloader.resume)
@@ -195,7 +203,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
     watcher_task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await watcher_task
-    await asyncio.to_thread(watcher.flush_last_used)
+    await asyncio.to_thread(watcher.flush)
     await asyncio.to_thread(downloader.close)
     services.engine.dispose()
     announce("scopegate: stopped")

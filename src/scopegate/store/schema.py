@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Float,
@@ -11,6 +12,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -129,6 +131,39 @@ audit_events = Table(
     Column("client_address", String(64), nullable=False, server_default=""),
     Column("details", Text, nullable=False, server_default=""),
     Index("ix_audit_actor_at", "actor_user_id", "at"),
+)
+
+# Requests counted per hour (services/usage.py): by credential ('' for none), the target
+# account and app, method and outcome. Each instance adds its own counts (upserts that
+# increment); hourly rows past the retention are rolled up into one row a day (hours=24).
+usage_counts = Table(
+    "usage_counts",
+    metadata,
+    Column("hours", Integer, nullable=False),  # 1: an hour's row, 24: a day's
+    Column("start_hour", Integer, nullable=False),  # hours since 1970-01-01 UTC
+    Column("credential_id", String(64), nullable=False),
+    Column("owner_id", String(ID_LENGTH), nullable=False),
+    Column("app_id", String(ID_LENGTH), nullable=False),
+    Column("method", String(128), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("caller_id", String(ID_LENGTH), nullable=False),  # the credential's user
+    Column("count", BigInteger, nullable=False),
+    PrimaryKeyConstraint(
+        "hours", "start_hour", "credential_id", "owner_id", "app_id", "method", "outcome"
+    ),
+    Index("ix_usage_counts_credential", "credential_id", "start_hour"),
+    Index("ix_usage_counts_app", "owner_id", "app_id", "start_hour"),
+)
+
+# The client addresses a credential was used from, per day: the top ones by count only.
+usage_addresses = Table(
+    "usage_addresses",
+    metadata,
+    Column("credential_id", String(64), nullable=False),
+    Column("day", Integer, nullable=False),  # days since 1970-01-01 UTC
+    Column("address", String(64), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("credential_id", "day", "address"),
 )
 
 # A user granted access to someone else's app, with the scopes and endpoints of the grant.

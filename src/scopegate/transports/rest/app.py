@@ -18,6 +18,7 @@ from scopegate.transports.rest.extensions import Extensions
 from scopegate.transports.rest.gate import RefusalGate
 from scopegate.transports.rest.router import Router
 from scopegate.transports.rest.slash_redirects import relative_slash_redirects
+from scopegate.transports.rest.usage import APP_PATH, KEY_PATH, UsageRoutes
 
 HTTP_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -41,6 +42,7 @@ def build_http_app(
     router = Router(catalog, EXTENSION_METHODS.values())
     api = ApiEndpoint(dispatcher, router)
     extensions = Extensions(dispatcher, login_service)
+    usage = UsageRoutes(dispatcher)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         # The contract as an OpenAPI document, and Swagger UI over it (docs.py).
@@ -54,6 +56,8 @@ def build_http_app(
             extensions.roll,
             methods=["POST"],
         ),
+        Route(KEY_PATH, usage.key_usage, methods=["GET"]),
+        Route(APP_PATH, usage.app_usage, methods=["GET"]),
         # What the gate leaves of /v2/: other verbs of login and logout (and verbs no API
         # route answers, refused by Starlette).
         Route("/v2/{path:path}", api.handle, methods=HTTP_VERBS),

@@ -1,0 +1,200 @@
+"""Usage counts: every dispatched request counted in memory by hour, credential, target,
+method and outcome, and written in batches with the last-used times (never a write per
+request); hourly rows past the retention rolled up into daily ones.
+
+What a request is attributed to: the credential that authenticated it, and the account and
+app it named (after `me` and an API key's app are filled in). A request refused before
+there is a credential (a malformed or unknown secret, an expired key, a bad request shape)
+counts under no credential and no app: the names it carried are the caller's to invent, so
+they are not trusted as keys of anything stored. Requests refused in the REST gate (garbage
+credentials, answered before dispatch) are not counted at all.
+
+Outcomes are an open set of short names: `allowed`; `failed` (authorized, then answered with
+an error by the method: not found, invalid request, not implemented); `bad_request`,
+`invalid_credential`, `insufficient_scopes`, `not_visible`, `throttled`, `over_quota`, or
+`refused` for a refusal of a kind not named here. Readers must accept names they do not
+know.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from scopegate.contract.status import C
+from scopegate.store import usage as store
+from scopegate.store.schema import ID_LENGTH
+
+log = logging.getLogger("scopegate.services.usage")
+
+RETENTION_DAYS = 90  # hourly rows are kept this long, then rolled up into daily rows
+TOP_ADDRESSES = 20  # client addresses kept per credential and day
+ROLLUP_SECONDS = 3600.0  # how often an instance rolls up (each is harmless, see store)
+# Distinct keys held between two writes; past it, a new target is counted as no app (a
+# caller naming random app ids cannot grow memory), and a new address is not recorded.
+MAX_KEYS = 100_000
+MAX_ADDRESSES = 50_000
+
+ALLOWED = "allowed"
+FAILED = "failed"
+OUTCOMES = (
+    ALLOWED,
+    FAILED,
+    "bad_request",
+    "invalid_credential",
+    "insufficient_scopes",
+    "not_visible",
+    "throttled",
+    "over_quota",
+    "refused",
+)
+_NOT_VISIBLE = frozenset({C.CONN_DOES_NOT_EXIST, C.CONN_KEY_INVALID})
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSettings:
+    counting: bool = True  # SCOPEGATE_USAGE_COUNTING=0 turns it off
+    retention_days: int = RETENTION_DAYS
+    top_addresses: int = TOP_ADDRESSES
+
+
+def outcome_kind(stage: str, code: int | None) -> str:
+    """The outcome a request came to, from the stage that answered and its status code."""
+    if code is None:
+        return ALLOWED
+    if code == C.CONN_THROTTLED:
+        return "throttled"
+    if stage == "handler":
+        return FAILED
+    if stage == "request":
+        return "bad_request"
+    if stage == "authentication":
+        return "invalid_credential"
+    if stage == "authorization":
+        if code == C.CONN_INSUFFICIENT_SCOPES:
+            return "insufficient_scopes"
+        return "not_visible" if code in _NOT_VISIBLE else "refused"
+    if stage == "limits":
+        return "over_quota"
+    return "refused"
+
+
+def client_address(peer: str) -> str:
+    """The address of a peer as the transports give it: REST's host as is, gRPC's
+    `ipv4:1.2.3.4:5678` / `ipv6:[::1]:5678` without the scheme and the port."""
+    if peer.startswith("ipv4:"):
+        peer = peer[5:].rpartition(":")[0] or peer[5:]
+    elif peer.startswith("ipv6:"):
+        peer = peer[5:]
+        if peer.startswith("["):
+            peer = peer[1:].partition("]")[0]
+    return peer[:64]
+
+
+class UsageCounter:
+    """The dispatcher's observer: counts in memory, written by `flush` (from the change
+    watcher's thread, at the last-used cadence, and once more at shutdown)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: UsageSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._engine = engine
+        self.settings = settings or UsageSettings()
+        self._clock = clock
+        # The request path takes this lock for two dict updates; `take` swaps the dicts
+        # under it, so no increment lands in a batch already being written.
+        self._lock = threading.Lock()
+        self._counts: dict[store.CountKey, int] = {}
+        self._addresses: dict[tuple[int, str, str], int] = {}
+        self._next_rollup = 0.0
+
+    def observe(self, outcome: Any) -> None:
+        """Count one dispatched request (an `Outcome` of dispatch.py)."""
+        error = outcome.error
+        kind = ALLOWED if error is None else outcome_kind(outcome.stage, error.code)
+        hour = int(self._clock()) // 3600
+        method = outcome.call.spec.name
+        principal = outcome.principal
+        if principal is None:
+            key: store.CountKey = (hour, "", "", "", "", method, kind)
+            address = None
+        else:
+            credential = principal.credential_id
+            target = outcome.target
+            owner, app = (target.user_id, target.app_id) if target is not None else ("", "")
+            if len(owner) > ID_LENGTH or len(app) > ID_LENGTH:
+                owner, app = "", ""  # names nothing that can exist
+            key = (hour, credential, principal.user_id, owner, app, method, kind)
+            address = (hour // 24, credential, outcome.call.peer)
+        with self._lock:
+            counts = self._counts
+            count = counts.get(key)
+            if count is None and len(counts) >= MAX_KEYS:
+                key = (*key[:3], "", "", method, kind)
+                count = counts.get(key)
+            counts[key] = (count or 0) + 1
+            if address is not None:
+                seen = self._addresses
+                count = seen.get(address)
+                if count is not None or len(seen) < MAX_ADDRESSES:
+                    seen[address] = (count or 0) + 1
+
+    def take(self) -> tuple[dict[store.CountKey, int], dict[tuple[int, str, str], int]]:
+        with self._lock:
+            taken = self._counts, self._addresses
+            self._counts, self._addresses = {}, {}
+        return taken
+
+    def _give_back(
+        self, counts: dict[store.CountKey, int], seen: dict[tuple[int, str, str], int]
+    ) -> None:
+        with self._lock:
+            for key, count in counts.items():
+                self._counts[key] = self._counts.get(key, 0) + count
+            for address, count in seen.items():
+                self._addresses[address] = self._addresses.get(address, 0) + count
+
+    def flush(self) -> None:
+        """Write what was counted since the last flush (kept for the next one if the
+        database fails), and roll up old rows about once an hour."""
+        counts, seen = self.take()
+        if counts or seen:
+            addresses: dict[tuple[int, str, str], int] = {}
+            for (day, credential, peer), count in seen.items():
+                at = (day, credential, client_address(peer))
+                addresses[at] = addresses.get(at, 0) + count
+            try:
+                with self._engine.begin() as conn:
+                    store.add_counts(conn, counts)
+                    store.add_addresses(conn, addresses, self.settings.top_addresses)
+            except Exception:
+                self._give_back(counts, seen)
+                raise
+        if time.monotonic() >= self._next_rollup:
+            self._next_rollup = time.monotonic() + ROLLUP_SECONDS
+            self.roll_up()
+
+    def roll_up(self, now: float | None = None) -> int:
+        return roll_up(self._engine, self.settings.retention_days, now or self._clock())
+
+
+def roll_up(engine: Engine, retention_days: int, now: float) -> int:
+    """Fold hourly rows of the days before the last `retention_days` into daily rows, and
+    forget those days' addresses; how many hourly rows were folded."""
+    first_day = int(now) // 86400 - retention_days
+    with engine.begin() as conn:
+        folded = store.roll_up(conn, first_day * 24)
+        store.forget_addresses(conn, first_day)
+    if folded:
+        log.info("usage: %d hourly rows before day %d rolled up into days", folded, first_day)
+    return folded
