@@ -21,6 +21,9 @@ from scopegate.access.relations import RelationResolver
 from scopegate.context import Services
 from scopegate.contract.catalog import SERVICE_NAME
 from scopegate.dispatch import Dispatcher, Observer
+from scopegate.gateway.decision import ExternalAuthorizer
+from scopegate.gateway.ext_authz import EnvoyAuthorization
+from scopegate.gateway.forward_auth import ForwardAuth
 from scopegate.handlers import all_handlers
 from scopegate.media.downloads import Downloader
 from scopegate.portal import build_portal
@@ -120,9 +123,15 @@ async def serve(settings: Settings, *, announce=print) -> None:
         http_socket.close()
         raise
     http_port = http_socket.getsockname()[1]
+    # Other proxies' authorization questions: Envoy's Check on the gRPC port, forward auth
+    # on the HTTP port (gateway/).
+    authorizer = ExternalAuthorizer(dispatcher, services.catalog)
+    envoy = EnvoyAuthorization(authorizer, peers, limits.trusted_proxies)
+    grpc_server.add_generic_rpc_handlers((envoy.generic_handler(),))
     login = _login_service(services, settings.login)
     portal = build_portal(dispatcher, login)
     app: ASGIApp = build_http_app(dispatcher, services.catalog, login, portal)
+    app = ForwardAuth(app, authorizer)
     if limits.trusted_proxies:
         app = TrustedProxies(app, limits.trusted_proxies)
     protocol: type[asyncio.Protocol] = deadline_protocol(limits.http_request_timeout)

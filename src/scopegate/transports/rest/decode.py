@@ -20,7 +20,7 @@ from scopegate.transports.rest.codec import dict_to_message, message_from_path
 from scopegate.transports.rest.router import RouteMatch
 
 _TARGET = "user_app_id.user_id"
-_WITH_BODY = frozenset({"POST", "PATCH"})  # an extension reads no body on other verbs
+_WITH_BODY = frozenset({"POST", "PATCH", "PUT"})  # no body read on GET, DELETE
 
 MAX_BODY_BYTES = 128 * 1024 * 1024
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
@@ -99,7 +99,11 @@ def query_to_dict(descriptor: Descriptor, items: list[tuple[str, str]], into: di
 
 
 async def read_json_body(request: Request) -> dict:
-    body = await request.body()
+    return parse_json_body(await request.body())
+
+
+def parse_json_body(body: bytes) -> dict:
+    """A request's JSON body as a dict ({} for an empty one); raises BadRequestError."""
     if len(body) > MAX_BODY_BYTES:
         raise BadRequestError(f"The body exceeds {MAX_BODY_BYTES} bytes.")
     if not body.strip():
@@ -128,13 +132,21 @@ def build_message(message_type: type[Message], data: dict) -> Message:
 
 async def catalog_request(request: Request, match: RouteMatch) -> Message:
     """The method's request message; raises BadRequestError."""
-    spec = match.spec
     data = await read_json_body(request)
-    if not data and not request.scope.get("query_string"):
+    query = request.query_params.multi_items() if request.scope.get("query_string") else []
+    return catalog_message(match, data, query)
+
+
+def catalog_message(match: RouteMatch, data: dict, query: list[tuple[str, str]]) -> Message:
+    """The method's request message from its JSON body (`data`, consumed), query items and
+    the path's values; raises BadRequestError. Envoy's and forward-auth checks decode here
+    too (gateway/decision.py)."""
+    spec = match.spec
+    if not data and not query:
         message = message_from_path(spec.input_type, match.path_values)
         if message is not None:
             return message
-    query_to_dict(spec.input_type.DESCRIPTOR, request.query_params.multi_items(), data)
+    query_to_dict(spec.input_type.DESCRIPTOR, query, data)
     for dotted, value in match.path_values.items():
         _field(spec.input_type.DESCRIPTOR, dotted)
         _set_path(data, dotted, value)
