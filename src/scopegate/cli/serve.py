@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from scopegate.cli import output as out
-from scopegate.cli.common import DatabaseUrl, DataDir, settings
+from scopegate.cli.common import DatabaseUrl, DataDir, settings, usage
 from scopegate.store.database import SchemaMismatch
 
 
@@ -61,10 +62,23 @@ def serve(
             "(upgrade it with `scopegate db upgrade`).",
         ),
     ] = False,
+    workers: Annotated[
+        str,
+        typer.Option(
+            "--workers",
+            envvar="SCOPEGATE_WORKERS",
+            help="Serving processes sharing the ports (SO_REUSEPORT), supervised by this one; "
+            "'auto': one per usable core.",
+        ),
+    ] = "1",
 ) -> None:
     """Serve the API over gRPC and REST until SIGTERM or SIGINT."""
-    # Deferred: the transports (gRPC, ASGI) are the heaviest imports and only `serve` needs them.
-    from scopegate.server.serve import serve as run
+    from scopegate.server import workers as supervision
+
+    try:
+        count = supervision.parse_workers(workers)
+    except ValueError as exc:
+        usage(str(exc))
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -81,9 +95,26 @@ def serve(
         trusted_proxies=trusted_proxy or (),
         migrate=not no_migrate,
     )
+    role = supervision.worker_role()
     try:
-        asyncio.run(run(config, announce=lambda line: print(line, flush=True)))
+        if role is not None:
+            config = supervision.as_worker(config, role)
+        elif count > 1:
+            # Each worker is this command again (same options and environment).
+            command = [sys.executable, "-m", "scopegate", *sys.argv[1:]]
+            code = supervision.Supervisor(config, count, command, announce=_announce).run()
+            raise typer.Exit(code)
+        # Deferred: the transports (gRPC, ASGI) are the heaviest imports; only workers need them.
+        from scopegate.server.serve import serve as run
+
+        asyncio.run(run(config, announce=_announce))
     except SchemaMismatch as exc:
         out.fail(f"not serving: {exc}", 2)
     except OSError as exc:
         out.fail(str(exc))
+
+
+def _announce(line: str) -> None:
+    # One write per line: the workers share the parent's stdout.
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()

@@ -118,6 +118,9 @@ class Settings:
     migrate: bool = True
     # Usage counts: on or off, and how long hourly rows are kept (services/usage.py).
     usage: UsageSettings = field(default_factory=UsageSettings)
+    # This process's index among `serve --workers` (server/workers.py): it shares its ports
+    # with the other workers (SO_REUSEPORT). None: the only serving process.
+    worker: int | None = None
 
     @property
     def session_seconds(self) -> float:

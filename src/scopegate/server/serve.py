@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import Sequence
@@ -104,8 +105,11 @@ async def serve(settings: Settings, *, announce=print) -> None:
     tls = settings.tls
     limits = settings.connections
     one_port = settings.port is not None
+    worker = settings.worker  # under `serve --workers`: ports shared (server/workers.py)
     http_socket = _bind(
-        settings.host, settings.http_port if settings.port is None else settings.port
+        settings.host,
+        settings.http_port if settings.port is None else settings.port,
+        reuse_port=worker is not None,
     )
     # One port: gRPC listens on loopback only and the port's gRPC connections are piped
     # to it (transports/port_switch.py), already decrypted when the port speaks TLS.
@@ -118,6 +122,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
             tls=(tls.private_key, tls.cert_chain) if tls and not one_port else None,
             options=grpc_options(settings.connections),
             peer_of=peers,  # empty, so every peer as it is, with two ports
+            reuse_port=worker is not None and not one_port,
         )
     except OSError:
         http_socket.close()
@@ -165,7 +170,8 @@ async def serve(settings: Settings, *, announce=print) -> None:
         flushers=[usage.flush] if usage else [],
     )
     await asyncio.to_thread(watcher.start_position)
-    await asyncio.to_thread(downloader.resume)
+    if not worker:  # one process resumes pending downloads, not every worker
+        await asyncio.to_thread(downloader.resume)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -186,7 +192,9 @@ async def serve(settings: Settings, *, announce=print) -> None:
         watcher_task.cancel()
         raise OSError(f"cannot serve HTTP on {settings.host}:{http_port}")
 
-    if one_port:
+    if worker is not None:  # the parent announced the addresses
+        announce(f"scopegate: worker {worker} (pid {os.getpid()}) serving")
+    elif one_port:
         scheme = "https" if tls else "http"
         announce(
             f"scopegate: gRPC and {scheme.upper()} listening on one port, "
@@ -201,7 +209,8 @@ async def serve(settings: Settings, *, announce=print) -> None:
     else:
         announce(f"scopegate: gRPC listening on {settings.host}:{grpc_port}")
         announce(f"scopegate: HTTP listening on http://{settings.host}:{http_port}")
-    announce(f"scopegate: data in {settings.data_dir} ({_redacted(settings.database_url)})")
+    if worker is None:
+        announce(f"scopegate: data in {settings.data_dir} ({_redacted(settings.database_url)})")
 
     await stop.wait()
     announce("scopegate: shutting down, finishing in-flight requests")
@@ -215,15 +224,17 @@ async def serve(settings: Settings, *, announce=print) -> None:
     await asyncio.to_thread(watcher.flush)
     await asyncio.to_thread(downloader.close)
     services.engine.dispose()
-    announce("scopegate: stopped")
+    announce("scopegate: stopped" if worker is None else f"scopegate: worker {worker} stopped")
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when the
     # listener says so, and without it Nagle holds each response body for ~40 ms.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:  # the other workers listen on this port too; the kernel spreads connections
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:

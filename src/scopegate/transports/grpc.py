@@ -109,19 +109,21 @@ def build_grpc_server(
     tls: tuple[bytes, bytes] | None = None,
     options: Sequence[tuple[str, int]] = (),
     peer_of: PeerOf = _as_is,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     """The server, and the port it bound (useful when asked for port 0).
 
     With `tls` (private key, certificate chain), as PEM, the port speaks TLS only.
     `options` are more channel arguments (connection limits: see connections.py).
     `peer_of` names the client behind a peer (one port: the piped connections' real
-    clients, see grpc_pipe.py).
+    clients, see grpc_pipe.py). `reuse_port`: other processes (serve --workers) listen on
+    the same port; otherwise a port in use is an error, not shared.
     """
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", 128 * 1024 * 1024),
             ("grpc.max_send_message_length", 128 * 1024 * 1024),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
             *options,
         ]
     )
