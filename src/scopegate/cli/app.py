@@ -12,11 +12,13 @@ from scopegate.cli import output as out
 from scopegate.cli.apps import apps_app
 from scopegate.cli.audit import audit
 from scopegate.cli.backup import backup, restore
+from scopegate.cli.common import with_database
 from scopegate.cli.db import db_app
 from scopegate.cli.keys import keys_app
 from scopegate.cli.models import models_app
 from scopegate.cli.orgs import orgs_app
 from scopegate.cli.serve import serve
+from scopegate.cli.usage import apps_usage, keys_usage
 from scopegate.cli.users import users_app
 
 app = typer.Typer(
@@ -62,6 +64,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(apps_app, name="apps")
 app.add_typer(models_app, name="models")
 app.add_typer(orgs_app, name="orgs")
+keys_app.command("usage")(with_database(keys_usage))
+apps_app.command("usage")(with_database(apps_usage))
 
 
 def _is(exc: BaseException, class_name: str) -> bool:

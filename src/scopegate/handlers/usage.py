@@ -5,12 +5,15 @@ only their own: a person's credentials, or the API key that calls."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from scopegate.auth.policy import Target
 from scopegate.context import RequestContext
 from scopegate.contract.extensions import ANSWER
 from scopegate.contract.status import ApiError, does_not_exist
 from scopegate.handlers import Handler
 from scopegate.handlers.keys import find_key
+from scopegate.services.usage import NOT_VISIBLE
 from scopegate.services.usage_report import app_report, key_report, window
 from scopegate.store import apps
 from scopegate.store.usage import CountRow
@@ -51,12 +54,15 @@ def app_usage(ctx: RequestContext, request):
     everyone = _sees_every_credential(ctx)
     caller, credential = principal.user_id, principal.credential_id
 
-    def visible(row: CountRow) -> bool:
+    def shown(row: CountRow) -> CountRow | None:
         if everyone:
-            return True
+            if row.outcome == NOT_VISIBLE and row.caller_id != owner:
+                # Someone with no standing on the app: counted, but not named to its owner.
+                return replace(row, credential_id="", caller_id="")
+            return row
         if principal.app is not None:
-            return row.credential_id == credential
-        return row.caller_id == caller
+            return row if row.credential_id == credential else None
+        return row if row.caller_id == caller else None
 
     def addresses_of(row: CountRow) -> bool:
         # A person's credential is used on other apps too: its addresses are shown to that
@@ -68,7 +74,7 @@ def app_usage(ctx: RequestContext, request):
     with ctx.services.engine.connect() as conn:
         if apps.get(conn, owner, app_id) is None:
             raise does_not_exist()
-        document = app_report(conn, owner, app_id, span, visible, addresses_of)
+        document = app_report(conn, owner, app_id, span, shown, addresses_of)
     scope = "all" if everyone else "own"
     ctx.extras[ANSWER] = {
         "usage": {"user_id": owner, "app_id": app_id, "credentials_shown": scope, **document}

@@ -43,13 +43,14 @@ MAX_ADDRESSES = 50_000
 
 ALLOWED = "allowed"
 FAILED = "failed"
+NOT_VISIBLE = "not_visible"
 OUTCOMES = (
     ALLOWED,
     FAILED,
     "bad_request",
     "invalid_credential",
     "insufficient_scopes",
-    "not_visible",
+    NOT_VISIBLE,
     "throttled",
     "over_quota",
     "refused",
@@ -79,7 +80,7 @@ def outcome_kind(stage: str, code: int | None) -> str:
     if stage == "authorization":
         if code == C.CONN_INSUFFICIENT_SCOPES:
             return "insufficient_scopes"
-        return "not_visible" if code in _NOT_VISIBLE else "refused"
+        return NOT_VISIBLE if code in _NOT_VISIBLE else "refused"
     if stage == "limits":
         return "over_quota"
     return "refused"

@@ -164,20 +164,20 @@ def app_report(
     owner_id: str,
     app_id: str,
     span: Window,
-    visible: Callable[[CountRow], bool],
+    shown: Callable[[CountRow], CountRow | None],
     addresses_of: Callable[[CountRow], bool],
 ) -> Document:
-    """An app's usage by credential and method, of the rows `visible` keeps; the client
-    addresses of the credentials `addresses_of` keeps (a credential's addresses are its
-    own, across every app: shown only to whom the credential's use may be shown)."""
-    rows = [
-        row
-        for row in store.counts(
-            conn, span.from_hour, span.to_hour, owner_id=owner_id, app_id=app_id
-        )
-        if visible(row)
-    ]
-    credentials = sorted({row.credential_id for row in rows if addresses_of(row)})
+    """An app's usage by credential and method: each row as `shown` gives it (None: not
+    shown); the client addresses of the credentials `addresses_of` keeps (a credential's
+    addresses are its own, across every app: shown only to whom its use may be shown)."""
+    rows = []
+    for row in store.counts(conn, span.from_hour, span.to_hour, owner_id=owner_id, app_id=app_id):
+        kept = shown(row)
+        if kept is not None:
+            rows.append(kept)
+    credentials = sorted(
+        {row.credential_id for row in rows if row.credential_id and addresses_of(row)}
+    )
     seen = store.addresses(conn, credentials, span.from_hour // 24, -(-span.to_hour // 24))
     return report(rows, span, seen, by_credential=True)
 
