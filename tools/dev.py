@@ -34,6 +34,8 @@ PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 # The portal's browser tests drive Debian's chromium through Playwright (never a browser
 # that Playwright downloads); tests/test_portal.py reads the same path.
 CHROMIUM = Path("/usr/bin/chromium")
+# The proxies tests/test_proxies.py puts in front of scopegate (Debian's packages).
+PROXIES = {"nginx": Path("/usr/sbin/nginx"), "caddy": Path("/usr/bin/caddy")}
 # The official Node.js client's test (tests/test_node_client.py) runs scripts in tests/node
 # with the packages `npm ci` installs from its package-lock.json.
 NODE_DIR = ROOT / "tests" / "node"
@@ -226,6 +228,24 @@ def ensure_postgres() -> None:
     log(f"PostgreSQL binaries: {bindir}")
 
 
+# --- Redis ----------------------------------------------------------------------------------
+
+
+def ensure_redis() -> None:
+    """Debian's redis-server, for the tests of rate limits shared through Redis (they start
+    their own on a loopback port)."""
+    if shutil.which("redis-server"):
+        log(f"Redis: {shutil.which('redis-server')}")
+        return
+    if not is_root() or not shutil.which("apt-get"):
+        log("redis-server is not installed and cannot be here; the Redis limit tests will skip")
+        return
+    log("redis-server is not installed: installing the 'redis-server' package with apt-get")
+    apt_install(["redis-server"])
+    if not shutil.which("redis-server"):
+        raise DevError("apt-get installed redis-server but it is still not found")
+
+
 # --- Chromium -------------------------------------------------------------------------------
 
 
@@ -248,6 +268,29 @@ def ensure_chromium() -> None:
     if not CHROMIUM.exists():
         raise DevError(f"apt-get installed chromium but {CHROMIUM} is still missing")
     log(f"Chromium: {CHROMIUM}")
+
+
+# --- nginx and Caddy ------------------------------------------------------------------------
+
+
+def ensure_proxies() -> None:
+    """nginx (auth_request) and Caddy (forward_auth) for the forward-auth tests."""
+    missing = [name for name, path in PROXIES.items() if not path.exists()]
+    if not missing:
+        log("nginx and Caddy: " + ", ".join(str(path) for path in PROXIES.values()))
+        return
+    if not is_root() or not shutil.which("apt-get"):
+        why = "this is not root" if not is_root() else "apt-get is missing"
+        log(
+            f"{' and '.join(missing)} not installed and {why}, so they cannot be installed "
+            "here; the proxy tests will be skipped. Install the Debian packages to run them."
+        )
+        return
+    log(f"installing {' '.join(missing)} with apt-get (the forward-auth proxy tests)")
+    apt_install(missing)
+    still = [name for name in missing if not PROXIES[name].exists()]
+    if still:
+        raise DevError(f"apt-get installed {' '.join(still)} but it is still missing")
 
 
 # --- Node.js -------------------------------------------------------------------------------
@@ -323,8 +366,10 @@ def cmd_test(args: list[str]) -> int:
     ensure_venv()
     ensure_installed(["test"])
     ensure_postgres()
+    ensure_redis()
     ensure_chromium()
     ensure_node()
+    ensure_proxies()
     check_structure()
     cmd = [str(VENV_PYTHON), "-m", "pytest", *args]
     log("running: python -m pytest " + " ".join(args))
