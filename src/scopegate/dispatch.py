@@ -15,6 +15,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from sqlalchemy.exc import DataError, OperationalError
 
+from scopegate import request_ids
 from scopegate.access.address_throttle import AuthFailureThrottle
 from scopegate.access.authentication import Authenticator, Presented
 from scopegate.access.decisions import Allowed, DecisionCache, cacheable
@@ -120,6 +121,12 @@ class Call:
     extras: dict = field(default_factory=dict)
     # The credentials already read off the request by the transport, if it did.
     presented: Presented | None = None
+    # For the observers and the request id: which transport carried it ("grpc", "rest",
+    # "portal"), the client's sanitized id prefix, and when the transport took it
+    # (time.perf_counter(); 0: when dispatch began).
+    transport: str = ""
+    request_id_prefix: str = ""
+    received: float = 0.0
 
 
 @dataclass(slots=True)
@@ -140,6 +147,7 @@ class Outcome:
     scopes: frozenset[str] | None = None
     error: ApiError | None = None  # None: the call succeeded
     finished: float = 0.0
+    code: int = 0  # the status code answered (a handler may answer a failure in band)
 
 
 class Observer(Protocol):
@@ -171,27 +179,47 @@ class Dispatcher:
         # What anyone may do on a PUBLIC app (a caller's effective scopes there).
         self._reads = frozenset(filter(is_read_scope, services.scopes.names))
 
-    def new_request_id(self) -> str:
-        return f"sg-{self._request_prefix}-{next(self._request_ids)}"
+    def new_request_id(self, prefix: str = "") -> str:
+        """A new id, after the client's (sanitized) prefix when it sent one; it becomes the
+        id of the request being served, which every log line of it carries."""
+        own = f"sg-{self._request_prefix}-{next(self._request_ids)}"
+        request_id = f"{prefix}-{own}" if prefix else own
+        request_ids.current.set(request_id)
+        return request_id
 
     async def dispatch(self, call: Call) -> tuple[Message, ApiError | None]:
         """The response message (status always set), and the error when it is one."""
         spec = call.spec
-        request_id = self.new_request_id()
-        outcome = Outcome(call, request_id, time.perf_counter())
+        request_id = self.new_request_id(call.request_id_prefix)
+        outcome = Outcome(call, request_id, call.received or time.perf_counter())
         try:
             response = await self._dispatch(call, outcome)
         except Exception as exc:  # every failure becomes a Clarifai status
             error = outcome.error = _as_status(spec, exc, request_id)
             response = self.error_response(spec, error, request_id)
+            outcome.code = error.code
             self._tell(outcome)
             return response, error
         if not response.HasField("status"):
             set_success(response.status, request_id)
         elif not response.status.req_id:
             response.status.req_id = request_id
+        outcome.code = response.status.code
         self._tell(outcome)
         return response, None
+
+    def refused(self, call: Call, error: ApiError, request_id: str, stage: str) -> None:
+        """Tell the observers of a request a transport refused before dispatch (garbage
+        credentials at the REST gate, an undecodable body), as `stage` refused it."""
+        if self.observers:
+            outcome = Outcome(call, request_id, call.received, stage=stage, error=error)
+            outcome.code = error.code
+            self._tell(outcome)
+
+    @property
+    def decisions(self) -> DecisionCache:
+        """The remembered allows (their hit and miss counts are metrics)."""
+        return self._decisions
 
     def _tell(self, outcome: Outcome) -> None:
         if not self.observers:

@@ -128,7 +128,8 @@ class Authenticator:
         self._unknown: OrderedDict[bytes, float] = OrderedDict()
         # public id -> wall-clock time of last use, written to the database in batches.
         self.last_used: dict[str, float] = {}
-        self.store_lookups = 0  # how many requests reached the database; for benchmarks
+        self.store_lookups = 0  # how many requests reached the database (the cache's misses)
+        self.hits = 0  # answered from the cache; both plain counts, read by the metrics
         # Concurrent misses on one secret share one query; an eviction bumps the generation
         # so that a load that was in flight when it ran is not cached.
         self._loads: SingleFlight[CachedCredential] = SingleFlight()
@@ -176,7 +177,8 @@ class Authenticator:
         entry = self._cache.get(cache_key)
         mono = time.monotonic()
         if entry is None or mono - entry.loaded_at > self.ttl:
-            entry = await self._load(cache_key, secret, self._parse(secret), mono)
+            return await self._load(cache_key, secret, self._parse(secret), mono)
+        self.hits += 1
         return entry
 
     def admit(self, entry: CachedCredential, from_session_header: bool) -> Principal:

@@ -48,6 +48,9 @@ class DecisionCache:
         self._capacity = capacity
         self._allowed: dict[Hashable, Allowed] = {}
         self._generation = 0
+        # Plain counts, read by the metrics: a lookup answered, or not.
+        self.hits = 0
+        self.misses = 0
 
     def generation(self) -> int:
         """Both caches' generations only grow, so their sum is unchanged exactly when
@@ -61,10 +64,13 @@ class DecisionCache:
         if generation != self._generation:
             self._allowed.clear()
             self._generation = generation
+            self.misses += 1
             return None
         allowed = self._allowed.get(key)
         if allowed is None or mono >= allowed.fresh_until:
+            self.misses += 1
             return None
+        self.hits += 1
         return allowed
 
     def put(self, key: Hashable, allowed: Allowed, since: int) -> None:

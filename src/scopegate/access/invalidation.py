@@ -42,6 +42,11 @@ class ChangeWatcher:
         self._poll = poll_seconds
         self._last_used_every = last_used_seconds
         self._last_id = 0
+        # Read by the metrics: when the log was last read (wall clock; 0: not yet), how many
+        # changes were applied, how many reads failed.
+        self.last_poll = 0.0
+        self.applied = 0
+        self.poll_failures = 0
         # Other batched writes at the same cadence (usage counts), run in a thread.
         self._flushers = tuple(flushers)
 
@@ -85,16 +90,19 @@ class ChangeWatcher:
         while True:
             try:
                 new, imported = await asyncio.to_thread(self._poll_once)
+                self.last_poll = time.time()
                 if imported:  # once on, stays on: a deleted import is refused by the query
                     self._authenticator.accept_legacy = True
                 for change_id, subject, subject_id in new:
                     self._last_id = change_id
                     self.apply(subject, subject_id)
+                self.applied += len(new)
                 if time.monotonic() >= next_flush:
                     next_flush = time.monotonic() + self._last_used_every
                     await asyncio.to_thread(self.flush)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may be briefly unavailable; keep serving
+                self.poll_failures += 1
                 log.warning("credential change poll failed", exc_info=True)
             await asyncio.sleep(self._poll)

@@ -57,6 +57,9 @@ class RelationResolver:
         # the cache is bounded: emptied when full (misses cost a query, never correctness).
         self._cache: dict[tuple[str, str, str], Standing] = {}
         self._capacity = capacity
+        # Answers from the cache, and lookups in the store (the misses); plain counts read
+        # by the metrics, nothing on the request path but an increment.
+        self.hits = 0
         self.store_lookups = 0
         # Concurrent misses on one key share one lookup; an eviction bumps the generation so
         # that a lookup that was in flight when it ran is not cached.
@@ -92,6 +95,7 @@ class RelationResolver:
         a row can hold (no query, and nothing cached for them); None: look it up."""
         cached = self._cache.get(key)
         if cached is not None and mono - cached.loaded_at <= self.ttl:
+            self.hits += 1
             return cached
         if len(target.user_id) > ID_LENGTH or len(target.app_id) > ID_LENGTH:
             return _NOWHERE

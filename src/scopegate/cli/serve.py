@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +11,7 @@ import typer
 
 from scopegate.cli import output as out
 from scopegate.cli.common import DatabaseUrl, DataDir, settings, usage
+from scopegate.server.config import observability_settings
 from scopegate.store.database import SchemaMismatch
 
 
@@ -54,6 +54,30 @@ def serve(
             "default: SCOPEGATE_TRUSTED_PROXIES, comma-separated, else none).",
         ),
     ] = None,
+    metrics_address: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-address",
+            envvar="SCOPEGATE_METRICS_ADDRESS",
+            help="HOST:PORT to serve GET /metrics on, instead of the HTTP port.",
+        ),
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format",
+            envvar="SCOPEGATE_LOG_FORMAT",
+            help="json or text (default: json unless stderr is a terminal).",
+        ),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            envvar="SCOPEGATE_LOG_LEVEL",
+            help="DEBUG, INFO (default: the access log is INFO), WARNING, ERROR.",
+        ),
+    ] = None,
     no_migrate: Annotated[
         bool,
         typer.Option(
@@ -80,9 +104,13 @@ def serve(
     except ValueError as exc:
         usage(str(exc))
 
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    from scopegate.observability import logs
+
+    try:
+        logs.configure(logs.parse_format(log_format), logs.parse_level(log_level))
+        observing = observability_settings(metrics_address)
+    except ValueError as exc:
+        usage(str(exc))
     config = settings(
         data_dir,
         database_url,
@@ -94,6 +122,7 @@ def serve(
         tls_key=tls_key,
         trusted_proxies=trusted_proxy or (),
         migrate=not no_migrate,
+        observability=observing,
     )
     role = supervision.worker_role()
     try:

@@ -113,6 +113,7 @@ class Page:
             peer=self.peer,
             handler=handler,
             extras=extras if extras is not None else {},
+            transport="portal",
         )
         response, error = await self.portal.dispatcher.dispatch(call)
         if error is not None:

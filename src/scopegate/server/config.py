@@ -27,6 +27,10 @@ Images (media/settings.py): SCOPEGATE_MAX_IMAGE_BYTES, SCOPEGATE_MAX_IMAGE_PIXEL
 SCOPEGATE_FETCH_TIMEOUT_SECONDS, SCOPEGATE_FETCH_PRIVATE_HOSTS, SCOPEGATE_FETCH_CONNECT_TO,
 SCOPEGATE_DOWNLOAD_WORKERS.
 
+Metrics (observability/): SCOPEGATE_METRICS (on, or off), SCOPEGATE_METRICS_ADDRESS
+(`--metrics-address`); logs: SCOPEGATE_LOG_FORMAT, SCOPEGATE_LOG_LEVEL (`--log-format`,
+`--log-level`, read by the command line).
+
 Connections (server/connections.py): SCOPEGATE_TRUSTED_PROXIES,
 SCOPEGATE_HTTP_REQUEST_TIMEOUT_SECONDS, SCOPEGATE_HTTP_KEEP_ALIVE_SECONDS,
 SCOPEGATE_HTTP_MAX_CONNECTIONS, SCOPEGATE_GRPC_MAX_IDLE_SECONDS.
@@ -48,6 +52,7 @@ from pathlib import Path
 
 from scopegate.access import authentication, invalidation, relations
 from scopegate.media.settings import MediaSettings
+from scopegate.observability.settings import ObservabilitySettings, parse_address
 from scopegate.server.connections import ConnectionSettings, parse_networks
 from scopegate.server.tls import TlsFiles, load_tls
 from scopegate.services import login
@@ -118,6 +123,8 @@ class Settings:
     migrate: bool = True
     # Usage counts: on or off, and how long hourly rows are kept (services/usage.py).
     usage: UsageSettings = field(default_factory=UsageSettings)
+    # Metrics on or off and where /metrics is served (observability/).
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     # This process's index among `serve --workers` (server/workers.py): it shares its ports
     # with the other workers (SO_REUSEPORT). None: the only serving process.
     worker: int | None = None
@@ -192,6 +199,19 @@ def usage_settings() -> UsageSettings:
         counting=counting not in ("0", "false", "no", "off"),
         retention_days=_count("USAGE_RETENTION_DAYS", d.retention_days),
         top_addresses=_count("USAGE_TOP_ADDRESSES", d.top_addresses),
+    )
+
+
+def observability_settings(metrics_address: str | None = None) -> ObservabilitySettings:
+    """`--metrics-address` (else SCOPEGATE_METRICS_ADDRESS); SCOPEGATE_METRICS=off counts
+    nothing and serves no /metrics (what the benchmarks compare against)."""
+    address = metrics_address or os.environ.get("SCOPEGATE_METRICS_ADDRESS", "").strip()
+    switch = os.environ.get("SCOPEGATE_METRICS", "on").strip().lower()
+    if switch not in ("on", "off", "1", "0", "true", "false", ""):
+        raise ValueError("SCOPEGATE_METRICS must be on or off")
+    return ObservabilitySettings(
+        metrics=switch not in ("off", "0", "false"),
+        metrics_address=parse_address(address) if address else None,
     )
 
 

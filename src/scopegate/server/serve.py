@@ -27,6 +27,7 @@ from scopegate.gateway.ext_authz import EnvoyAuthorization
 from scopegate.gateway.forward_auth import ForwardAuth
 from scopegate.handlers import all_handlers
 from scopegate.media.downloads import Downloader
+from scopegate.observability.operations import Operations
 from scopegate.portal import build_portal
 from scopegate.server import heap
 from scopegate.server.config import AccessSettings, LoginSettings, Settings
@@ -99,6 +100,9 @@ async def serve(settings: Settings, *, announce=print) -> None:
     dispatcher = build_dispatcher(
         services, auth_failures, settings.access, observers=[usage] if usage else []
     )
+    # Metrics and the access log observe the dispatcher; /readyz and gRPC health follow
+    # the database (observability/).
+    operations = Operations(settings.observability, dispatcher)
     downloader = Downloader(services.engine, services.media)
     services.schedule_download = downloader.schedule
 
@@ -135,7 +139,9 @@ async def serve(settings: Settings, *, announce=print) -> None:
     grpc_server.add_generic_rpc_handlers((envoy.generic_handler(),))
     login = _login_service(services, settings.login)
     portal = build_portal(dispatcher, login)
-    app: ASGIApp = build_http_app(dispatcher, services.catalog, login, portal)
+    app: ASGIApp = build_http_app(
+        dispatcher, services.catalog, login, portal, operations.http_routes()
+    )
     app = ForwardAuth(app, authorizer)
     if limits.trusted_proxies:
         app = TrustedProxies(app, limits.trusted_proxies)
@@ -154,7 +160,8 @@ async def serve(settings: Settings, *, announce=print) -> None:
             timeout_keep_alive=limits.http_keep_alive,  # type: ignore[arg-type]
             limit_concurrency=limits.http_max_connections,
             lifespan="off",
-            access_log=False,
+            access_log=False,  # ours is an observer of the dispatcher (access_log.py)
+            log_config=None,  # uvicorn's loggers go through ours (observability/logs.py)
             log_level="warning",
             server_header=False,
             ssl_certfile=tls.cert_file if tls else None,
@@ -169,6 +176,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
         last_used_seconds=settings.access.last_used_write_seconds,
         flushers=[usage.flush] if usage else [],
     )
+    operations.watch_change_log(watcher)
     await asyncio.to_thread(watcher.start_position)
     if not worker:  # one process resumes pending downloads, not every worker
         await asyncio.to_thread(downloader.resume)
@@ -183,6 +191,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
     health = grpc_server.health_servicer
     for name in ("", SERVICE_NAME):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    metrics_url = await operations.start(health)  # health: SERVING while the database answers
     http_task = asyncio.create_task(http.serve(sockets=[http_socket]))
     watcher_task = asyncio.create_task(watcher.run())
     while not http.started and not http_task.done():
@@ -209,11 +218,14 @@ async def serve(settings: Settings, *, announce=print) -> None:
     else:
         announce(f"scopegate: gRPC listening on {settings.host}:{grpc_port}")
         announce(f"scopegate: HTTP listening on http://{settings.host}:{http_port}")
+    if metrics_url and worker is None:
+        announce(f"scopegate: metrics on {metrics_url}")
     if worker is None:
         announce(f"scopegate: data in {settings.data_dir} ({_redacted(settings.database_url)})")
 
     await stop.wait()
     announce("scopegate: shutting down, finishing in-flight requests")
+    await operations.stop()
     for name in ("", SERVICE_NAME):
         await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     http.should_exit = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
@@ -12,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from scopegate.contract.catalog import SERVICE_NAME, Catalog, MethodSpec
 from scopegate.contract.status import ApiError, C
 from scopegate.dispatch import Call, Dispatcher
+from scopegate.request_ids import PREFIX_HEADER, RESPONSE_HEADER, sanitized_prefix
 from scopegate.transports import credential_headers
 
 
@@ -40,29 +42,44 @@ def _decoder(spec: MethodSpec) -> Callable[[bytes], Message | _Undecodable]:
     return decode
 
 
-def _call(spec: MethodSpec, request, context: grpc.aio.ServicerContext, peer_of: PeerOf) -> Call:
-    if request is UNDECODABLE:
-        raise ApiError(
-            C.CONN_BAD_REQUEST_FORMAT,
-            "Bad request format",
-            f"The request is not a valid {spec.input_type.DESCRIPTOR.full_name} protobuf "
-            "message, or nests deeper than protobuf's recursion limit (input metadata: at "
-            "most 20 levels); send one serialized by a client built from the Clarifai API "
-            "protos.",
-        )
-    authorization, session_token = credential_headers.from_metadata(
-        context.invocation_metadata() or ()
+def _undecodable(spec: MethodSpec) -> ApiError:
+    return ApiError(
+        C.CONN_BAD_REQUEST_FORMAT,
+        "Bad request format",
+        f"The request is not a valid {spec.input_type.DESCRIPTOR.full_name} protobuf "
+        "message, or nests deeper than protobuf's recursion limit (input metadata: at "
+        "most 20 levels); send one serialized by a client built from the Clarifai API "
+        "protos.",
     )
-    return Call(spec, request, authorization, session_token, peer_of(context.peer() or ""))
+
+
+def _prefix(metadata) -> str:
+    for name, value in metadata:
+        if name == PREFIX_HEADER:
+            return sanitized_prefix(value)
+    return ""
 
 
 def _unary_unary(dispatcher: Dispatcher, spec: MethodSpec, peer_of: PeerOf) -> Callable:
     async def handle(request, context):
+        received = time.perf_counter()
+        metadata = context.invocation_metadata() or ()
+        call = Call(spec, request, None, None, peer_of(context.peer() or ""), transport="grpc")
+        call.request_id_prefix, call.received = _prefix(metadata), received
         try:
-            call = _call(spec, request, context, peer_of)
+            if request is UNDECODABLE:
+                call.request = spec.input_type()
+                raise _undecodable(spec)
+            call.authorization, call.session_token = credential_headers.from_metadata(metadata)
         except ApiError as error:  # answered in band, like every Clarifai error
-            return dispatcher.error_response(spec, error, dispatcher.new_request_id())
-        response, _ = await dispatcher.dispatch(call)
+            request_id = dispatcher.new_request_id(call.request_id_prefix)
+            stage = "request" if request is UNDECODABLE else "authentication"
+            dispatcher.refused(call, error, request_id, stage)
+            response = dispatcher.error_response(spec, error, request_id)
+        else:
+            response, _ = await dispatcher.dispatch(call)
+        # The id in the initial metadata too, where a client reads it without the message.
+        await context.send_initial_metadata(((RESPONSE_HEADER, response.status.req_id),))
         return response
 
     return handle

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from scopegate.contract.catalog import Catalog
@@ -36,15 +38,18 @@ def build_http_app(
     catalog: Catalog,
     login_service: LoginService,
     portal: ASGIApp | None = None,
+    operations: Sequence[BaseRoute] = (),
 ) -> RefusalGate:
     """The API's routes, and the web portal under /portal when given (the server builds
-    it: the portal sits above the transports and uses their redirects)."""
+    it: the portal sits above the transports and uses their redirects). `operations`: the
+    operator's routes the server adds (/readyz, /metrics)."""
     router = Router(catalog, EXTENSION_METHODS.values())
     api = ApiEndpoint(dispatcher, router)
     extensions = Extensions(dispatcher, login_service)
     usage = UsageRoutes(dispatcher)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        *operations,
         # The contract as an OpenAPI document, and Swagger UI over it (docs.py).
         Route("/openapi.json", docs.openapi, methods=["GET"]),
         Route("/docs", docs.page, methods=["GET"]),

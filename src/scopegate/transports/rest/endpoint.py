@@ -8,6 +8,9 @@ Every `google.api.http` binding of every V2 method, and scopegate's extension me
 
 from __future__ import annotations
 
+import time
+
+from google.protobuf.empty_pb2 import Empty
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,12 +18,14 @@ from scopegate.access.authentication import Presented
 from scopegate.contract import extensions
 from scopegate.contract.status import ApiError, C
 from scopegate.dispatch import Call, Dispatcher
+from scopegate.request_ids import PREFIX_HEADER, sanitized_prefix
 from scopegate.transports.rest.codec import message_to_dict
 from scopegate.transports.rest.decode import BadRequestError, catalog_request, extension_request
 from scopegate.transports.rest.errors import bad_request_format, error_response, json_response
 from scopegate.transports.rest.router import MethodNotAllowedError, RouteMatch, Router
 
 _EXTENSION_REQUEST = extensions.ExtensionRequest
+_NO_MESSAGE = Empty()  # a Call's request until the body is decoded (never dispatched)
 
 
 def route_path(scope) -> str:
@@ -66,28 +71,34 @@ class ApiEndpoint:
         self, request: Request, match: RouteMatch, presented: Presented | None = None
     ) -> Response:
         """Decode, dispatch, answer. `presented`: the credentials, if the gate read them."""
+        received = time.perf_counter()
         spec = match.spec
         extension = spec.input_type is _EXTENSION_REQUEST
-        try:
-            if extension:
-                message, extras = await extension_request(request, match)
-            else:
-                message, extras = await catalog_request(request, match), {}
-        except BadRequestError as exc:
-            # An extension's answers all carry a request id; a catalog route's decoding
-            # failure never reached the dispatcher, which numbers requests.
-            request_id = self._dispatcher.new_request_id() if extension else ""
-            return error_response(bad_request_format(str(exc)), request_id)
         headers = request.headers
         call = Call(
             spec=spec,
-            request=message,
+            request=_NO_MESSAGE,
             authorization=headers.get("authorization"),
             session_token=headers.get("x-clarifai-session-token"),
             peer=request.client.host if request.client else "",
-            extras=extras,
             presented=presented,
+            transport="rest",
+            request_id_prefix=sanitized_prefix(headers.get(PREFIX_HEADER)),
+            received=received,
         )
+        try:
+            if extension:
+                call.request, call.extras = await extension_request(request, match)
+            else:
+                call.request = await catalog_request(request, match)
+        except BadRequestError as exc:
+            # Refused before dispatch, which numbers requests: numbered here, and told.
+            error = bad_request_format(str(exc))
+            request_id = self._dispatcher.new_request_id(call.request_id_prefix)
+            call.request = spec.input_type()
+            self._dispatcher.refused(call, error, request_id, "request")
+            return error_response(error, request_id)
+        extras = call.extras
         response, error = await self._dispatcher.dispatch(call)
         document = message_to_dict(response)
         if extension:

@@ -1,7 +1,7 @@
 """The one place a REST answer gets its HTTP status and headers from an ApiError: the code
 (the error's own, else by its Clarifai code), `Retry-After` for a throttled caller (RFC
-9110), and the `{"status": {...}}` body. Every route, the gate and the extensions answer
-through here.
+9110), the request id in `X-Request-Id`, and the `{"status": {...}}` body. Every route, the
+gate and the extensions answer through here.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from scopegate.access.address_throttle import ThrottledError
 from scopegate.contract.status import ApiError, C, http_status
+from scopegate.request_ids import RESPONSE_HEADER
 
 MEDIA_TYPE = "application/json"
 # One encoder for every answer: `json.dumps` with any option builds a new one per call.
@@ -25,10 +26,11 @@ def http_code(error: ApiError | None) -> int:
     return error.http_status or http_status(error.code)
 
 
-def _headers(error: ApiError | None) -> dict[str, str] | None:
+def _headers(error: ApiError | None, request_id: str) -> dict[str, str] | None:
+    headers = {RESPONSE_HEADER: request_id} if request_id else None
     if isinstance(error, ThrottledError):
-        return {"retry-after": str(error.retry_after)}
-    return None
+        return {**(headers or {}), "retry-after": str(error.retry_after)}
+    return headers
 
 
 def status_json(error: ApiError, request_id: str) -> bytes:
@@ -45,13 +47,17 @@ def status_json(error: ApiError, request_id: str) -> bytes:
 
 
 def error_response(error: ApiError, request_id: str = "") -> Response:
-    """A status-only answer."""
-    return Response(status_json(error, request_id), http_code(error), _headers(error), MEDIA_TYPE)
+    """A status-only answer; its request id in `X-Request-Id` too."""
+    return Response(
+        status_json(error, request_id), http_code(error), _headers(error, request_id), MEDIA_TYPE
+    )
 
 
 def json_response(document: dict, error: ApiError | None = None) -> Response:
-    """A JSON document (its `status` included), with the error's HTTP status and headers."""
-    return Response(encode(document), http_code(error), _headers(error), MEDIA_TYPE)
+    """A JSON document (its `status` included), with the error's HTTP status and headers,
+    and the status's request id in `X-Request-Id`."""
+    request_id = document.get("status", {}).get("req_id", "")
+    return Response(encode(document), http_code(error), _headers(error, request_id), MEDIA_TYPE)
 
 
 def bad_request_format(details: str) -> ApiError:

@@ -16,6 +16,7 @@ from scopegate.auth.principal import CredentialKind
 from scopegate.contract.status import ApiError, C, success
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.handlers.key_roll import AUTHORIZED_AS, ROLL
+from scopegate.request_ids import PREFIX_HEADER, sanitized_prefix
 from scopegate.services.login import LoginService
 from scopegate.transports.rest.codec import message_to_dict
 from scopegate.transports.rest.decode import BadRequestError, read_json_body
@@ -86,6 +87,8 @@ class Extensions:
             peer=_peer(request),
             handler=ROLL,
             extras={"key_id": request.path_params["key_id"], "grace_seconds": grace},
+            transport="rest",
+            request_id_prefix=sanitized_prefix(request.headers.get(PREFIX_HEADER)),
         )
         response, error = await self._dispatcher.dispatch(call)
         return json_response(message_to_dict(response), error)

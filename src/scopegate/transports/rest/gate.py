@@ -17,6 +17,7 @@ credential_headers.py).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
@@ -24,7 +25,8 @@ from starlette.requests import Request
 
 from scopegate.contract.catalog import NO_AUTH
 from scopegate.contract.status import ApiError
-from scopegate.dispatch import Dispatcher
+from scopegate.dispatch import Call, Dispatcher
+from scopegate.request_ids import PREFIX_HEADER, sanitized_prefix
 from scopegate.transports import credential_headers
 from scopegate.transports.rest.endpoint import ApiEndpoint, route_path, unrouted
 from scopegate.transports.rest.errors import error_response
@@ -36,6 +38,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 V2 = "/v2/"
+_PREFIX_HEADER = PREFIX_HEADER.encode()
 EXTENSIONS = "/scopegate/v1/"
 # The verbs API routes answer; others (OPTIONS, ...) go on to Starlette, which answers 405.
 API_VERBS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
@@ -97,16 +100,35 @@ class RefusalGate:
             try:
                 presented = self._dispatcher.authenticator.present(authorization, session_token)
             except ApiError as error:
+                received = time.perf_counter()
                 client = scope.get("client")
-                refused = await self._dispatcher.auth_failures.refuse(
-                    client[0] if client else "", error
-                )
-                await self._refuse(scope, receive, send, refused)
+                peer = client[0] if client else ""
+                refused = await self._dispatcher.auth_failures.refuse(peer, error)
+                spec = match.spec
+                call = Call(spec, spec.input_type(), None, None, peer, transport="rest")
+                call.received = received
+                await self._refuse(scope, receive, send, refused, call)
                 return True
         response = await self._endpoint.answer(Request(scope, receive), match, presented)
         await response(scope, receive, send)
         return True
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, error: ApiError) -> None:
-        response = error_response(error, self._dispatcher.new_request_id())
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, error: ApiError, call: Call | None = None
+    ) -> None:
+        """Answer a refusal of credentials; the observers hear of it when the route is an
+        API method's (`call`)."""
+        prefix = _prefix(scope["headers"])
+        request_id = self._dispatcher.new_request_id(prefix)
+        if call is not None:
+            call.request_id_prefix = prefix
+            self._dispatcher.refused(call, error, request_id, "authentication")
+        response = error_response(error, request_id)
         await response(scope, receive, send)
+
+
+def _prefix(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name == _PREFIX_HEADER:
+            return sanitized_prefix(value.decode("latin-1"))
+    return ""
