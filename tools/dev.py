@@ -228,6 +228,30 @@ def ensure_postgres() -> None:
     log(f"PostgreSQL binaries: {bindir}")
 
 
+# --- Chromium -------------------------------------------------------------------------------
+
+
+def ensure_chromium() -> None:
+    if CHROMIUM.exists():
+        log(f"Chromium: {CHROMIUM}")
+        return
+    if not is_root():
+        log(
+            f"Chromium ({CHROMIUM}) is not installed and this is not root, so it cannot be "
+            "installed here; the portal's browser tests will be skipped. "
+            "Install the 'chromium' package to run them."
+        )
+        return
+    if not shutil.which("apt-get"):
+        log("Chromium is not installed and apt-get is missing; the browser tests will skip")
+        return
+    log("Chromium is not installed: installing the 'chromium' package with apt-get")
+    apt_install(["chromium"])
+    if not CHROMIUM.exists():
+        raise DevError(f"apt-get installed chromium but {CHROMIUM} is still missing")
+    log(f"Chromium: {CHROMIUM}")
+
+
 # --- nginx and Caddy ------------------------------------------------------------------------
 
 
