@@ -228,6 +228,24 @@ def ensure_postgres() -> None:
     log(f"PostgreSQL binaries: {bindir}")
 
 
+# --- Redis ----------------------------------------------------------------------------------
+
+
+def ensure_redis() -> None:
+    """Debian's redis-server, for the tests of rate limits shared through Redis (they start
+    their own on a loopback port)."""
+    if shutil.which("redis-server"):
+        log(f"Redis: {shutil.which('redis-server')}")
+        return
+    if not is_root() or not shutil.which("apt-get"):
+        log("redis-server is not installed and cannot be here; the Redis limit tests will skip")
+        return
+    log("redis-server is not installed: installing the 'redis-server' package with apt-get")
+    apt_install(["redis-server"])
+    if not shutil.which("redis-server"):
+        raise DevError("apt-get installed redis-server but it is still not found")
+
+
 # --- Chromium -------------------------------------------------------------------------------
 
 
@@ -348,6 +366,7 @@ def cmd_test(args: list[str]) -> int:
     ensure_venv()
     ensure_installed(["test"])
     ensure_postgres()
+    ensure_redis()
     ensure_chromium()
     ensure_node()
     ensure_proxies()
