@@ -7,6 +7,7 @@ document, and schemathesis may not fail to run an operation.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from scopegate.contract.extensions import EXTENSION_METHODS
 from scopegate.contract.openapi import openapi_json, path_parameter
 from tests.support.server_process import ServerProcess
 from tests.support.servers import SERVER_ENV
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # What the document promises: status codes, content types, headers and bodies.
 CHECKS = ",".join(
@@ -81,9 +84,9 @@ def test_every_binding_is_an_operation():
                 continue  # the same verb and path as an earlier method: REST reaches that one
             names = [p["name"] for p in operation["parameters"] if p["in"] == "path"]
             assert names == [path_parameter(v) for v in binding.variables]
-            # An extension reads a body on POST and PATCH only.
+            # An extension reads a body on POST, PATCH and PUT only.
             takes_body = binding.body == "*" and (
-                spec.name not in EXTENSION_METHODS or binding.verb in ("POST", "PATCH")
+                spec.name not in EXTENSION_METHODS or binding.verb in ("POST", "PATCH", "PUT")
             )
             assert ("requestBody" in operation) == takes_body, spec.name
             secured = operation["security"] != []
@@ -148,7 +151,9 @@ class Run:
         self.report = tmp / f"{name}.json"
         self.output = tmp / f"{name}.txt"
         command = [
-            str(Path(sys.executable).with_name("schemathesis")),
+            sys.executable,
+            "-m",
+            "tests.support.schemathesis_cli",
             "--config-file",
             str(config_file),
             "run",
@@ -180,7 +185,16 @@ class Run:
         with self.output.open("w") as output:
             # In the test's directory: schemathesis keeps a cache beside where it runs.
             self.process = subprocess.Popen(
-                command, stdout=output, stderr=subprocess.STDOUT, cwd=tmp
+                command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=tmp,
+                env={
+                    **os.environ,
+                    "PYTHONPATH": os.pathsep.join(
+                        filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))
+                    ),
+                },
             )
 
     def result(self) -> dict:
@@ -196,7 +210,7 @@ class Run:
             f"failures, {len(result['errors'])} errors, {result['running_time']:.0f} s"
         )
         assert not result["failures"], text[text.find("FAILURES") :][:8000]
-        assert not result["errors"], text[-8000:]
+        assert not result["errors"], text[text.find("ERRORS") :][:8000]
         assert operations["tested"] == operations["total"] == operations["selected"], operations
         assert code == 0, text[-5000:]
         return result
