@@ -285,6 +285,8 @@ class Dispatcher:
         )
         if handler.blocking:
             return await asyncio.to_thread(handler.fn, context, call.request)
+        if handler.awaits:
+            return await handler.fn(context, call.request)
         return handler.fn(context, call.request)
 
     async def _present(self, call: Call) -> Presented:

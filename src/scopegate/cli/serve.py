@@ -78,6 +78,48 @@ def serve(
             help="DEBUG, INFO (default: the access log is INFO), WARNING, ERROR.",
         ),
     ] = None,
+    upstream: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream",
+            help="HOST:PORT of a gRPC server implementing clarifai.api.V2: every method without "
+            "a local handler is forwarded there after authorization (SCOPEGATE_UPSTREAM).",
+        ),
+    ] = None,
+    upstream_tls: Annotated[
+        bool, typer.Option("--upstream-tls", help="Speak TLS to the upstream.")
+    ] = False,
+    upstream_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--upstream-ca",
+            help="PEM roots the upstream's certificate must chain to (implies --upstream-tls).",
+        ),
+    ] = None,
+    upstream_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--upstream-timeout",
+            help="Seconds a forwarded call may take (default 30; a client's deadline, if "
+            "nearer, wins).",
+        ),
+    ] = None,
+    upstream_method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upstream-method",
+            help="Also forward this method although served here (repeatable; fnmatch "
+            "patterns, e.g. 'PostModelOutputs').",
+        ),
+    ] = None,
+    upstream_assertion: Annotated[
+        bool,
+        typer.Option(
+            "--upstream-assertion",
+            help="Sign each forwarded call's identity (x-scopegate-assertion, EdDSA JWT); "
+            "public keys at /.well-known/jwks.json.",
+        ),
+    ] = False,
     no_migrate: Annotated[
         bool,
         typer.Option(
@@ -122,6 +164,14 @@ def serve(
         tls_key=tls_key,
         trusted_proxies=trusted_proxy or (),
         migrate=not no_migrate,
+        upstream=_upstream(
+            upstream,
+            upstream_tls,
+            upstream_ca,
+            upstream_timeout,
+            upstream_method,
+            upstream_assertion,
+        ),
         observability=observing,
     )
     role = supervision.worker_role()
@@ -147,3 +197,26 @@ def _announce(line: str) -> None:
     # One write per line: the workers share the parent's stdout.
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def _upstream(
+    address: str | None,
+    tls: bool,
+    ca_file: Path | None,
+    timeout: float | None,
+    methods: list[str] | None,
+    assertion: bool,
+):
+    from scopegate.server.config import upstream_settings
+
+    try:
+        return upstream_settings(
+            address,
+            tls=tls,
+            ca_file=ca_file,
+            timeout=timeout,
+            methods=methods or (),
+            assertion=assertion,
+        )
+    except ValueError as exc:
+        usage(str(exc))

@@ -18,6 +18,8 @@ class Handler:
     fn: Callable[..., Message]
     # Blocking handlers (database access) run in a worker thread, off the event loop.
     blocking: bool = True
+    # `fn` returns an awaitable, awaited on the event loop (a forwarded call: gateway/).
+    awaits: bool = False
 
 
 # One line per module: features added side by side touch separate lines.

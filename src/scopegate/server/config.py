@@ -35,6 +35,11 @@ Connections (server/connections.py): SCOPEGATE_TRUSTED_PROXIES,
 SCOPEGATE_HTTP_REQUEST_TIMEOUT_SECONDS, SCOPEGATE_HTTP_KEEP_ALIVE_SECONDS,
 SCOPEGATE_HTTP_MAX_CONNECTIONS, SCOPEGATE_GRPC_MAX_IDLE_SECONDS.
 
+Forwarding upstream (gateway/; flags first): SCOPEGATE_UPSTREAM (HOST:PORT),
+SCOPEGATE_UPSTREAM_TLS, SCOPEGATE_UPSTREAM_CA, SCOPEGATE_UPSTREAM_TIMEOUT_SECONDS (30),
+SCOPEGATE_UPSTREAM_METHODS (comma-separated patterns), SCOPEGATE_UPSTREAM_ASSERTION,
+SCOPEGATE_UPSTREAM_ASSERTION_KEY (an Ed25519 PEM key; else one made in the data dir).
+
 The data dir, database URL, host, ports and TLS files (SCOPEGATE_DATA_DIR,
 SCOPEGATE_DATABASE_URL, SCOPEGATE_HOST, SCOPEGATE_GRPC_PORT, SCOPEGATE_HTTP_PORT,
 SCOPEGATE_PORT, SCOPEGATE_TLS_CERT, SCOPEGATE_TLS_KEY) are the command line's options, which
@@ -51,6 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scopegate.access import authentication, invalidation, relations
+from scopegate.gateway.settings import UpstreamSettings, parse_upstream_address, unknown_patterns
 from scopegate.media.settings import MediaSettings
 from scopegate.observability.settings import ObservabilitySettings, parse_address
 from scopegate.server.connections import ConnectionSettings, parse_networks
@@ -125,6 +131,8 @@ class Settings:
     usage: UsageSettings = field(default_factory=UsageSettings)
     # Metrics on or off and where /metrics is served (observability/).
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+    # Forward methods without a local handler to this V2 server (serve --upstream).
+    upstream: UpstreamSettings | None = None
     # This process's index among `serve --workers` (server/workers.py): it shares its ports
     # with the other workers (SO_REUSEPORT). None: the only serving process.
     worker: int | None = None
@@ -243,6 +251,61 @@ def connection_settings(trusted_proxies: Sequence[str] = ()) -> ConnectionSettin
         http_max_connections=_count("HTTP_MAX_CONNECTIONS", d.http_max_connections),
         grpc_max_idle=_number("GRPC_MAX_IDLE_SECONDS", d.grpc_max_idle),
     )
+
+
+def upstream_settings(
+    address: str | None = None,
+    *,
+    tls: bool = False,
+    ca_file: Path | None = None,
+    timeout: float | None = None,
+    methods: Sequence[str] = (),
+    assertion: bool = False,
+) -> UpstreamSettings | None:
+    """`serve --upstream` and its options, each falling back to its SCOPEGATE_UPSTREAM*
+    variable; None without an address (nothing is forwarded)."""
+    address = address or os.environ.get("SCOPEGATE_UPSTREAM", "").strip() or None
+    methods = list(methods) or [
+        m.strip() for m in os.environ.get("SCOPEGATE_UPSTREAM_METHODS", "").split(",") if m.strip()
+    ]
+    ca_file = ca_file or _path("UPSTREAM_CA")
+    if address is None:
+        if methods or ca_file or tls:
+            raise ValueError("--upstream-method, --upstream-tls and --upstream-ca need --upstream")
+        return None
+    from scopegate.contract.catalog import load_catalog
+
+    unknown = unknown_patterns(methods, load_catalog())
+    if unknown:
+        raise ValueError(f"--upstream-method names no V2 method: {', '.join(unknown)}")
+    tls = tls or _flag("UPSTREAM_TLS") or ca_file is not None
+    roots = None
+    if ca_file is not None:
+        try:
+            roots = ca_file.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read --upstream-ca {ca_file}: {exc.strerror}") from None
+        if b"-----BEGIN CERTIFICATE-----" not in roots:
+            raise ValueError(f"--upstream-ca {ca_file} holds no PEM certificate")
+    if timeout is None:
+        timeout = _number("UPSTREAM_TIMEOUT_SECONDS", 30.0)
+    elif not timeout > 0:
+        raise ValueError("--upstream-timeout must be positive")
+    return UpstreamSettings(
+        address=parse_upstream_address(address, "--upstream"),
+        tls=tls,
+        ca_certificates=roots,
+        ca_file=ca_file,
+        timeout=timeout,
+        methods=tuple(methods),
+        assertion=assertion or _flag("UPSTREAM_ASSERTION"),
+        assertion_key_file=_path("UPSTREAM_ASSERTION_KEY"),
+    )
+
+
+def _path(name: str) -> Path | None:
+    raw = os.environ.get(f"SCOPEGATE_{name}", "").strip()
+    return Path(raw).expanduser() if raw else None
 
 
 def _connect_to() -> dict[tuple[str, int], tuple[str, int]]:

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import uvicorn
 from grpc_health.v1 import health_pb2
@@ -25,7 +25,7 @@ from scopegate.dispatch import Dispatcher, Observer
 from scopegate.gateway.decision import ExternalAuthorizer
 from scopegate.gateway.ext_authz import EnvoyAuthorization
 from scopegate.gateway.forward_auth import ForwardAuth
-from scopegate.handlers import all_handlers
+from scopegate.handlers import Handler, all_handlers
 from scopegate.media.downloads import Downloader
 from scopegate.observability.operations import Operations
 from scopegate.portal import build_portal
@@ -33,6 +33,7 @@ from scopegate.server import heap
 from scopegate.server.config import AccessSettings, LoginSettings, Settings
 from scopegate.server.connections import grpc_options
 from scopegate.server.runtime import open_services, usage_counter
+from scopegate.server.upstream import Forwarding
 from scopegate.services.login import LoginService
 from scopegate.transports.grpc import build_grpc_server
 from scopegate.transports.grpc_pipe import PipedPeers
@@ -58,6 +59,7 @@ def build_dispatcher(
     auth_failures: AuthFailureThrottle | None = None,
     access: AccessSettings | None = None,
     observers: Sequence[Observer] = (),
+    forwarded: Mapping[str, Handler] | None = None,
 ) -> Dispatcher:
     """The dispatcher with its credential and relation caches, which register with the
     services' evictions: a change the services commit leaves them at once."""
@@ -72,8 +74,9 @@ def build_dispatcher(
     relations = RelationResolver(
         services.engine, ttl_seconds=access.relation_cache_seconds, evictions=services.evictions
     )
+    handlers = {**all_handlers(), **(forwarded or {})}  # forwarded: over the local ones
     return Dispatcher(
-        services, authenticator, all_handlers(), relations, auth_failures, observers=observers
+        services, authenticator, handlers, relations, auth_failures, observers=observers
     )
 
 
@@ -97,8 +100,16 @@ async def serve(settings: Settings, *, announce=print) -> None:
         settings.auth_failure_delay_seconds,
     )
     usage = usage_counter(settings, services)
+    # serve --upstream: methods without a local handler go upstream (server/upstream.py).
+    forwarding = None
+    if settings.upstream is not None:
+        forwarding = Forwarding(settings.upstream, services.catalog, settings.data_dir)
     dispatcher = build_dispatcher(
-        services, auth_failures, settings.access, observers=[usage] if usage else []
+        services,
+        auth_failures,
+        settings.access,
+        observers=[usage] if usage else [],
+        forwarded=forwarding.handlers() if forwarding else None,
     )
     # Metrics and the access log observe the dispatcher; /readyz and gRPC health follow
     # the database (observability/).
@@ -127,6 +138,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
             options=grpc_options(settings.connections),
             peer_of=peers,  # empty, so every peer as it is, with two ports
             reuse_port=worker is not None and not one_port,
+            wrap=forwarding.grpc_wrap(dispatcher, peers) if forwarding else None,
         )
     except OSError:
         http_socket.close()
@@ -143,6 +155,8 @@ async def serve(settings: Settings, *, announce=print) -> None:
         dispatcher, services.catalog, login, portal, operations.http_routes()
     )
     app = ForwardAuth(app, authorizer)
+    if forwarding is not None:
+        app = forwarding.http_app(app)  # GET /.well-known/jwks.json with signed assertions
     if limits.trusted_proxies:
         app = TrustedProxies(app, limits.trusted_proxies)
     protocol: type[asyncio.Protocol] = deadline_protocol(limits.http_request_timeout)
@@ -222,6 +236,9 @@ async def serve(settings: Settings, *, announce=print) -> None:
         announce(f"scopegate: metrics on {metrics_url}")
     if worker is None:
         announce(f"scopegate: data in {settings.data_dir} ({_redacted(settings.database_url)})")
+    if forwarding is not None and not worker:
+        for line in forwarding.describe():
+            announce(line)
 
     await stop.wait()
     announce("scopegate: shutting down, finishing in-flight requests")
@@ -235,6 +252,8 @@ async def serve(settings: Settings, *, announce=print) -> None:
         await watcher_task
     await asyncio.to_thread(watcher.flush)
     await asyncio.to_thread(downloader.close)
+    if forwarding is not None:
+        await forwarding.close()
     services.engine.dispose()
     announce("scopegate: stopped" if worker is None else f"scopegate: worker {worker} stopped")
 

@@ -127,6 +127,7 @@ def build_grpc_server(
     options: Sequence[tuple[str, int]] = (),
     peer_of: PeerOf = _as_is,
     reuse_port: bool = False,
+    wrap: Callable[[MethodSpec, grpc.RpcMethodHandler], grpc.RpcMethodHandler] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """The server, and the port it bound (useful when asked for port 0).
 
@@ -147,6 +148,8 @@ def build_grpc_server(
     handlers = {
         name: _method_handler(dispatcher, spec, peer_of) for name, spec in catalog.methods.items()
     }
+    if wrap is not None:  # forwarded methods' own handlers (gateway/streams.py)
+        handlers = {name: wrap(catalog.methods[name], h) for name, h in handlers.items()}
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
