@@ -135,6 +135,8 @@ class Credential:
     user: str = ""
     scopes: frozenset[str] = frozenset({ALL})
     app: tuple[str, str] = ("", "")  # an app key's (owner, app)
+    # A fine-grained PAT's limits: (apps as (owner, app), whole organizations); None: all.
+    limits: tuple[frozenset[tuple[str, str]], frozenset[str]] | None = None
 
 
 @dataclass
@@ -173,6 +175,13 @@ def expected(spec: MethodSpec, cred: Credential, user: str, app: str, world: Wor
             return KEY_INVALID
         return ALLOW
     user = cred.user if user in ("", "me") else user
+    if cred.limits is not None:
+        # README, "Fine-grained tokens": outside its apps and organizations, a stranger; an
+        # account-level method is judged on the account, which only a named organization opens.
+        limited_apps, limited_orgs = cred.limits
+        on_app = "" if account_level(spec) else app
+        if user not in limited_orgs and (not on_app or (user, on_app) not in limited_apps):
+            return MISSING
     held = closure(cred.scopes)
     if user == cred.user:
         return ALLOW if covers(held, spec.scopes) else SCOPES
@@ -285,6 +294,9 @@ SITUATIONS = (
     *(f"org {role} PAT" for role in ROLE_ON_APP),
     "stranger PAT, private app",
     "stranger PAT, public app",
+    "fine-grained PAT on its app",
+    "fine-grained PAT naming another app of its owner",
+    "fine-grained PAT limited to an organization, on its app",
 )
 
 
@@ -325,8 +337,10 @@ class Matrix:
         )
         return app.id, made.apps[0].metadata["default_api_key"]
 
-    def _pat(self, pat: str, scopes, expires_at: Timestamp | None = None) -> str:
-        key = resources_pb2.Key(type="personal_access_token", scopes=sorted(scopes))
+    def _pat(
+        self, pat: str, scopes, expires_at: Timestamp | None = None, apps=()
+    ) -> str:
+        key = resources_pb2.Key(type="personal_access_token", scopes=sorted(scopes), apps=apps)
         if expires_at is not None:
             key.expires_at.CopyFrom(expires_at)
         return (
@@ -456,6 +470,26 @@ class Matrix:
                 plain[f"org {role} PAT"] = Situation(
                     Credential("pat", member), member_pat, org_id, org_app
                 )
+            # Fine-grained PATs: the owner's, limited to the situation's app or to another;
+            # the org_contributor member's, limited to its organization.
+            for name, limit_to in (
+                ("fine-grained PAT on its app", own["fine-grained PAT on its app"][1]),
+                ("fine-grained PAT naming another app of its owner", other_app),
+            ):
+                limits = (frozenset({(owner, limit_to)}), frozenset())
+                secret = self._pat(owner_pat, [ALL], apps=[R.App(user_id=owner, id=limit_to)])
+                plain[name] = Situation(
+                    Credential("pat", owner, limits=limits), secret, *own[name]
+                )
+            org_id = orgs["org_contributor"]
+            org_app, _ = self._app(owner_pat, org_id)
+            secret = self._pat(member_pat, [ALL], apps=[R.App(user_id=org_id, id="*")])
+            plain["fine-grained PAT limited to an organization, on its app"] = Situation(
+                Credential("pat", member, limits=(frozenset(), frozenset({org_id}))),
+                secret,
+                org_id,
+                org_app,
+            )
             for name, situation in plain.items():
                 self.situations[(transport, name)] = situation
                 self.versions[(transport, name)] = self._seed(situation)
@@ -819,6 +853,8 @@ def test_every_method_naming_another_app_in_its_body(matrix: Matrix):
         "collaborator PAT, granted reads",
         "app key on its app",
         *(f"org {role} PAT" for role in ROLE_ON_APP),
+        "fine-grained PAT on its app",
+        "fine-grained PAT limited to an organization, on its app",
     ]
     wrong = []
     for name in names:

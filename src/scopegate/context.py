@@ -80,7 +80,7 @@ class RequestContext:
         principal, owner = self.principal, owner or self.target.user_id
         if principal is None:
             raise does_not_exist()
-        if principal.app is None and principal.user_id == owner:
+        if principal.app is None and principal.user_id == owner and principal.resources is None:
             return  # the owner: the account-level authorization covered all its apps
         self.authorize(principal, self.spec, Target(owner, app_id))
 

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from scopegate.access.evictions import Evictions
 from scopegate.access.single_flight import SingleFlight
 from scopegate.auth import tokens
-from scopegate.auth.principal import AppRef, CredentialKind, Principal
+from scopegate.auth.principal import AppRef, CredentialKind, Principal, ResourceLimits
 from scopegate.auth.tokens import SecretHasher, SecretKind
 from scopegate.contract.status import KEY_INVALID_DESCRIPTION, ApiError, C
 from scopegate.store import keys, sessions
@@ -96,7 +96,16 @@ def principal_from_key(record: KeyRecord) -> Principal:
         endpoints=frozenset(record.endpoints),
         app=app,
         expires_at=record.expires_at,
+        resources=resources_of(record),
     )
+
+
+def resources_of(record: KeyRecord) -> ResourceLimits | None:
+    """A fine-grained PAT's limits, built once per load: the policy reads them per request."""
+    found = record.resources
+    if found is None:
+        return None
+    return ResourceLimits(frozenset(found.apps), frozenset(found.orgs))
 
 
 # A cached credential is reloaded after this long even if no change evicted it, and an

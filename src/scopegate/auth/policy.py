@@ -145,6 +145,14 @@ def authorize(
                     http_status=401,
                 ),
             )
+    elif principal.resources is not None and not principal.resources.covers(
+        target.user_id, "" if spec.account_level else target.app_id
+    ):
+        # Outside a fine-grained PAT's resources, as if it did not exist (a stranger's
+        # answer). An account-level method is judged on the account, which only a named
+        # organization opens: naming one of its own apps never lets such a token reach its
+        # user's keys or apps as a set.
+        return Decision(False, does_not_exist())
     elif relation is Relation.NONE:
         return Decision(False, does_not_exist())
     elif relation in _GRANTED and grant is None:

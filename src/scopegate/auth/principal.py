@@ -20,6 +20,19 @@ class AppRef:
 
 
 @dataclass(frozen=True, slots=True)
+class ResourceLimits:
+    """What a fine-grained PAT may reach: named apps (`(owner, app)`) and whole
+    organizations (their account and every app they own). Nothing else, not even its own
+    user's account: such a token cannot list apps or mint keys."""
+
+    apps: frozenset[tuple[str, str]] = frozenset()
+    orgs: frozenset[str] = frozenset()
+
+    def covers(self, user_id: str, app_id: str) -> bool:
+        return user_id in self.orgs or (app_id != "" and (user_id, app_id) in self.apps)
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     user_id: str
     kind: CredentialKind
@@ -28,3 +41,5 @@ class Principal:
     endpoints: frozenset[str]  # full method names callable regardless of scopes
     app: AppRef | None = None  # set for app-specific keys only
     expires_at: datetime | None = None
+    # A fine-grained PAT's resources, loaded with the credential; None: unlimited.
+    resources: ResourceLimits | None = None

@@ -30,7 +30,7 @@ from scopegate.contract.status import ApiError
 from scopegate.services import keys as key_services
 from scopegate.services.audit import cli_actor
 from scopegate.store import keys
-from scopegate.store.records import now
+from scopegate.store.records import KeyResources, now
 
 if TYPE_CHECKING:
     from scopegate.context import Services
@@ -71,6 +71,29 @@ EndpointOption = Annotated[
         "repeatable.",
     ),
 ]
+OnlyAppOption = Annotated[
+    list[str] | None,
+    option(
+        "--only-app",
+        "Limit a PAT to this app, as USER/APP (an app of the user or of one of its "
+        "organizations); repeatable. Outside its apps and organizations it finds nothing.",
+    ),
+]
+OnlyOrgOption = Annotated[
+    list[str] | None,
+    option("--only-org", "Limit a PAT to this organization (all its apps); repeatable."),
+]
+
+
+def _resources(
+    conn, user: str, only_app: list[str] | None, only_org: list[str] | None
+) -> KeyResources | None:
+    """The limits --only-app/--only-org name (None when neither is given)."""
+    if not only_app and not only_org:
+        return None
+    return key_services.key_resources(conn, user, names(only_app), names(only_org))
+
+
 ExpiresOption = Annotated[
     int | None, option("--expires-in-days", "Expire the key this many days from now.", min=1)
 ]
@@ -136,14 +159,19 @@ def keys_create(
     scope: ScopeOption = None,
     endpoint: EndpointOption = None,
     expires_in_days: ExpiresOption = None,
+    only_app: OnlyAppOption = None,
+    only_org: OnlyOrgOption = None,
     *,
     db: Database,
 ) -> None:
     """Create a key and print its secret, once.
 
-    Without --scope or --endpoint the key gets the scope All.
+    Without --scope or --endpoint the key gets the scope All. --only-app and --only-org
+    make a fine-grained PAT.
     """
     _check_app_option(key_type, app_id)
+    if (only_app or only_org) and key_type is not KeyType.personal_access_token:
+        usage("--only-app and --only-org limit a personal access token only.")
     with db.services() as services:
         scopes = _scopes(services, scope if scope or endpoint else [ALL])
         endpoints = _endpoints(services, endpoint)
@@ -159,6 +187,7 @@ def keys_create(
                 scopes=scopes,
                 endpoints=endpoints,
                 expires_at=_expiry(expires_in_days),
+                resources=_resources(conn, user, only_app, only_org),
                 actor=cli_actor(user),
             )
     db.show(
@@ -180,15 +209,24 @@ def keys_patch(
     no_expiry: Annotated[
         bool, typer.Option("--no-expiry", help="Remove the key's expiry.")
     ] = False,
+    only_app: OnlyAppOption = None,
+    only_org: OnlyOrgOption = None,
+    all_resources: Annotated[
+        bool, typer.Option("--all-resources", help="Lift a PAT's --only-app/--only-org limits.")
+    ] = False,
     *,
     db: Database,
 ) -> None:
     """Change a key: the fields given are overwritten, the others kept.
 
-    --scope replaces all of the key's scopes (dependencies are added again).
+    --scope replaces all of the key's scopes (dependencies are added again); --only-app and
+    --only-org replace a PAT's limits, --all-resources lifts them.
     """
     if expires_in_days is not None and no_expiry:
         usage("Give --expires-in-days or --no-expiry, not both.")
+    if all_resources and (only_app or only_org):
+        usage("Give --all-resources or --only-app/--only-org, not both.")
+    limiting = bool(only_app or only_org or all_resources)
     changed = [
         name
         for name, given in (
@@ -196,13 +234,14 @@ def keys_patch(
             ("scopes", scope is not None),
             ("endpoints", endpoint is not None),
             ("expires_at", expires_in_days is not None or no_expiry),
+            ("resources", limiting),
         )
         if given
     ]
     if not changed:
         usage(
-            "Nothing to change: give --description, --scope, --endpoint, --expires-in-days "
-            "or --no-expiry."
+            "Nothing to change: give --description, --scope, --endpoint, --expires-in-days, "
+            "--no-expiry, --only-app, --only-org or --all-resources."
         )
     with db.services() as services:
         scopes = _scopes(services, scope) if scope is not None else None
@@ -226,6 +265,11 @@ def keys_patch(
                 actor=cli_actor(user),
                 details="changed: " + ", ".join(changed),
             )
+            if limiting:
+                resources = _resources(conn, user, only_app, only_org)
+                record = key_services.set_key_resources(
+                    conn, record, resources, actor=cli_actor(user)
+                )
     db.show(
         out.key_document(record),
         f"Updated key {record.public_id} ({', '.join(changed)}).",

@@ -61,6 +61,8 @@ def key_document(record: KeyRecord) -> dict:
         "masked": record.masked,
         "scopes": list(record.scopes),
         "endpoints": list(record.endpoints),
+        # A fine-grained PAT's limits; None: all its user's resources.
+        "resources": record.resources.names() if record.resources is not None else None,
         **_times(record, "created_at", "modified_at", "last_used_at", "expires_at"),
     }
 
@@ -156,6 +158,15 @@ def print_secret(secret: Secret) -> None:
     sys.stdout.flush()
 
 
+def _limits(record: KeyRecord) -> str:
+    """A fine-grained PAT's limits in the table's app column: `only alice/app, org acme`."""
+    if record.resources is None:
+        return ""
+    named = [f"{u}/{a}" for u, a in record.resources.apps]
+    named += [f"org {o}" for o in record.resources.orgs]
+    return "only " + ", ".join(named)
+
+
 def key_rows(
     records: Iterable[KeyRecord], title: str = "", empty: str = "Nothing to show."
 ) -> Rows:
@@ -164,7 +175,7 @@ def key_rows(
         [
             r.public_id,
             r.kind,
-            r.app_id or "-",
+            r.app_id or _limits(r) or "-",
             r.description,
             r.masked,
             ", ".join(r.scopes) or "-",

@@ -71,14 +71,16 @@ def _message_types() -> tuple[type[Message], type[Message]]:
 ExtensionRequest, ExtensionResponse = _message_types()
 
 
-def _spec(name: str, verb: str, template: str, scopes: frozenset[str]) -> MethodSpec:
+def _spec(
+    name: str, verb: str, template: str, scopes: frozenset[str], service: str = "Organizations"
+) -> MethodSpec:
     bindings: tuple[HttpBinding, ...] = ()
     if template:
         variables = tuple(_PATH_VARIABLE.findall(template))
         bindings = (HttpBinding(verb=verb, template=template, body="*", variables=variables),)
     return MethodSpec(
         name=name,
-        full_name=f"/{PACKAGE}.Organizations/{name}",
+        full_name=f"/{PACKAGE}.{service}/{name}",
         input_type=ExtensionRequest,
         output_type=ExtensionResponse,
         # A person's credential: an app-specific key stands for one app, not a member.
@@ -124,6 +126,15 @@ POST_TEAM = _spec("PostOrganizationTeam", "POST", f"{_ORG}/teams", _MANAGE)
 PATCH_TEAM = _spec("PatchOrganizationTeam", "PATCH", f"{_ORG}/teams/{{team_id}}", _MANAGE)
 DELETE_TEAM = _spec("DeleteOrganizationTeam", "DELETE", f"{_ORG}/teams/{{team_id}}", _REMOVE)
 
+# A PAT's resources (fine-grained tokens): read as GetKey, changed as PatchKeys.
+_KEY = f"/scopegate/v1/users/{{{_TARGET}}}/keys/{{key_id}}"
+GET_KEY_RESOURCES = _spec(
+    "GetKeyResources", "GET", f"{_KEY}/resources", frozenset({"Keys_Get"}), "Keys"
+)
+PUT_KEY_RESOURCES = _spec(
+    "PutKeyResources", "PUT", f"{_KEY}/resources", frozenset({"Keys_Get", "Keys_Add"}), "Keys"
+)
+
 EXTENSION_METHODS: MappingProxyType[str, MethodSpec] = MappingProxyType(
     {
         spec.name: spec
@@ -139,6 +150,8 @@ EXTENSION_METHODS: MappingProxyType[str, MethodSpec] = MappingProxyType(
             POST_TEAM,
             PATCH_TEAM,
             DELETE_TEAM,
+            GET_KEY_RESOURCES,
+            PUT_KEY_RESOURCES,
         )
     }
 )

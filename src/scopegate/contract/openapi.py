@@ -305,7 +305,8 @@ def _operation(spec: MethodSpec, binding: HttpBinding, index: int, schemas: _Sch
     )
     if is_extension(spec):
         success = _status_only()  # plus the extension's own document beside `status`
-        request: Schema | None = {"type": "object"} if binding.verb in ("POST", "PATCH") else None
+        with_body = binding.verb in ("POST", "PATCH", "PUT")
+        request: Schema | None = {"type": "object"} if with_body else None
     else:
         # Every answer carries `status`, the response message's fields beside it.
         success = {"$ref": schemas.ref(spec.output_type.DESCRIPTOR)["$ref"], "required": ["status"]}

@@ -40,6 +40,7 @@ HANDLER_MODULES = (
     "app_patch",
     "input_count",
     "model_types",
+    "key_resources",
 )
 
 

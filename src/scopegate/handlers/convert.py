@@ -9,7 +9,7 @@ from clarifai_grpc.grpc.api import resources_pb2
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from scopegate.store.records import AppRecord, KeyRecord, UserRecord
+from scopegate.store.records import AppRecord, KeyRecord, KeyResources, UserRecord
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -94,4 +94,17 @@ def key_message(key: KeyRecord, *, secret: str | None = None) -> resources_pb2.K
         message.expires_at.CopyFrom(timestamp(key.expires_at))
     if key.app_id:
         message.apps.append(resources_pb2.App(id=key.app_id, user_id=key.app_user_id or ""))
+    if key.resources is not None:
+        message.apps.extend(resource_apps(key.resources))
     return message
+
+
+# In `Key.apps` of a fine-grained PAT, an app id no app can have: the whole organization.
+WHOLE_ORG = "*"
+
+
+def resource_apps(resources: KeyResources) -> list[resources_pb2.App]:
+    """A fine-grained PAT's limits as `Key.apps`: its apps, and `{user_id: ORG, id: "*"}`
+    for each whole organization (what PostKeys and PatchKeys read back)."""
+    named = [resources_pb2.App(id=app_id, user_id=owner) for owner, app_id in resources.apps]
+    return named + [resources_pb2.App(id=WHOLE_ORG, user_id=org) for org in resources.orgs]

@@ -13,12 +13,12 @@ from scopegate.auth.principal import CredentialKind
 from scopegate.context import RequestContext
 from scopegate.contract.status import ApiError, does_not_exist, invalid_argument
 from scopegate.handlers import Handler
-from scopegate.handlers.convert import key_message
+from scopegate.handlers.convert import WHOLE_ORG, key_message
 from scopegate.handlers.paging import offset_limit
 from scopegate.services import keys as key_service
 from scopegate.services.keys import key_endpoints, key_scopes, key_type
 from scopegate.store import apps, keys, orgs
-from scopegate.store.records import AppRecord, KeyRecord, now
+from scopegate.store.records import AppRecord, KeyRecord, KeyResources, now
 
 
 def _scopes(ctx: RequestContext, names) -> frozenset[str]:
@@ -47,18 +47,18 @@ def post_keys(ctx: RequestContext, request):
         for key in request.keys:
             # No type but an app, as in Clarifai's documented cURL example: an API key.
             kind = key_type(key.type or ("app_specific_key" if key.apps else ""))
-            app = None
+            app, resources = None, None
             if kind is CredentialKind.APP_KEY:
                 if len(key.apps) != 1:
                     raise invalid_argument("An app-specific key names exactly one app in 'apps'.")
                 app = _manageable_app(conn, ctx, key.apps[0])
-            elif key.apps:
-                raise invalid_argument("A personal access token is not tied to apps.")
             elif orgs.is_organization(conn, user_id):
                 raise invalid_argument(
                     "An organization has no Personal Access Tokens: members use their own "
                     "(user_id 'me')."
                 )
+            elif key.apps:  # a fine-grained PAT: limited to these apps and organizations
+                resources = limits_from_apps(conn, user_id, key.apps)
             record, secret = key_service.create_key(
                 conn,
                 ctx.services.hasher,
@@ -70,10 +70,41 @@ def post_keys(ctx: RequestContext, request):
                 scopes=_scopes(ctx, key.scopes),
                 endpoints=_endpoints(ctx, key.endpoints),
                 expires_at=_expiry(key),
+                resources=resources,
                 actor=ctx.actor(),
             )
             response.keys.append(key_message(record, secret=secret))
+            _note(ctx, record, secret)
     return response
+
+
+def limits_from_apps(conn, user_id: str, named) -> KeyResources:
+    """A PAT's `apps` (PostKeys, PatchKeys): each app of the user (`user_id` empty or `me`)
+    or of one of its organizations, or `{user_id: ORG, id: "*"}` for a whole organization."""
+    app_names, org_ids = [], []
+    for app in named:
+        owner = app.user_id if app.user_id not in ("", ME) else user_id
+        if app.id == WHOLE_ORG:
+            org_ids.append(owner)
+        else:
+            app_names.append(f"{owner}/{app.id}")
+    return key_service.key_resources(conn, user_id, app_names, org_ids)
+
+
+def resources_json(record: KeyRecord) -> dict | None:
+    """A key's limits as REST answers, the CLI and the portal show them; None: all."""
+    return record.resources.names() if record.resources is not None else None
+
+
+def _note(ctx: RequestContext, record: KeyRecord, shown_as: str) -> None:
+    """The REST extension fields of one key an answer names by `shown_as` (its secret when
+    just created, else its public id)."""
+    details = ctx.extras.setdefault("key_details", {})
+    details[shown_as] = {
+        "masked": record.masked,
+        "last_used_at": record.last_used_at.isoformat() if record.last_used_at else None,
+        "resources": resources_json(record),
+    }
 
 
 def _manageable_app(conn, ctx: RequestContext, named) -> AppRecord:
@@ -131,13 +162,8 @@ def list_app_keys(ctx: RequestContext, request):
 def note_details(ctx: RequestContext, records: list[KeyRecord]) -> list[KeyRecord]:
     """The proto's Key has no masked form or last use: REST answers add them (see
     transports/rest.py); gRPC callers find them in the CLI and the portal."""
-    ctx.extras["key_details"] = {
-        r.public_id: {
-            "masked": r.masked,
-            "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None,
-        }
-        for r in records
-    }
+    for record in records:
+        _note(ctx, record, record.public_id)
     return records
 
 
@@ -176,7 +202,17 @@ def patch_keys(ctx: RequestContext, request):
                 expires_at=_expiry(key),
                 actor=ctx.actor(),
             )
+            if key.apps and patched_record.kind == CredentialKind.PAT.value:
+                # Named apps limit the PAT to them; none given keeps its limits (widening
+                # takes PUT .../resources with all_resources, never an omission).
+                patched_record = key_service.set_key_resources(
+                    conn,
+                    patched_record,
+                    limits_from_apps(conn, patched_record.user_id, key.apps),
+                    actor=ctx.actor(),
+                )
             response.keys.append(key_message(patched_record))
+            _note(ctx, patched_record, patched_record.public_id)
     return response
 
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from scopegate.auth.policy import ME
 from scopegate.auth.principal import CredentialKind
+from scopegate.contract import extensions as ext
 from scopegate.contract.status import ApiError, does_not_exist
 from scopegate.handlers.key_roll import AUTHORIZED_AS, ROLL
 from scopegate.portal.forms import chosen_scopes, expiry_date, expiry_timestamp, text
@@ -106,7 +107,8 @@ async def _get_key(page: Page, place: KeyPlace) -> resources_pb2.Key:
         ),
     )
     key = reply.key
-    in_app = key.apps[0].id if key.apps else ""
+    # A PAT's `apps` are its fine-grained limits, not where it lives.
+    in_app = key.apps[0].id if key.apps and key.type != CredentialKind.PAT.value else ""
     if key.type != place.kind.value or in_app != place.app_id:
         raise does_not_exist("No such key here.")
     return key
@@ -132,7 +134,24 @@ def _form_values(page: Page) -> dict:
         "description": text(page.form, "description", 500),
         "scopes": chosen_scopes(page.form),
         "expires_on": text(page.form, "expires_on", 20),
+        "resources": text(page.form, "resources", 5000),
     }
+
+
+def _limited_to(resources: str) -> list[resources_pb2.App]:
+    """A fine-grained PAT's limits as typed, one per line or comma: `APP` (one of yours),
+    `USER/APP` (an organization's app) or `ORG/*` (a whole organization)."""
+    named = []
+    for item in resources.replace(",", "\n").split():
+        owner, _, app_id = item.rpartition("/")
+        named.append(resources_pb2.App(user_id=owner or ME, id=app_id))
+    return named
+
+
+def _resources_text(key: resources_pb2.Key) -> str:
+    if key.type != CredentialKind.PAT.value:
+        return ""
+    return "\n".join(f"{app.user_id}/{app.id}" for app in key.apps)
 
 
 def _secret_page(page: Page, place: KeyPlace, key: resources_pb2.Key, heading: str) -> Response:
@@ -154,7 +173,7 @@ def _secret_page(page: Page, place: KeyPlace, key: resources_pb2.Key, heading: s
 async def create_key(page: Page) -> Response:
     place = KeyPlace.of(page)
     if page.request.method == "GET":
-        values = {"description": "", "scopes": [], "expires_on": ""}
+        values = {"description": "", "scopes": [], "expires_on": "", "resources": ""}
         return await _render_form(page, place, values=values, error=None)
     values = _form_values(page)
     try:
@@ -168,6 +187,8 @@ async def create_key(page: Page) -> Response:
             key.expires_at.CopyFrom(expires)
         if place.app_id:
             key.apps.append(resources_pb2.App(id=place.app_id, user_id=ME))
+        else:
+            key.apps.extend(_limited_to(values["resources"]))
         reply = await page.call(
             "PostKeys", service_pb2.PostKeysRequest(user_app_id=place.ids(), keys=[key])
         )
@@ -188,6 +209,7 @@ async def edit_key(page: Page) -> Response:
                 current.expires_at if current.HasField("expires_at") else None
             ),
             "key_id": current.id,
+            "resources": _resources_text(current),
         }
         return await _render_form(page, place, values=values, error=None)
     values = {**_form_values(page), "key_id": current.id}
@@ -208,13 +230,25 @@ async def edit_key(page: Page) -> Response:
             expires = expiry_timestamp(values["expires_on"])
             if expires is not None:
                 patch.expires_at.CopyFrom(expires)
+        if not place.app_id:
+            patch.apps.extend(_limited_to(values["resources"]))
         await page.call(
             "PatchKeys",
             service_pb2.PatchKeysRequest(user_app_id=place.ids(), keys=[patch], action="overwrite"),
         )
+        if not place.app_id and not patch.apps and _resources_text(current):
+            await _lift_limits(page, current.id)  # emptied: all resources again
     except ApiError as error:
         return await _render_form(page, place, values=values, error=error)
     return page.redirect(place.list_path, "key-saved")
+
+
+async def _lift_limits(page: Page, key_id: str) -> None:
+    await page.call(
+        ext.PUT_KEY_RESOURCES,
+        ext.ExtensionRequest(user_app_id=resources_pb2.UserAppIDSet(user_id=ME)),
+        extras={ext.PATH: {"key_id": key_id}, ext.BODY: {"all_resources": True}},
+    )
 
 
 @signed_in

@@ -18,8 +18,8 @@ from scopegate.contract.status import does_not_exist, invalid_argument
 from scopegate.services import change_log
 from scopegate.services.audit import Actor
 from scopegate.services.checks import MAX_DESCRIPTION_LENGTH, check_length
-from scopegate.store import keys, orgs
-from scopegate.store.records import AppRecord, KeyRecord, now
+from scopegate.store import apps, keys, orgs
+from scopegate.store.records import AppRecord, KeyRecord, KeyResources, now
 
 if TYPE_CHECKING:
     from scopegate.contract.catalog import Catalog
@@ -67,6 +67,54 @@ def key_endpoints(catalog: Catalog, names: Iterable[str]) -> frozenset[str]:
     return frozenset(result)
 
 
+def key_resources(
+    conn: Connection, user_id: str, app_names: Iterable[str], org_ids: Iterable[str]
+) -> KeyResources:
+    """The limits of a fine-grained PAT of `user_id`, checked: each app (`owner/app`) is the
+    user's own or an app of an organization the user belongs to, each organization one the
+    user belongs to. Anything else is refused alike, whether it exists or not."""
+    named_apps: list[tuple[str, str]] = []
+    for name in dict.fromkeys(n.strip() for n in app_names):
+        owner, _, app_id = name.partition("/")
+        owner = user_id if owner in ("", "me") else owner
+        app = apps.get(conn, owner, app_id) if app_id else None
+        mine = app is not None and (
+            owner == user_id or orgs.role_of(conn, owner, user_id) is not None
+        )
+        if not mine:
+            raise invalid_argument(
+                f"App '{name}' is not among your apps or your organizations' apps "
+                "(name apps as USER_ID/APP_ID)."
+            )
+        named_apps.append((owner, app_id))
+    named_orgs: list[str] = []
+    for org_id in dict.fromkeys(o.strip() for o in org_ids):
+        if not orgs.is_organization(conn, org_id) or orgs.role_of(conn, org_id, user_id) is None:
+            raise invalid_argument(f"'{org_id}' is not an organization you belong to.")
+        named_orgs.append(org_id)
+    if not named_apps and not named_orgs:
+        raise invalid_argument(
+            "A fine-grained token names at least one app or organization; "
+            "to reach all resources, remove its limits instead."
+        )
+    return KeyResources(tuple(sorted(named_apps)), tuple(sorted(named_orgs)))
+
+
+def set_key_resources(
+    conn: Connection, record: KeyRecord, resources: KeyResources | None, *, actor: Actor
+) -> KeyRecord:
+    """Limit a PAT to `resources` (None: all its user's resources), audited; every process
+    drops the cached key (and the decisions resting on it) within the revocation bound."""
+    if record.kind != CredentialKind.PAT.value:
+        raise invalid_argument("Only a Personal Access Token can be limited to resources.")
+    if not keys.set_resources(conn, record.pk, resources):
+        raise does_not_exist("No such key.")
+    change_log.record(conn, "key", record.public_id)
+    shown = resources.to_json() if resources is not None else "all"
+    actor.record(conn, "key.resources", f"key:{record.public_id}", f"resources={shown}")
+    return _stored(conn, record.user_id, record.public_id)
+
+
 def find_key(conn: Connection, hasher: SecretHasher, user_id: str, key_id: str) -> KeyRecord:
     """A key of `user_id` named by its public id, or by a still-valid secret of it."""
     key_id = key_id.strip()
@@ -96,6 +144,7 @@ def issue_key(
     scopes: Iterable[str],
     endpoints: Iterable[str] = (),
     expires_at: datetime | None = None,
+    resources: KeyResources | None = None,
 ) -> tuple[str, str]:
     """Store a new key; returns (public id, secret). The secret is never stored. Audited
     by the change it is part of (`create_key`, a sign-up, a new app's default key)."""
@@ -111,6 +160,7 @@ def issue_key(
         scopes=scopes,
         endpoints=endpoints,
         expires_at=expires_at,
+        resources=resources,
     )
     return public_id, secret
 
@@ -127,7 +177,10 @@ def _store_key(
     scopes: Iterable[str],
     endpoints: Iterable[str],
     expires_at: datetime | None,
+    resources: KeyResources | None = None,
 ) -> str:
+    if resources is not None and kind is not CredentialKind.PAT:
+        raise invalid_argument("Only a Personal Access Token can be limited to resources.")
     if kind is CredentialKind.PAT and orgs.is_organization(conn, user_id):
         # Here too, not only in PostKeys: the CLI issues and imports keys for any account.
         raise invalid_argument(
@@ -147,6 +200,7 @@ def _store_key(
         digest=digest,
         masked=tokens.mask(secret),
         expires_at=expires_at,
+        resources=resources,
     )
     change_log.record(conn, "key", public_id)
     return public_id
@@ -163,6 +217,7 @@ def create_key(
     scopes: Iterable[str],
     endpoints: Iterable[str] = (),
     expires_at: datetime | None = None,
+    resources: KeyResources | None = None,
     actor: Actor,
 ) -> tuple[KeyRecord, str]:
     """Issue a key and audit it; returns the stored key and its secret, shown once."""
@@ -176,8 +231,10 @@ def create_key(
         scopes=scopes,
         endpoints=endpoints,
         expires_at=expires_at,
+        resources=resources,
     )
-    actor.record(conn, "key.create", f"key:{public_id}", f"type={kind.value}")
+    limited = "" if resources is None else f" resources={resources.to_json()}"
+    actor.record(conn, "key.create", f"key:{public_id}", f"type={kind.value}{limited}")
     return _stored(conn, user_id, public_id), secret
 
 

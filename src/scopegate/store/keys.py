@@ -10,7 +10,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select
 from sqlalchemy import update as update_stmt
 
 from scopegate.store.paging import newest_first
-from scopegate.store.records import KeyRecord, json_strings, now, row_reader
+from scopegate.store.records import KeyRecord, KeyResources, json_strings, now, row_reader
 from scopegate.store.schema import apps, key_secrets, keys
 
 _COLUMNS = (
@@ -26,6 +26,7 @@ _COLUMNS = (
     keys.c.last_used_at,
     keys.c.created_at,
     keys.c.modified_at,
+    keys.c.resources,
     apps.c.user_id.label("app_user_id"),
     apps.c.app_id,
 )
@@ -35,7 +36,9 @@ def _select():
     return select(*_COLUMNS).select_from(keys.outerjoin(apps, keys.c.app_pk == apps.c.id))
 
 
-_record = row_reader(KeyRecord, scopes=json_strings, endpoints=json_strings)
+_record = row_reader(
+    KeyRecord, scopes=json_strings, endpoints=json_strings, resources=KeyResources.from_json
+)
 
 
 def create(
@@ -51,6 +54,7 @@ def create(
     digest: bytes,
     masked: str,
     expires_at: datetime | None,
+    resources: KeyResources | None = None,
 ) -> int:
     at = now()
     pk = conn.execute(
@@ -64,6 +68,7 @@ def create(
             endpoints=json.dumps(sorted(endpoints)),
             masked=masked,
             expires_at=expires_at,
+            resources=resources.to_json() if resources is not None else None,
             created_at=at,
             modified_at=at,
         )
@@ -158,6 +163,13 @@ def update(
             modified_at=now(),
         )
     )
+    return conn.execute(statement).rowcount > 0
+
+
+def set_resources(conn: Connection, pk: int, resources: KeyResources | None) -> bool:
+    """Whether the key still existed to be updated. None: unlimited."""
+    value = resources.to_json() if resources is not None else None
+    statement = update_stmt(keys).where(keys.c.id == pk).values(resources=value, modified_at=now())
     return conn.execute(statement).rowcount > 0
 
 

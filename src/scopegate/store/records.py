@@ -88,6 +88,31 @@ class AppRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyResources:
+    """What a fine-grained PAT is limited to: apps as (owner, app id), whole organizations."""
+
+    apps: tuple[tuple[str, str], ...] = ()
+    orgs: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"apps": [f"{u}/{a}" for u, a in sorted(self.apps)], "orgs": sorted(self.orgs)}
+        )
+
+    @staticmethod
+    def from_json(value: str | None) -> KeyResources | None:
+        if value is None:
+            return None
+        stored = json.loads(value)
+        apps = tuple(tuple(name.split("/", 1)) for name in stored.get("apps", ()))
+        return KeyResources(apps, tuple(stored.get("orgs", ())))  # type: ignore[arg-type]
+
+    def names(self) -> dict[str, list[str]]:
+        """As the API, the CLI and the portal show it."""
+        return {"apps": [f"{u}/{a}" for u, a in self.apps], "orgs": list(self.orgs)}
+
+
+@dataclass(frozen=True, slots=True)
 class KeyRecord:
     pk: int
     public_id: str
@@ -103,6 +128,7 @@ class KeyRecord:
     last_used_at: datetime | None
     created_at: datetime
     modified_at: datetime
+    resources: KeyResources | None = None  # a fine-grained PAT's limits
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,8 @@ keys = Table(
     Column("last_used_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("modified_at", DateTime(timezone=True), nullable=False),
+    # A fine-grained PAT's limits, JSON {"apps": ["owner/app"], "orgs": ["org"]}; NULL: none.
+    Column("resources", Text),
     Index("ix_keys_user_kind", "user_id", "kind"),
 )
 

@@ -1,0 +1,64 @@
+"""The portal's credential governance (issue 14): a fine-grained PAT made, shown and widened
+on the Security page, in headless Chromium against a real server (fixtures of
+tests/test_portal.py: its own server, alice signed up through the portal)."""
+
+from __future__ import annotations
+
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
+
+from tests import test_portal as portal_tests
+from tests.support.clients import new_id
+from tests.support.portal import auth, copy_secret, ids, row, tick
+
+# The portal tests' fixtures: a server of this module's own, alice signed up through it.
+portal_server = portal_tests.portal_server
+base, stub, browser = portal_tests.base, portal_tests.stub, portal_tests.browser
+alice_account, alice = portal_tests.alice_account, portal_tests.alice
+
+
+def _app(stub, pat: str) -> str:
+    app_id = new_id("app")
+    reply = stub.PostApps(
+        service_pb2.PostAppsRequest(user_app_id=ids(), apps=[resources_pb2.App(id=app_id)]),
+        metadata=auth(pat),
+    )
+    assert reply.status.code == codes.SUCCESS, reply.status
+    return app_id
+
+
+def _get_app(stub, secret: str, app_id: str) -> int:
+    reply = stub.GetApp(
+        service_pb2.GetAppRequest(user_app_id=ids(app_id=app_id)), metadata=auth(secret)
+    )
+    return reply.status.code
+
+
+def test_fine_grained_pat_made_shown_and_widened(base, stub, alice):
+    page = alice.page
+    mine, other = _app(stub, alice.pat), _app(stub, alice.pat)
+    page.goto(f"{base}/portal/security/keys/new")
+    page.get_by_label("Short description").fill("only one app")
+    page.get_by_label("Only these apps and organizations").fill(mine)
+    tick(page, "Apps_Get")
+    tick(page, "Workflows_Get")
+    page.get_by_role("button", name="Confirm").click()
+    secret = copy_secret(page)
+    assert _get_app(stub, secret, mine) == codes.SUCCESS
+    assert _get_app(stub, secret, other) == codes.CONN_DOES_NOT_EXIST
+
+    page.click("#continue")
+    shown = row(page, "pat-table", "only one app")
+    assert shown.locator(".limits").inner_text() == f"only {alice.user_id}/{mine}"
+    # Another user's app is refused on the form, with what to do.
+    shown.get_by_role("link", name="Edit").click()
+    assert page.get_by_label("Only these apps").input_value() == f"{alice.user_id}/{mine}"
+    page.get_by_label("Only these apps").fill(f"someone-else/{mine}")
+    page.get_by_role("button", name="Save").click()
+    assert "not among your apps" in page.inner_text("main")
+    # Emptied: the token reaches all of alice's apps again.
+    page.get_by_label("Only these apps").fill("")
+    page.get_by_role("button", name="Save").click()
+    assert page.inner_text(".notice") == "The key was saved."
+    assert row(page, "pat-table", "only one app").locator(".limits").count() == 0
+    assert _get_app(stub, secret, other) == codes.SUCCESS
