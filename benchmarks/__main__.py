@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 
 from benchmarks import (
+    bench_ext_authz,
     bench_garbage,
     bench_gc,
     bench_inprocess,
@@ -38,6 +39,7 @@ BENCHMARKS = {
     "5": bench_relations,
     "6": bench_gc,
     "7": bench_one_port,
+    "10": bench_ext_authz,
 }
 
 

@@ -323,6 +323,37 @@ def _http_main(args) -> None:
     print(MARK_JSON + json.dumps({**totals, "seconds": seconds, "p50_us": p50, "p99_us": p99}))
 
 
+ENVOY_CHECK = "Check"
+ENVOY_SERVICE = "envoy.service.auth.v3.Authorization"
+
+
+def _envoy_check(app: str, secret: str | None):
+    """A CheckRequest as Envoy sends it for `GET /v2/users/USER/apps/APP` with `secret`;
+    answered OK with `status.code` 0 (pass `--expect '{"Check...": 0}'`)."""
+    from envoy.service.auth.v3 import external_auth_pb2
+
+    user_id, _, app_id = app.partition("/")
+    request = external_auth_pb2.CheckRequest()
+    http = request.attributes.request.http
+    http.method, http.path = "GET", f"/v2/users/{user_id}/apps/{app_id}"
+    http.headers.update(
+        {
+            ":method": "GET",
+            ":path": http.path,
+            ":authority": "api.example.com",
+            "authorization": f"Key {secret}",
+            "x-request-id": "bench",
+        }
+    )
+    return request
+
+
+def _check_response():
+    from envoy.service.auth.v3 import external_auth_pb2
+
+    return external_auth_pb2.CheckResponse
+
+
 def _grpc_main(args) -> None:
     """Rounds, one per name in `args.methods`, on one channel that stays open throughout;
     calls keep flowing between rounds (the next method, unmeasured, for `--settle` s)."""
@@ -340,10 +371,16 @@ def _grpc_main(args) -> None:
     rounds = args.methods.split(",")
     # A round is `Method` or `Method@user/app`: that method naming that app.
     requests = {}
+    paths = {}
     for name in set(rounds):
         method, _, app = name.partition("@")
+        if method == ENVOY_CHECK:  # Envoy's question about GET .../apps/APP (GetApp)
+            requests[name] = (method, _envoy_check(app, args.secret), _check_response())
+            paths[name] = f"/{ENVOY_SERVICE}/Check"
+            continue
         if method not in kinds:
             raise SystemExit(f"unsupported method {method}")
+        paths[name] = f"/clarifai.api.V2/{method}"
         request_type, response_type = kinds[method]
         request = request_type()
         if method == "GetStatusCode":
@@ -366,12 +403,13 @@ def _grpc_main(args) -> None:
             calls = {
                 name: (
                     channel.unary_unary(
-                        f"/clarifai.api.V2/{method}",
+                        paths[name],
                         request_serializer=type(request).SerializeToString,
                         response_deserializer=response_type.FromString,
                     ),
                     request,
-                    round_secrets.get(name, args.secret),
+                    # Envoy's question carries the credential inside, not as metadata.
+                    None if method == ENVOY_CHECK else round_secrets.get(name, args.secret),
                     expected[name],
                 )
                 for name, (method, request, response_type) in requests.items()

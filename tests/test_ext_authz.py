@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import grpc
 import pytest
@@ -373,3 +374,32 @@ def test_check_on_one_port(one_port_server):
     assert headers["x-scopegate-caller"] == user_id
     status, _ = refusal(envoy.check("GET", "/v2/users/me/apps"))
     assert status == 401
+
+
+def test_readme_envoy_filter_is_valid():
+    """The README's `http_filters` block parses into Envoy's own messages (field names,
+    enum values, types), the closest check of it this machine allows."""
+    yaml = pytest.importorskip("yaml")
+    # Imported for their descriptors: the messages the blocks' typed configs name.
+    from envoy.extensions.filters.http.ext_authz.v3 import ext_authz_pb2
+    from envoy.extensions.filters.http.router.v3 import router_pb2
+    from google.protobuf import json_format
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:]]
+    (filters,) = [yaml.safe_load(b) for b in blocks if "envoy.filters.http.ext_authz" in b]
+    parsed = {}
+    for entry in filters["http_filters"]:
+        config = dict(entry["typed_config"])
+        kind = config.pop("@type").rsplit("/", 1)[1]
+        message = {
+            ext_authz_pb2.ExtAuthz.DESCRIPTOR.full_name: ext_authz_pb2.ExtAuthz,
+            router_pb2.Router.DESCRIPTOR.full_name: router_pb2.Router,
+        }[kind]()
+        parsed[entry["name"]] = json_format.ParseDict(config, message)
+    ext_authz = parsed["envoy.filters.http.ext_authz"]
+    assert ext_authz.grpc_service.envoy_grpc.cluster_name == "scopegate"
+    assert ext_authz.with_request_body.pack_as_bytes
+    assert not ext_authz.with_request_body.allow_partial_message
+    assert not ext_authz.failure_mode_allow
+    assert list(parsed)[-1] == "envoy.filters.http.router"
