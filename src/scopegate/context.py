@@ -46,6 +46,9 @@ class Services:
     schedule_download: Callable[[int, str], None] = lambda _pk, _url: None
     # Loaded model runners (PostModelOutputs); None where nothing predicts (the CLI).
     runners: RunnerPool | None = None
+    # A key's (by pk) usage quota this process holds in leases, not yet spent (set by the
+    # dispatcher, access/quota.py): what a key's remaining count adds to the stored one.
+    quota_held: Callable[[int], int] = lambda _pk: 0
 
     def transaction(self) -> AbstractContextManager[Connection]:
         """A write transaction: what the services change in it leaves this process's caches

@@ -19,6 +19,8 @@ from scopegate import request_ids
 from scopegate.access.address_throttle import AuthFailureThrottle
 from scopegate.access.authentication import Authenticator, Presented
 from scopegate.access.decisions import Allowed, DecisionCache, cacheable
+from scopegate.access.limiter import Limiter
+from scopegate.access.quota import QuotaLeases
 from scopegate.access.relations import RelationResolver
 from scopegate.auth.policy import (
     Grant,
@@ -138,7 +140,8 @@ class Outcome:
     request_id: str
     started: float  # time.perf_counter() when dispatch began
     # The last stage reached: "request" (shape checks), "authentication", "authorization",
-    # "handler". A refusal's stage says which layer refused.
+    # "limits" (the credential's rates, quota, addresses), "handler". A refusal's stage
+    # says which layer refused.
     stage: str = "request"
     principal: Principal | None = None
     target: Target | None = None
@@ -165,8 +168,14 @@ class Dispatcher:
         relations: RelationResolver,
         auth_failures: AuthFailureThrottle | None = None,
         observers: Sequence[Observer] = (),
+        limiter: Limiter | None = None,
     ) -> None:
         self.services = services
+        # Per-credential limits (access/limiter.py), read off the credentials' cache: empty
+        # while no loaded credential has any, so unlimited requests pay one truth test.
+        self.limiter = limiter or Limiter(QuotaLeases(services.engine))
+        services.quota_held = self.limiter.quota.held
+        self._limits = authenticator.limits
         self.observers = list(observers)
         self.authenticator = authenticator
         self.relations = relations
@@ -263,6 +272,13 @@ class Dispatcher:
             )
             target, relation, scopes = allowed.target, allowed.relation, allowed.scopes
             outcome.relation, outcome.scopes = relation, scopes
+        if principal is not None and self._limits:
+            # After authorization: a refused request spends nothing; before the handler (and
+            # any forwarding upstream): a request over its limits goes nowhere.
+            limits = self._limits.get(principal.credential_id)
+            if limits is not None:
+                outcome.stage, outcome.principal, outcome.target = "limits", principal, target
+                await self.limiter.admit(limits, spec.name, call.peer, call.extras)
         outcome.stage, outcome.principal, outcome.target = "handler", principal, target
         handler = call.handler or self._handlers.get(spec.name)
         if handler is None:

@@ -20,12 +20,15 @@ from hashlib import blake2b
 from sqlalchemy import Engine
 
 from scopegate.access.evictions import Evictions
+from scopegate.access.limiter import CredentialLimits, credential_limits
 from scopegate.access.single_flight import SingleFlight
 from scopegate.auth import tokens
 from scopegate.auth.principal import AppRef, CredentialKind, Principal, ResourceLimits
 from scopegate.auth.tokens import SecretHasher, SecretKind
 from scopegate.contract.status import KEY_INVALID_DESCRIPTION, ApiError, C
+from scopegate.auth.limits import Rate, from_stored, parse_rates
 from scopegate.store import keys, sessions
+from scopegate.store import limits as stored_limits
 from scopegate.store.records import KeyRecord, now
 
 EXPECTED_FORM = "Send the header 'authorization: Key <secret>' with a PAT or an API key."
@@ -40,6 +43,8 @@ class CachedCredential:
     loaded_at: float  # monotonic
     # Worked out once: reading an enum member off its class costs ~10x a plain attribute.
     session: bool = False
+    # Rates, quota, allowed addresses (access/limiter.py); None: none.
+    limits: CredentialLimits | None = None
 
 
 def _invalid_request(details: str) -> ApiError:
@@ -142,6 +147,11 @@ class Authenticator:
         # Concurrent misses on one secret share one query; an eviction bumps the generation
         # so that a load that was in flight when it ran is not cached.
         self._loads: SingleFlight[CachedCredential] = SingleFlight()
+        # Limits of the loaded credentials that have any, by credential id: the dispatcher
+        # reads it once per request (an empty dict: nothing is limited). Never rebound.
+        self.limits: dict[str, CredentialLimits] = {}
+        # SCOPEGATE_DEFAULT_RATE_LIMIT: the rates of keys without their own.
+        self.default_rates: tuple[Rate, ...] = ()
         # Moves on every eviction: what was derived from this cache before is stale. Read
         # by the decision cache; only this class moves it.
         self.generation = 0
@@ -222,6 +232,11 @@ class Authenticator:
         if entry is None:
             self._remember_unknown(cache_key, mono)
             raise key_invalid()
+        # Even if not cached below: this request is held to what was just read.
+        if entry.limits is not None:
+            self.limits[entry.principal.credential_id] = entry.limits
+        else:
+            self.limits.pop(entry.principal.credential_id, None)
         if generation == self.generation:
             # Not kept if an eviction ran meanwhile: the query may have read what it revoked.
             self._cache[cache_key] = entry
@@ -231,8 +246,10 @@ class Authenticator:
         return entry
 
     def _load_sync(self, digest: bytes, kind: SecretKind, mono: float) -> CachedCredential | None:
+        session_kind = kind is SecretKind.SESSION
+        record: KeyRecord | None = None
         with self._engine.connect() as conn:
-            if kind is SecretKind.SESSION:
+            if session_kind:
                 session = sessions.find_by_digest(conn, digest, now())
                 if session is None:
                     return None
@@ -249,9 +266,38 @@ class Authenticator:
                 if record is None:
                     return None
                 principal = principal_from_key(record)
+            limits = self._limits_sync(conn, principal, record if not session_kind else None)
         expires_ts = principal.expires_at.timestamp() if principal.expires_at else None
         return CachedCredential(
-            principal, expires_ts, mono, session=principal.kind is CredentialKind.SESSION
+            principal,
+            expires_ts,
+            mono,
+            session=principal.kind is CredentialKind.SESSION,
+            limits=limits,
+        )
+
+    def _limits_sync(
+        self, conn, principal: Principal, record: KeyRecord | None
+    ) -> CredentialLimits | None:
+        """The credential's limits: a key's own (or the default rates), its user's rates."""
+        own = stored_limits.for_key(conn, record.pk) if record is not None else None
+        return credential_limits(
+            credential_id=principal.credential_id,
+            user_id=principal.user_id,
+            key_pk=record.pk if record is not None else None,
+            own=from_stored(
+                own.rates,
+                own.allow,
+                own.methods,
+                own.remaining,
+                own.refill_period,
+                own.refill_amount,
+            )
+            if own is not None
+            else None,
+            revision=own.revision if own is not None else 0,
+            user_rates=parse_rates(stored_limits.user_rates(conn, principal.user_id)),
+            default_rates=self.default_rates,
         )
 
     def _remember_unknown(self, digest: bytes, mono: float) -> None:
@@ -272,7 +318,9 @@ class Authenticator:
         """Drop cached credentials of a key or session public id, or of `user:<id>`."""
         dropped = self._by_subject.pop(subject, ())
         for digest in dropped:
-            self._cache.pop(digest, None)
+            entry = self._cache.pop(digest, None)
+            if entry is not None:
+                self.limits.pop(entry.principal.credential_id, None)
         # A change to something never loaded (a new key, most often) leaves all else
         # current: only a drop, or a load that may have read the old state, moves it on.
         if dropped or self._loads.busy:
@@ -282,6 +330,7 @@ class Authenticator:
         self._loads_may_be_stale()
         self._cache.clear()
         self._by_subject.clear()
+        self.limits.clear()
 
     def _loads_may_be_stale(self) -> None:
         self.generation += 1

@@ -54,6 +54,24 @@ def serve(
             "default: SCOPEGATE_TRUSTED_PROXIES, comma-separated, else none).",
         ),
     ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            envvar="SCOPEGATE_REDIS_URL",
+            help="Redis or Valkey (redis://host:port/N) holding the rate-limit counters that "
+            "every instance shares; default: counted in this process.",
+        ),
+    ] = None,
+    limits_on_store_failure: Annotated[
+        str | None,
+        typer.Option(
+            "--limits-on-store-failure",
+            help="When Redis is unreachable: open (count in this process, log a warning) or "
+            "closed (refuse rate-limited requests). Default: "
+            "SCOPEGATE_LIMITS_ON_STORE_FAILURE, else open.",
+        ),
+    ] = None,
     metrics_address: Annotated[
         str | None,
         typer.Option(
@@ -173,6 +191,8 @@ def serve(
             upstream_assertion,
         ),
         observability=observing,
+        redis_url=redis_url,
+        limits_on_store_failure=limits_on_store_failure,
     )
     role = supervision.worker_role()
     try:

@@ -7,10 +7,15 @@ from typing import Annotated
 
 import typer
 
+from scopegate.auth.limits import LimitsError, parse_rates
 from scopegate.auth.passwords import hash_password, policy_violations
 from scopegate.cli import output as out
-from scopegate.cli.common import Database, usage, with_database
+from scopegate.cli.common import Database, names, usage, with_database
+from scopegate.cli.key_limits import NoRateLimitOption, RateLimitOption
+from scopegate.services.audit import cli_actor
+from scopegate.services.limits import set_user_rates, user_rates
 from scopegate.services.users import sign_up
+from scopegate.store import users
 
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 
@@ -40,4 +45,33 @@ def users_create(
         {"user_id": user.user_id, "pat": pat},
         f"Created user {user.user_id} <{user.email}>.",
         out.Secret("Default Personal Access Token", pat),
+    )
+
+
+@users_app.command("limits")
+@with_database
+def users_limits(
+    user_id: Annotated[str, typer.Argument(help="The user whose rates to set.")],
+    rate_limit: RateLimitOption = None,
+    no_rate_limit: NoRateLimitOption = False,
+    *,
+    db: Database,
+) -> None:
+    """Set a user's rate limits, shared by all its credentials (or show them)."""
+    if rate_limit and no_rate_limit:
+        usage("Give --rate-limit or --no-rate-limit, not both.")
+    try:
+        rates = parse_rates(names(rate_limit))
+    except LimitsError as exc:
+        usage(str(exc))
+    with db.begin() as (_, conn):
+        if rate_limit or no_rate_limit:
+            set_user_rates(conn, user_id, rates, actor=cli_actor(user_id))
+        elif users.get(conn, user_id) is None:
+            usage(f"No user '{user_id}'.")
+        rates = user_rates(conn, user_id)
+    shown = ", ".join(str(r) for r in rates) or "none"
+    db.show(
+        {"user_id": user_id, "rate_limits": [str(r) for r in rates]},
+        f"Rate limits of {user_id}: {shown}.",
     )

@@ -15,6 +15,7 @@ the catalog's method table.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from types import MappingProxyType
 
 from clarifai_grpc.grpc.api import resources_pb2
@@ -109,6 +110,17 @@ _DELETE_ORG = frozenset({"Collaborators_Delete", "Apps_Delete"})
 
 _ORG = f"{ORGANIZATIONS}/{{{_TARGET}}}"
 
+# A key's limits (rates, usage quota, allowed addresses): read as GetKey, set as PatchKeys.
+_LIMITS = f"/scopegate/v1/users/{{{_TARGET}}}/keys/{{key_id}}/limits"
+GET_KEY_LIMITS = replace(
+    _spec("GetKeyLimits", "GET", _LIMITS, frozenset({"Keys_Get"})),
+    full_name=f"/{PACKAGE}.Keys/GetKeyLimits",
+)
+PUT_KEY_LIMITS = replace(
+    _spec("PutKeyLimits", "PUT", _LIMITS, frozenset({"Keys_Get", "Keys_Add"})),
+    full_name=f"/{PACKAGE}.Keys/PutKeyLimits",
+)
+
 LIST_ORGANIZATIONS = _spec(
     "ListOrganizations", "GET", f"/v2/users/{{{_TARGET}}}/organizations", _READ
 )
@@ -140,6 +152,8 @@ EXTENSION_METHODS: MappingProxyType[str, MethodSpec] = MappingProxyType(
         spec.name: spec
         for spec in (
             LIST_ORGANIZATIONS,
+            GET_KEY_LIMITS,
+            PUT_KEY_LIMITS,
             POST_ORGANIZATION,
             GET_ORGANIZATION,
             DELETE_ORGANIZATION,

@@ -37,6 +37,7 @@ HANDLER_MODULES = (
     "models",
     "outputs",
     "organizations",
+    "key_limits",
     "app_patch",
     "input_count",
     "model_types",

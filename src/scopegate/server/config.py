@@ -27,6 +27,11 @@ Images (media/settings.py): SCOPEGATE_MAX_IMAGE_BYTES, SCOPEGATE_MAX_IMAGE_PIXEL
 SCOPEGATE_FETCH_TIMEOUT_SECONDS, SCOPEGATE_FETCH_PRIVATE_HOSTS, SCOPEGATE_FETCH_CONNECT_TO,
 SCOPEGATE_DOWNLOAD_WORKERS.
 
+Per-credential limits (access/limiter.py; README, Limits): SCOPEGATE_DEFAULT_RATE_LIMIT
+(rates of keys without their own, e.g. `15/s`, comma-separated; unset: none),
+SCOPEGATE_REDIS_URL (`--redis-url`: rate counters shared by all instances),
+SCOPEGATE_LIMITS_ON_STORE_FAILURE (`open` or `closed`, when Redis is down).
+
 Metrics (observability/): SCOPEGATE_METRICS (on, or off), SCOPEGATE_METRICS_ADDRESS
 (`--metrics-address`); logs: SCOPEGATE_LOG_FORMAT, SCOPEGATE_LOG_LEVEL (`--log-format`,
 `--log-level`, read by the command line).
@@ -56,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scopegate.access import authentication, invalidation, relations
+from scopegate.auth.limits import LimitsError, Rate, parse_rates
 from scopegate.gateway.settings import UpstreamSettings, parse_upstream_address, unknown_patterns
 from scopegate.media.settings import MediaSettings
 from scopegate.observability.settings import ObservabilitySettings, parse_address
@@ -102,6 +108,15 @@ class AccessSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Where rate counters live and what the server does without them (access/limiter.py)."""
+
+    redis_url: str | None = None
+    fail_open: bool = True
+    default_rates: tuple[Rate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
     database_url: str
@@ -127,6 +142,7 @@ class Settings:
     connections: ConnectionSettings = field(default_factory=ConnectionSettings)
     # Upgrade the schema on start (else, `serve --no-migrate`, refuse a database behind it).
     migrate: bool = True
+    limits: LimitSettings = field(default_factory=LimitSettings)
     # Usage counts: on or off, and how long hourly rows are kept (services/usage.py).
     usage: UsageSettings = field(default_factory=UsageSettings)
     # Metrics on or off and where /metrics is served (observability/).
@@ -208,6 +224,25 @@ def usage_settings() -> UsageSettings:
         retention_days=_count("USAGE_RETENTION_DAYS", d.retention_days),
         top_addresses=_count("USAGE_TOP_ADDRESSES", d.top_addresses),
     )
+
+
+def limit_settings(
+    redis_url: str | None = None, on_store_failure: str | None = None
+) -> LimitSettings:
+    """Flags first (`--redis-url`, `--limits-on-store-failure`), then the environment."""
+    url = (redis_url or os.environ.get("SCOPEGATE_REDIS_URL", "")).strip() or None
+    if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("--redis-url must be redis://host:port/N, rediss://... or unix://...")
+    policy = on_store_failure or os.environ.get("SCOPEGATE_LIMITS_ON_STORE_FAILURE", "open")
+    policy = policy.strip().lower()
+    if policy not in ("open", "closed"):
+        raise ValueError("--limits-on-store-failure must be open or closed")
+    raw = os.environ.get("SCOPEGATE_DEFAULT_RATE_LIMIT", "")
+    try:
+        rates = parse_rates([r for r in raw.split(",") if r.strip()])
+    except LimitsError as exc:
+        raise ValueError(f"SCOPEGATE_DEFAULT_RATE_LIMIT: {exc}") from None
+    return LimitSettings(redis_url=url, fail_open=policy == "open", default_rates=rates)
 
 
 def observability_settings(metrics_address: str | None = None) -> ObservabilitySettings:
@@ -341,6 +376,8 @@ def resolve(
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
     trusted_proxies: Sequence[str] = (),
+    redis_url: str | None = None,
+    limits_on_store_failure: str | None = None,
     **ports,
 ) -> Settings:
     """Flags first, then the environment, then the per-user default data dir.
@@ -373,6 +410,7 @@ def resolve(
         media=media_settings(),
         tls=tls_files,
         connections=connection_settings(trusted_proxies),
+        limits=limit_settings(redis_url, limits_on_store_failure),
         **ports,
     )
 

@@ -32,6 +32,7 @@ from scopegate.portal import build_portal
 from scopegate.server import heap
 from scopegate.server.config import AccessSettings, LoginSettings, Settings
 from scopegate.server.connections import grpc_options
+from scopegate.server.limits import close_limits, install_limits
 from scopegate.server.runtime import open_services, usage_counter
 from scopegate.server.upstream import Forwarding
 from scopegate.services.login import LoginService
@@ -114,6 +115,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
     # Metrics and the access log observe the dispatcher; /readyz and gRPC health follow
     # the database (observability/).
     operations = Operations(settings.observability, dispatcher)
+    install_limits(dispatcher, settings.limits)
     downloader = Downloader(services.engine, services.media)
     services.schedule_download = downloader.schedule
 
@@ -137,6 +139,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
             tls=(tls.private_key, tls.cert_chain) if tls and not one_port else None,
             options=grpc_options(settings.connections),
             peer_of=peers,  # empty, so every peer as it is, with two ports
+            trusted_proxies=limits.trusted_proxies,
             reuse_port=worker is not None and not one_port,
             wrap=forwarding.grpc_wrap(dispatcher, peers) if forwarding else None,
         )
@@ -251,6 +254,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await watcher_task
     await asyncio.to_thread(watcher.flush)
+    await close_limits(dispatcher)
     await asyncio.to_thread(downloader.close)
     if forwarding is not None:
         await forwarding.close()

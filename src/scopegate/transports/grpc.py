@@ -15,6 +15,8 @@ from scopegate.contract.status import ApiError, C
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.request_ids import PREFIX_HEADER, RESPONSE_HEADER, sanitized_prefix
 from scopegate.transports import credential_headers
+from scopegate.transports.limit_fields import forwarded_client, limit_metadata
+from scopegate.transports.rest.forwarded import IPNetwork
 
 
 class _Undecodable:
@@ -60,12 +62,17 @@ def _prefix(metadata) -> str:
     return ""
 
 
-def _unary_unary(dispatcher: Dispatcher, spec: MethodSpec, peer_of: PeerOf) -> Callable:
+def _unary_unary(
+    dispatcher: Dispatcher, spec: MethodSpec, peer_of: PeerOf, trusted: Sequence[IPNetwork] = ()
+) -> Callable:
     async def handle(request, context):
         received = time.perf_counter()
         metadata = context.invocation_metadata() or ()
         call = Call(spec, request, None, None, peer_of(context.peer() or ""), transport="grpc")
         call.request_id_prefix, call.received = _prefix(metadata), received
+        if trusted:
+            call.peer = forwarded_client(metadata, call.peer, trusted)
+        answered = None
         try:
             if request is UNDECODABLE:
                 call.request = spec.input_type()
@@ -77,9 +84,15 @@ def _unary_unary(dispatcher: Dispatcher, spec: MethodSpec, peer_of: PeerOf) -> C
             dispatcher.refused(call, error, request_id, stage)
             response = dispatcher.error_response(spec, error, request_id)
         else:
-            response, _ = await dispatcher.dispatch(call)
-        # The id in the initial metadata too, where a client reads it without the message.
-        await context.send_initial_metadata(((RESPONSE_HEADER, response.status.req_id),))
+            response, answered = await dispatcher.dispatch(call)
+        # The id in the initial metadata too, where a client reads it without the message;
+        # a limited credential's RateLimit fields beside it.
+        await context.send_initial_metadata(
+            (
+                (RESPONSE_HEADER, response.status.req_id),
+                *limit_metadata(call, answered, context),
+            )
+        )
         return response
 
     return handle
@@ -92,11 +105,11 @@ async def _first(requests: AsyncIterator, spec: MethodSpec):
 
 
 def _method_handler(
-    dispatcher: Dispatcher, spec: MethodSpec, peer_of: PeerOf
+    dispatcher: Dispatcher, spec: MethodSpec, peer_of: PeerOf, trusted: Sequence[IPNetwork] = ()
 ) -> grpc.RpcMethodHandler:
     """Streaming methods are authorized on their first message and answer one response."""
     decode, encode = _decoder(spec), spec.output_type.SerializeToString
-    unary = _unary_unary(dispatcher, spec, peer_of)
+    unary = _unary_unary(dispatcher, spec, peer_of, trusted)
     if not spec.client_streaming and not spec.server_streaming:
         return grpc.unary_unary_rpc_method_handler(unary, decode, encode)
     if not spec.client_streaming:
@@ -127,6 +140,7 @@ def build_grpc_server(
     options: Sequence[tuple[str, int]] = (),
     peer_of: PeerOf = _as_is,
     reuse_port: bool = False,
+    trusted_proxies: Sequence[IPNetwork] = (),
     wrap: Callable[[MethodSpec, grpc.RpcMethodHandler], grpc.RpcMethodHandler] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """The server, and the port it bound (useful when asked for port 0).
@@ -146,7 +160,8 @@ def build_grpc_server(
         ]
     )
     handlers = {
-        name: _method_handler(dispatcher, spec, peer_of) for name, spec in catalog.methods.items()
+        name: _method_handler(dispatcher, spec, peer_of, trusted_proxies)
+        for name, spec in catalog.methods.items()
     }
     if wrap is not None:  # forwarded methods' own handlers (gateway/streams.py)
         handlers = {name: wrap(catalog.methods[name], h) for name, h in handlers.items()}

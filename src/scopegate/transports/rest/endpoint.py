@@ -22,6 +22,7 @@ from scopegate.request_ids import PREFIX_HEADER, sanitized_prefix
 from scopegate.transports.rest.codec import message_to_dict
 from scopegate.transports.rest.decode import BadRequestError, catalog_request, extension_request
 from scopegate.transports.rest.errors import bad_request_format, error_response, json_response
+from scopegate.transports.rest.limit_headers import with_limit_fields
 from scopegate.transports.rest.router import MethodNotAllowedError, RouteMatch, Router
 
 _EXTENSION_REQUEST = extensions.ExtensionRequest
@@ -91,6 +92,8 @@ class ApiEndpoint:
                 call.request, call.extras = await extension_request(request, match)
             else:
                 call.request = await catalog_request(request, match)
+                # A forwarded call ends when the client goes away (gateway/forward.py).
+                call.extras["http_receive"] = request.receive
         except BadRequestError as exc:
             # Refused before dispatch, which numbers requests: numbered here, and told.
             error = bad_request_format(str(exc))
@@ -106,7 +109,7 @@ class ApiEndpoint:
                 document.update(extras[extensions.ANSWER])
         elif details := extras.get("key_details"):
             with_key_details(document, details)
-        return json_response(document, error)
+        return with_limit_fields(json_response(document, error), extras, error)
 
     async def handle(self, request: Request) -> Response:
         """For a request the gate did not route (an API path with a verb no route takes,
