@@ -62,3 +62,25 @@ def test_fine_grained_pat_made_shown_and_widened(base, stub, alice):
     assert page.inner_text(".notice") == "The key was saved."
     assert row(page, "pat-table", "only one app").locator(".limits").count() == 0
     assert _get_app(stub, secret, other) == codes.SUCCESS
+
+
+def test_security_page_shows_leaked_secrets_revoked(base, stub, alice, portal_server):
+    """A PAT reported leaked (here by the operator's `keys revoke-leaked -`) is listed on
+    its owner's Security page with where it leaked, and is gone from the PAT list."""
+    page = alice.page
+    page.goto(f"{base}/portal/security/keys/new")
+    page.get_by_label("Short description").fill("pasted by mistake")
+    tick(page, "Apps_Get")
+    page.get_by_role("button", name="Confirm").click()
+    secret = copy_secret(page)
+    result = portal_server.cli(
+        "keys", "revoke-leaked", "-", "--where", "https://paste.example/abc", input=secret + "\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert _get_app(stub, secret, "nothing") == codes.CONN_KEY_INVALID
+    page.goto(f"{base}/portal/security")
+    leaked = page.locator("#leak-table tbody tr", has_text="pasted by mistake")
+    assert leaked.locator(".location").inner_text() == "https://paste.example/abc"
+    assert leaked.locator(".source").inner_text() == "operator"
+    assert secret not in page.content()
+    assert row(page, "pat-table", "pasted by mistake").count() == 0

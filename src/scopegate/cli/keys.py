@@ -26,23 +26,9 @@ from scopegate.cli.common import (
     usage,
     with_database,
 )
-from scopegate.cli.key_limits import (
-    AllowIpOption,
-    LimitOptions,
-    MethodOption,
-    NoAllowIpOption,
-    NoRateLimitOption,
-    NoUsageLimitOption,
-    RateLimitOption,
-    UsageLimitOption,
-    UsageRefillOption,
-    apply_key_limits,
-    describe,
-    document,
-    limits_by_key,
-)
 from scopegate.contract.status import ApiError
 from scopegate.services import keys as key_services
+from scopegate.services import leaks as leak_services
 from scopegate.services.audit import cli_actor
 from scopegate.store import keys
 from scopegate.store.records import KeyResources, now
@@ -158,14 +144,9 @@ def keys_list(
         app_pk = require_app(conn, user, app_id).pk if app_id else None
         kind = key_type.value if key_type else None
         found = keys.list_for_user(conn, user, kind=kind, app_pk=app_pk, limit=10**9)
-        limited = limits_by_key(conn, found)
     db.show(
-        {
-            "user_id": user,
-            "keys": [out.key_document(k) | {"limits": document(limited.get(k.pk))} for k in found],
-        },
+        {"user_id": user, "keys": [out.key_document(k) for k in found]},
         out.key_rows(found, f"Keys of {user}", f"User {user} has no such keys."),
-        *(f"Limits of {k.public_id}: {describe(limited[k.pk])}" for k in found if k.pk in limited),
     )
 
 
@@ -176,14 +157,6 @@ def keys_create(
     key_type: KeyTypeOption = KeyType.personal_access_token,
     app_id: AppOption = None,
     description: DescriptionOption = "",
-    rate_limit: RateLimitOption = None,
-    no_rate_limit: NoRateLimitOption = False,
-    usage_limit: UsageLimitOption = None,
-    usage_refill: UsageRefillOption = None,
-    no_usage_limit: NoUsageLimitOption = False,
-    allow_ip: AllowIpOption = None,
-    no_allow_ip: NoAllowIpOption = False,
-    method: MethodOption = None,
     scope: ScopeOption = None,
     endpoint: EndpointOption = None,
     expires_in_days: ExpiresOption = None,
@@ -198,17 +171,6 @@ def keys_create(
     make a fine-grained PAT.
     """
     _check_app_option(key_type, app_id)
-    limit_options = LimitOptions(
-        rate_limit,
-        no_rate_limit,
-        usage_limit,
-        usage_refill,
-        no_usage_limit,
-        allow_ip,
-        no_allow_ip,
-        method,
-    )
-    limit_options.check()
     if (only_app or only_org) and key_type is not KeyType.personal_access_token:
         usage("--only-app and --only-org limit a personal access token only.")
     with db.services() as services:
@@ -229,7 +191,6 @@ def keys_create(
                 resources=_resources(conn, user, only_app, only_org),
                 actor=cli_actor(user),
             )
-            apply_key_limits(conn, record, limit_options, cli_actor(user))
     db.show(
         {"id": record.public_id, "secret": secret, **out.key_document(record)},
         f"Created {record.kind} {record.public_id} for {user}.",
@@ -243,14 +204,6 @@ def keys_patch(
     key_id: KeyIdArgument,
     user: UserOption,
     description: Annotated[str | None, option("--description", "New description.")] = None,
-    rate_limit: RateLimitOption = None,
-    no_rate_limit: NoRateLimitOption = False,
-    usage_limit: UsageLimitOption = None,
-    usage_refill: UsageRefillOption = None,
-    no_usage_limit: NoUsageLimitOption = False,
-    allow_ip: AllowIpOption = None,
-    no_allow_ip: NoAllowIpOption = False,
-    method: MethodOption = None,
     scope: ScopeOption = None,
     endpoint: EndpointOption = None,
     expires_in_days: ExpiresOption = None,
@@ -272,17 +225,6 @@ def keys_patch(
     """
     if expires_in_days is not None and no_expiry:
         usage("Give --expires-in-days or --no-expiry, not both.")
-    limit_options = LimitOptions(
-        rate_limit,
-        no_rate_limit,
-        usage_limit,
-        usage_refill,
-        no_usage_limit,
-        allow_ip,
-        no_allow_ip,
-        method,
-    )
-    limit_options.check()
     if all_resources and (only_app or only_org):
         usage("Give --all-resources or --only-app/--only-org, not both.")
     limiting = bool(only_app or only_org or all_resources)
@@ -294,14 +236,13 @@ def keys_patch(
             ("endpoints", endpoint is not None),
             ("expires_at", expires_in_days is not None or no_expiry),
             ("resources", limiting),
-            ("limits", limit_options.given),
         )
         if given
     ]
     if not changed:
         usage(
             "Nothing to change: give --description, --scope, --endpoint, --expires-in-days, "
-            "--no-expiry, --only-app, --only-org, --all-resources or a limit option."
+            "--no-expiry, --only-app, --only-org or --all-resources."
         )
     with db.services() as services:
         scopes = _scopes(services, scope) if scope is not None else None
@@ -330,7 +271,6 @@ def keys_patch(
                 record = key_services.set_key_resources(
                     conn, record, resources, actor=cli_actor(user)
                 )
-            apply_key_limits(conn, record, limit_options, cli_actor(user))
     db.show(
         out.key_document(record),
         f"Updated key {record.public_id} ({', '.join(changed)}).",
@@ -444,4 +384,49 @@ def keys_import(
     db.show(
         out.key_document(record),
         f"Imported {record.kind} {record.public_id} ({record.masked}) for {user}.",
+    )
+
+
+@keys_app.command("revoke-leaked")
+@with_database
+def keys_revoke_leaked(
+    source: Annotated[
+        str,
+        typer.Argument(help="- : read the leaked secrets from standard input, one per line."),
+    ],
+    where: Annotated[
+        str, option("--where", "Where they leaked (a URL), for the owners and the audit log.")
+    ] = "",
+    *,
+    db: Database,
+) -> None:
+    """Revoke secrets reported leaked, at once: keys are deleted, sessions ended; each
+    owner sees it on the Security page and in the audit log. Secrets never go on the
+    command line: give - and pipe them in.
+    """
+    if source != "-":
+        usage("Give - and pipe the secrets in, one per line: they stay out of shell history.")
+    secrets = [line.strip() for line in sys.stdin if line.strip()]
+    if not secrets:
+        usage("No secrets on standard input.")
+    revoked = []
+    with db.services() as services:
+        for secret in secrets:
+            with services.transaction() as conn:
+                found = leak_services.revoke_leaked(
+                    conn, services.hasher, secret, source="operator", location=where
+                )
+            if found is not None:
+                revoked.append(found)
+    db.show(
+        {
+            "given": len(secrets),
+            "revoked": [
+                {"user_id": r.user_id, "type": r.credential_kind, "id": r.credential_id}
+                for r in revoked
+            ],
+        },
+        f"Revoked {len(revoked)} of {len(secrets)} secrets; the others are not ours, "
+        "or were revoked already.",
+        *(f"  {r.credential_kind} {r.credential_id} of {r.user_id}" for r in revoked),
     )

@@ -7,6 +7,7 @@ ROLL extension handler, dispatched as the signed-in user.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -22,6 +23,7 @@ from scopegate.portal.page import Page, signed_in
 from scopegate.portal.render import when
 from scopegate.portal.scope_picker import build_picker
 from scopegate.portal.session import BASE
+from scopegate.store import leaks
 
 GRACE_CHOICES = [
     (0, "Stop the old secret now"),
@@ -118,7 +120,14 @@ async def _get_key(page: Page, place: KeyPlace) -> resources_pb2.Key:
 async def security(page: Page) -> Response:
     place = KeyPlace(CredentialKind.PAT)
     keys = await list_keys(page, place)
-    return page.render("security.html", keys=keys, **_template_context(place))
+    leaked = await asyncio.to_thread(_leaked, page)
+    return page.render("security.html", keys=keys, leaked=leaked, **_template_context(place))
+
+
+def _leaked(page: Page) -> list[leaks.LeakRecord]:
+    """The signed-in user's secrets revoked because they were reported leaked."""
+    with page.portal.dispatcher.services.engine.connect() as conn:
+        return leaks.for_user(conn, page.user_id)
 
 
 async def _render_form(page: Page, place: KeyPlace, *, values: dict, error: ApiError | None):

@@ -42,6 +42,7 @@ from scopegate.transports.port_switch import port_switch_protocol
 from scopegate.transports.rest.app import build_http_app
 from scopegate.transports.rest.forwarded import TrustedProxies
 from scopegate.transports.rest.http_protocol import deadline_protocol
+from scopegate.transports.rest.leak_reports import LeakReports
 
 log = logging.getLogger("scopegate.server.serve")
 GRACE_SECONDS = 10.0
@@ -154,8 +155,10 @@ async def serve(settings: Settings, *, announce=print) -> None:
     grpc_server.add_generic_rpc_handlers((envoy.generic_handler(),))
     login = _login_service(services, settings.login)
     portal = build_portal(dispatcher, login)
+    # Leaked-secret reports from GitHub and GitLab (transports/rest/leak_reports.py).
+    leak_reports = LeakReports.from_environment(services).routes()
     app: ASGIApp = build_http_app(
-        dispatcher, services.catalog, login, portal, operations.http_routes()
+        dispatcher, services.catalog, login, portal, [*operations.http_routes(), *leak_reports]
     )
     app = ForwardAuth(app, authorizer)
     if forwarding is not None:

@@ -344,33 +344,24 @@ model_weights = Table(
 )
 
 
-# A key's limits (auth/limits.py): rates, a usage quota and allowed address blocks. The
-# quota's count is spent by conditional updates (store/limits.py), so it is never
-# over-spent, whatever the number of instances.
-key_limits = Table(
-    "key_limits",
+# Secrets revoked because they were reported leaked (secret scanning, an operator): what
+# the owner sees on the Security page. Never the secret: its key's public id and mask.
+leaked_secrets = Table(
+    "leaked_secrets",
     metadata,
-    Column("key_pk", Integer, ForeignKey("keys.id", ondelete="CASCADE"), primary_key=True),
-    Column("rates", Text, nullable=False, server_default="[]"),  # JSON ["10/s", ...]
-    Column("allow", Text, nullable=False, server_default="[]"),  # JSON CIDRs
-    Column("methods", Text, nullable=False, server_default="[]"),  # JSON method patterns
-    Column("usage_remaining", BigInteger),  # NULL: no quota
-    Column("refill_period", String(16)),  # "daily", "monthly" or NULL
-    Column("refill_amount", BigInteger),
-    Column("refill_index", Integer),  # the period (days or months since 1970) last refilled
-    # A new random value at every change: leases taken under another one have ended.
-    Column("revision", Integer, nullable=False, server_default="0"),
-)
-
-# A user's rates, shared by all its credentials.
-user_limits = Table(
-    "user_limits",
-    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
     Column(
         "user_id",
         String(ID_LENGTH),
         ForeignKey("users.user_id", ondelete="CASCADE"),
-        primary_key=True,
+        nullable=False,
     ),
-    Column("rates", Text, nullable=False, server_default="[]"),
+    Column("credential_kind", String(32), nullable=False),
+    Column("credential_id", String(64), nullable=False),
+    Column("masked", String(64), nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("source", String(32), nullable=False),  # github, gitlab, operator
+    Column("location", Text, nullable=False, server_default=""),  # where it leaked (a URL)
+    Index("ix_leaked_secrets_user_at", "user_id", "at"),
 )
