@@ -23,10 +23,10 @@ from scopegate.access.evictions import Evictions
 from scopegate.access.limiter import CredentialLimits, credential_limits
 from scopegate.access.single_flight import SingleFlight
 from scopegate.auth import tokens
+from scopegate.auth.limits import Rate, from_stored, parse_rates
 from scopegate.auth.principal import AppRef, CredentialKind, Principal, ResourceLimits
 from scopegate.auth.tokens import SecretHasher, SecretKind
 from scopegate.contract.status import KEY_INVALID_DESCRIPTION, ApiError, C
-from scopegate.auth.limits import Rate, from_stored, parse_rates
 from scopegate.store import keys, sessions
 from scopegate.store import limits as stored_limits
 from scopegate.store.records import KeyRecord, now
