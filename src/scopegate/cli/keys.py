@@ -26,6 +26,21 @@ from scopegate.cli.common import (
     usage,
     with_database,
 )
+from scopegate.cli.key_limits import (
+    AllowIpOption,
+    LimitOptions,
+    MethodOption,
+    NoAllowIpOption,
+    NoRateLimitOption,
+    NoUsageLimitOption,
+    RateLimitOption,
+    UsageLimitOption,
+    UsageRefillOption,
+    apply_key_limits,
+    describe,
+    document,
+    limits_by_key,
+)
 from scopegate.contract.status import ApiError
 from scopegate.services import keys as key_services
 from scopegate.services import leaks as leak_services
@@ -144,9 +159,14 @@ def keys_list(
         app_pk = require_app(conn, user, app_id).pk if app_id else None
         kind = key_type.value if key_type else None
         found = keys.list_for_user(conn, user, kind=kind, app_pk=app_pk, limit=10**9)
+        limited = limits_by_key(conn, found)
     db.show(
-        {"user_id": user, "keys": [out.key_document(k) for k in found]},
+        {
+            "user_id": user,
+            "keys": [out.key_document(k) | {"limits": document(limited.get(k.pk))} for k in found],
+        },
         out.key_rows(found, f"Keys of {user}", f"User {user} has no such keys."),
+        *(f"Limits of {k.public_id}: {describe(limited[k.pk])}" for k in found if k.pk in limited),
     )
 
 
@@ -157,6 +177,14 @@ def keys_create(
     key_type: KeyTypeOption = KeyType.personal_access_token,
     app_id: AppOption = None,
     description: DescriptionOption = "",
+    rate_limit: RateLimitOption = None,
+    no_rate_limit: NoRateLimitOption = False,
+    usage_limit: UsageLimitOption = None,
+    usage_refill: UsageRefillOption = None,
+    no_usage_limit: NoUsageLimitOption = False,
+    allow_ip: AllowIpOption = None,
+    no_allow_ip: NoAllowIpOption = False,
+    method: MethodOption = None,
     scope: ScopeOption = None,
     endpoint: EndpointOption = None,
     expires_in_days: ExpiresOption = None,
@@ -171,6 +199,17 @@ def keys_create(
     make a fine-grained PAT.
     """
     _check_app_option(key_type, app_id)
+    limit_options = LimitOptions(
+        rate_limit,
+        no_rate_limit,
+        usage_limit,
+        usage_refill,
+        no_usage_limit,
+        allow_ip,
+        no_allow_ip,
+        method,
+    )
+    limit_options.check()
     if (only_app or only_org) and key_type is not KeyType.personal_access_token:
         usage("--only-app and --only-org limit a personal access token only.")
     with db.services() as services:
@@ -191,6 +230,7 @@ def keys_create(
                 resources=_resources(conn, user, only_app, only_org),
                 actor=cli_actor(user),
             )
+            apply_key_limits(conn, record, limit_options, cli_actor(user))
     db.show(
         {"id": record.public_id, "secret": secret, **out.key_document(record)},
         f"Created {record.kind} {record.public_id} for {user}.",
@@ -204,6 +244,14 @@ def keys_patch(
     key_id: KeyIdArgument,
     user: UserOption,
     description: Annotated[str | None, option("--description", "New description.")] = None,
+    rate_limit: RateLimitOption = None,
+    no_rate_limit: NoRateLimitOption = False,
+    usage_limit: UsageLimitOption = None,
+    usage_refill: UsageRefillOption = None,
+    no_usage_limit: NoUsageLimitOption = False,
+    allow_ip: AllowIpOption = None,
+    no_allow_ip: NoAllowIpOption = False,
+    method: MethodOption = None,
     scope: ScopeOption = None,
     endpoint: EndpointOption = None,
     expires_in_days: ExpiresOption = None,
@@ -225,6 +273,17 @@ def keys_patch(
     """
     if expires_in_days is not None and no_expiry:
         usage("Give --expires-in-days or --no-expiry, not both.")
+    limit_options = LimitOptions(
+        rate_limit,
+        no_rate_limit,
+        usage_limit,
+        usage_refill,
+        no_usage_limit,
+        allow_ip,
+        no_allow_ip,
+        method,
+    )
+    limit_options.check()
     if all_resources and (only_app or only_org):
         usage("Give --all-resources or --only-app/--only-org, not both.")
     limiting = bool(only_app or only_org or all_resources)
@@ -236,13 +295,14 @@ def keys_patch(
             ("endpoints", endpoint is not None),
             ("expires_at", expires_in_days is not None or no_expiry),
             ("resources", limiting),
+            ("limits", limit_options.given),
         )
         if given
     ]
     if not changed:
         usage(
             "Nothing to change: give --description, --scope, --endpoint, --expires-in-days, "
-            "--no-expiry, --only-app, --only-org or --all-resources."
+            "--no-expiry, --only-app, --only-org, --all-resources or a limit option."
         )
     with db.services() as services:
         scopes = _scopes(services, scope) if scope is not None else None
@@ -271,6 +331,7 @@ def keys_patch(
                 record = key_services.set_key_resources(
                     conn, record, resources, actor=cli_actor(user)
                 )
+            apply_key_limits(conn, record, limit_options, cli_actor(user))
     db.show(
         out.key_document(record),
         f"Updated key {record.public_id} ({', '.join(changed)}).",

@@ -343,6 +343,37 @@ model_weights = Table(
     Column("preprocessing", Text, nullable=False),  # JSON, runners.onnx_classifier.Preprocessing
 )
 
+# A key's limits (auth/limits.py): rates, a usage quota and allowed address blocks. The
+# quota's count is spent by conditional updates (store/limits.py), so it is never
+# over-spent, whatever the number of instances.
+key_limits = Table(
+    "key_limits",
+    metadata,
+    Column("key_pk", Integer, ForeignKey("keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("rates", Text, nullable=False, server_default="[]"),  # JSON ["10/s", ...]
+    Column("allow", Text, nullable=False, server_default="[]"),  # JSON CIDRs
+    Column("methods", Text, nullable=False, server_default="[]"),  # JSON method patterns
+    Column("usage_remaining", BigInteger),  # NULL: no quota
+    Column("refill_period", String(16)),  # "daily", "monthly" or NULL
+    Column("refill_amount", BigInteger),
+    Column("refill_index", Integer),  # the period (days or months since 1970) last refilled
+    # A new random value at every change: leases taken under another one have ended.
+    Column("revision", Integer, nullable=False, server_default="0"),
+)
+
+# A user's rates, shared by all its credentials.
+user_limits = Table(
+    "user_limits",
+    metadata,
+    Column(
+        "user_id",
+        String(ID_LENGTH),
+        ForeignKey("users.user_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("rates", Text, nullable=False, server_default="[]"),
+)
+
 
 # Secrets revoked because they were reported leaked (secret scanning, an operator): what
 # the owner sees on the Security page. Never the secret: its key's public id and mask.
