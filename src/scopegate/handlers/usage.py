@@ -14,8 +14,8 @@ from scopegate.contract.status import ApiError, does_not_exist
 from scopegate.handlers import Handler
 from scopegate.handlers.keys import find_key
 from scopegate.services.usage import NOT_VISIBLE
-from scopegate.services.usage_report import app_report, key_report, window
-from scopegate.store import apps
+from scopegate.services.usage_report import app_report, key_report, recent_totals, window
+from scopegate.store import apps, keys
 from scopegate.store.usage import CountRow
 
 KEY_AUTHORIZED_AS = "GetKey"
@@ -84,3 +84,27 @@ def app_usage(ctx: RequestContext, request):
 
 KEY_USAGE = Handler(key_usage)
 APP_USAGE = Handler(app_usage)
+
+
+RECENT_KEYS_AUTHORIZED_AS = "ListKeys"
+RECENT_APP_KEYS_AUTHORIZED_AS = "ListAppKeys"
+RECENT_DAYS = 7
+
+
+def recent_requests(ctx: RequestContext, request):
+    """Requests in the last 7 days of each of the target's keys (of the target app's, for
+    ListAppKeys): `{public id: count}`, what the portal's key lists show beside last use."""
+    with ctx.services.engine.connect() as conn:
+        app_pk = None
+        if ctx.target.app_id:
+            app = apps.get(conn, ctx.target.user_id, ctx.target.app_id)
+            if app is None:
+                raise does_not_exist()
+            app_pk = app.pk
+        found = keys.list_for_user(conn, ctx.target.user_id, app_pk=app_pk, limit=10**6)
+        totals = recent_totals(conn, [k.public_id for k in found], RECENT_DAYS)
+    ctx.extras[ANSWER] = {k.public_id: totals.get(k.public_id, 0) for k in found}
+    return ctx.spec.output_type()
+
+
+RECENT = Handler(recent_requests)

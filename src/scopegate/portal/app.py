@@ -17,6 +17,7 @@ from scopegate.portal import (
     views_collaborators,
     views_keys,
     views_orgs,
+    views_usage,
 )
 from scopegate.portal.page import Portal
 from scopegate.portal.render import build_templates
@@ -70,6 +71,7 @@ def _key_routes(prefix: str) -> list[Route]:
         Route(f"{prefix}/{{key_id}}/edit", views_keys.edit_key, methods=BOTH),
         Route(f"{prefix}/{{key_id}}/roll", views_keys.roll_key, methods=BOTH),
         Route(f"{prefix}/{{key_id}}/delete", views_keys.delete_key, methods=BOTH),
+        Route(f"{prefix}/{{key_id}}/usage", views_usage.key_usage, methods=["GET"]),
     ]
 
 

@@ -10,6 +10,7 @@ from scopegate.contract.status import ApiError
 from scopegate.portal.forms import text
 from scopegate.portal.page import Page, signed_in
 from scopegate.portal.session import BASE
+from scopegate.portal.usage_reads import app_usage, with_recent_requests
 from scopegate.portal.views_collaborators import list_collaborators
 from scopegate.portal.views_keys import KeyPlace, list_keys
 
@@ -85,13 +86,15 @@ async def create_app(page: Page) -> Response:
 async def app_settings(page: Page) -> Response:
     app_id = page.request.path_params["app_id"]
     reply = await page.call("GetApp", service_pb2.GetAppRequest(user_app_id=_ids(app_id)))
-    keys = await list_keys(page, KeyPlace.of(page))
+    keys = await with_recent_requests(page, await list_keys(page, KeyPlace.of(page)), app_id)
     collaborators = await list_collaborators(page, app_id)
+    usage = await app_usage(page, app_id)
     return page.render(
         "app_settings.html",
         app=reply.app,
         keys=keys,
         collaborators=collaborators,
+        usage=usage,
         visibilities=VISIBILITIES,
         visibility_names=VISIBILITY_NAMES,
         place=KeyPlace.of(page),

@@ -23,6 +23,7 @@ from scopegate.portal.page import Page, signed_in
 from scopegate.portal.render import when
 from scopegate.portal.scope_picker import build_picker
 from scopegate.portal.session import BASE
+from scopegate.portal.usage_reads import with_recent_requests
 from scopegate.store import leaks
 
 GRACE_CHOICES = [
@@ -119,7 +120,7 @@ async def _get_key(page: Page, place: KeyPlace) -> resources_pb2.Key:
 @signed_in
 async def security(page: Page) -> Response:
     place = KeyPlace(CredentialKind.PAT)
-    keys = await list_keys(page, place)
+    keys = await with_recent_requests(page, await list_keys(page, place))
     leaked = await asyncio.to_thread(_leaked, page)
     return page.render("security.html", keys=keys, leaked=leaked, **_template_context(place))
 

@@ -1,0 +1,220 @@
+"""Usage in the portal, in headless Chromium against a real server (issue 18): a key's page
+and an app's settings show the last 30 days as a stacked bar chart drawn on the server (an
+SVG, under the portal's CSP: nothing blocked, nothing fetched elsewhere), the top methods
+and the client addresses; the Security page shows each key's requests of the last 7 days
+beside its last use. Screenshots at 1280 and 360 px in test-output/portal/."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
+
+from tests.support.apps import new_app
+from tests.support.clients import Client, make_stub, new_id
+from tests.support.portal import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NARROW,
+    Traffic,
+    sideways_scroll,
+    sign_up,
+    snap,
+)
+from tests.support.server_process import ServerProcess
+
+WIDE = 1280
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[ServerProcess]:
+    process = ServerProcess(
+        data_dir=tmp_path_factory.mktemp("portal-usage"),
+        database_url=None,
+        extra_env={"SCOPEGATE_LAST_USED_WRITE_SECONDS": "0.2"},
+    ).start()
+    yield process
+    assert process.stop() == 0, process.log()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: `python3 tools/dev.py test` installs it as root"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A page whose context fails the test on a JavaScript error, anything the CSP
+    blocked, or a request outside the server under test."""
+    context = browser.new_context(viewport={"width": WIDE, "height": 900}, locale="en-US")
+    context.set_default_timeout(10_000)
+    traffic = Traffic(context, server.http_url)
+    errors: list[str] = []
+    opened = context.new_page()
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield opened
+    context.close()
+    assert errors == [], f"JavaScript errors or CSP blocks: {errors}"
+    traffic.check()
+
+
+def _calls(server, pat: str, app_id: str, app_key: str) -> None:
+    """A known mix: 6 allowed, 2 refused for scopes, 1 not visible, with the PAT; 3 allowed
+    with the app's key."""
+    client = Client("grpc", make_stub(server, "grpc"))
+    on_app = resources_pb2.UserAppIDSet(user_id="me", app_id=app_id)
+    for _ in range(4):
+        got = client.stub.GetApp(
+            service_pb2.GetAppRequest(user_app_id=on_app), metadata=client.auth(pat)
+        )
+        assert got.status.code == codes.SUCCESS
+    for _ in range(2):
+        listed = client.stub.ListApps(
+            service_pb2.ListAppsRequest(user_app_id=resources_pb2.UserAppIDSet(user_id="me")),
+            metadata=client.auth(pat),
+        )
+        assert listed.status.code == codes.SUCCESS
+    elsewhere = resources_pb2.UserAppIDSet(user_id=new_id("nobody"), app_id="x")
+    refused = client.stub.GetApp(
+        service_pb2.GetAppRequest(user_app_id=elsewhere), metadata=client.auth(pat)
+    )
+    assert refused.status.code == codes.CONN_DOES_NOT_EXIST
+    for _ in range(3):
+        got = client.stub.GetApp(
+            service_pb2.GetAppRequest(user_app_id=on_app), metadata=client.auth(app_key)
+        )
+        assert got.status.code == codes.SUCCESS
+    for _ in range(2):
+        # The app's key may not list keys: a refusal for scopes... of the account's method.
+        listed = client.stub.ListKeys(
+            service_pb2.ListKeysRequest(user_app_id=resources_pb2.UserAppIDSet(user_id="me")),
+            metadata=client.auth(app_key),
+        )
+        assert listed.status.code != codes.SUCCESS
+
+
+def _written(server, credential_id: str, total: int) -> None:
+    from scopegate.store import usage
+
+    engine, _ = server._accounts()
+    deadline = time.monotonic() + 10
+    while True:
+        with engine.connect() as conn:
+            found = usage.totals(conn, [credential_id], 0).get(credential_id, 0)
+        if found >= total or time.monotonic() > deadline:
+            assert found == total
+            return
+        time.sleep(0.1)
+
+
+def _chart_checks(page, panel: str, total: int) -> None:
+    chart = page.locator(f"#{panel} .usage-chart svg")
+    assert page.locator(f"#{panel} .usage-chart svg .bar").count() == 30
+    assert page.inner_text(f"#{panel} .usage-total") == str(total)
+    today = page.locator(f"#{panel} .usage-chart svg .bar").last
+    assert today.get_attribute("data-total") == str(total)
+    # Drawn on the server, styled by class only: no text, no style attribute.
+    assert chart.locator("text").count() == 0
+    assert chart.locator("[style]").count() == 0
+    assert page.locator(f"#{panel} .usage-chart").is_visible()
+
+
+def test_a_keys_usage_page_and_the_security_list(page, server):
+    user_id = new_id("usage")
+    pat = sign_up(page, server.http_url, user_id)
+    client = Client("grpc", make_stub(server, "grpc"))
+    app_id, app_key = new_app(client, pat)
+    pat_id = client.stub.GetKey(
+        service_pb2.GetKeyRequest(user_app_id=resources_pb2.UserAppIDSet(user_id="me"), key_id=pat),
+        metadata=client.auth(pat),
+    ).key.id
+    _calls(server, pat, app_id, app_key)
+    _written(server, pat_id, 1 + 1 + 7)  # PostApps, GetKey, then the mix
+
+    page.goto(f"{server.http_url}/portal/security")
+    row = page.locator(f"#pat-table tbody tr[data-key-id='{pat_id}']")
+    assert row.locator(".requests-7d").inner_text() == "9"
+    assert row.locator(".last-used").inner_text() != "never"
+    snap(page, "usage-security")
+    row.locator("a[aria-label^='Usage']").click()
+    page.wait_for_selector("#key-usage")
+    _chart_checks(page, "key-usage", 9)
+    legend = page.inner_text("#key-usage .legend")
+    assert "Allowed 8" in legend and "Not visible 1" in legend
+    methods = page.locator("#key-usage .usage-table.methods tbody tr")
+    assert [methods.nth(i).locator("td").first.inner_text() for i in range(4)] == [
+        "GetApp",  # 5
+        "ListApps",  # 2
+        "GetKey",  # 1 (ties: by name)
+        "PostApps",  # 1
+    ]
+    assert "127.0.0.1" in page.inner_text("#key-usage .usage-table.addresses")
+    snap(page, "usage-key")
+    page.set_viewport_size({"width": NARROW, "height": 900})
+    assert sideways_scroll(page) <= 0
+    assert page.locator("#key-usage .usage-chart svg").bounding_box()["width"] > 250
+    snap(page, "narrow-usage-key")
+
+
+def test_an_apps_settings_show_its_usage_by_credential(page, server):
+    user_id = new_id("usage")
+    pat = sign_up(page, server.http_url, user_id)
+    client = Client("grpc", make_stub(server, "grpc"))
+    app_id, app_key = new_app(client, pat)
+    key_id, pat_id = (
+        client.stub.GetKey(
+            service_pb2.GetKeyRequest(
+                user_app_id=resources_pb2.UserAppIDSet(user_id="me"), key_id=secret
+            ),
+            metadata=client.auth(pat),
+        ).key.id
+        for secret in (app_key, pat)
+    )
+    _calls(server, pat, app_id, app_key)
+    _written(server, key_id, 5)
+
+    page.goto(f"{server.http_url}/portal/apps/{app_id}")
+    page.wait_for_selector("#app-usage")
+    # On the app: 4 GetApp of the PAT, all 5 calls of the key (an API key's calls target its
+    # app, its refused ListKeys too), and
+    # whatever of the portal's own calls on the app (as the session) were written already.
+    credentials = page.locator("#app-usage .usage-table.credentials tbody tr")
+    totals = {}
+    for index in range(credentials.count()):
+        cells = credentials.nth(index).locator("td")
+        totals[cells.nth(0).inner_text()] = int(cells.nth(2).inner_text())
+    assert totals[key_id[:8]] == 5
+    assert totals[pat_id[:8]] == 4
+    _chart_checks(page, "app-usage", sum(totals.values()))
+    assert user_id in page.inner_text("#app-usage .usage-table.credentials")
+    row = page.locator(f"#app-key-table tbody tr[data-key-id='{key_id}']")
+    assert row.locator(".requests-7d").inner_text() == "5"
+    snap(page, "usage-app-settings")
+    row.locator("a[aria-label^='Usage']").click()
+    page.wait_for_selector("#key-usage")
+    _chart_checks(page, "key-usage", 5)
+    assert "Not visible" not in page.inner_text("#key-usage .legend")
+    assert "Insufficient scopes 2" in page.inner_text("#key-usage .legend")
+    page.set_viewport_size({"width": NARROW, "height": 900})
+    page.goto(f"{server.http_url}/portal/apps/{app_id}")
+    assert sideways_scroll(page) <= 0
+    snap(page, "narrow-usage-app-settings")
