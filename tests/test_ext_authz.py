@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from pathlib import Path
 
 import grpc
@@ -403,3 +404,40 @@ def test_readme_envoy_filter_is_valid():
     assert not ext_authz.with_request_body.allow_partial_message
     assert not ext_authz.failure_mode_allow
     assert list(parsed)[-1] == "envoy.filters.http.router"
+
+
+def test_raw_header_map(envoy, owner):
+    """Envoy's `encode_raw_headers`: the headers in `header_map`, values as bytes."""
+    request = external_auth_pb2.CheckRequest()
+    http = request.attributes.request.http
+    path = f"/v2/users/{owner['id']}/apps/{owner['app']}"
+    http.method, http.path = "GET", path
+    for key, value in ((":path", path), ("authorization", f"Key {owner['pat']}")):
+        http.header_map.headers.add(key=key, raw_value=value.encode())
+    headers = identity(envoy.stub.Check(request, timeout=30))
+    assert headers["x-scopegate-caller"] == owner["id"]
+
+
+def test_decisions_appear_in_the_access_log(server, envoy, owner):
+    path = f"/v2/users/{owner['id']}/apps/{owner['app']}"
+    allowed_id = identity(envoy.check("GET", path, owner["pat"]))["x-request-id"]
+    _, body = refusal(envoy.check("GET", path, "sgp_garbage"))
+    refused_id = body["status"]["req_id"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [line for line in server.log().splitlines() if "scopegate.access" in line]
+        found = {
+            request_id: [json.loads(line) for line in lines if request_id in line]
+            for request_id in (allowed_id, refused_id)
+        }
+        if all(found.values()):
+            break
+        time.sleep(0.1)
+    (allowed,), (refused,) = found[allowed_id], found[refused_id]
+    assert (allowed["transport"], allowed["method"], allowed["code"]) == (
+        "envoy",
+        "GetApp",
+        codes.SUCCESS,
+    )
+    assert allowed["user_id"] == owner["id"]
+    assert (refused["transport"], refused["code"]) == ("envoy", codes.CONN_KEY_INVALID)

@@ -8,6 +8,9 @@ invalid credential and 403 for anything else, with the Clarifai JSON body.
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 import requests
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
@@ -135,3 +138,23 @@ def test_ids_only_in_the_body_are_decided_as_none(server, owner):
     reply = ask(server, "POST", "/v2/inputs", owner["key"])
     assert reply.status_code == 200
     assert reply.headers["x-scopegate-credential-type"] == "app_specific_key"
+
+
+def test_decisions_appear_in_the_access_log(server, owner):
+    reply = ask(server, "GET", f"/v2/users/{owner['id']}/apps/{owner['app']}", owner["pat"])
+    request_id = reply.headers["x-request-id"]
+    deadline = time.monotonic() + 10
+    found = []
+    while not found and time.monotonic() < deadline:
+        found = [
+            json.loads(line)
+            for line in server.log().splitlines()
+            if "scopegate.access" in line and request_id in line
+        ]
+        time.sleep(0.1)
+    (entry,) = found
+    assert (entry["transport"], entry["method"], entry["user_id"]) == (
+        "forward_auth",
+        "GetApp",
+        owner["id"],
+    )

@@ -135,6 +135,7 @@ class ExternalAuthorizer:
         *,
         body_cut: bool = False,
         grpc_encoding: str | None = None,
+        transport: str = "",
     ) -> Verdict:
         """May `verb uri` (path with query, as sent) with these credentials pass? `body`:
         the request's body when the proxy sent it (None: not sent; ids in it are unseen);
@@ -142,9 +143,12 @@ class ExternalAuthorizer:
         dispatcher = self._dispatcher
         try:
             spec, message = self._request(verb, uri, body, body_cut, grpc_encoding)
-        except ApiError as error:
-            return Verdict(error, dispatcher.new_request_id())
-        call = Call(spec, message, authorization, session_token, peer, DECIDE_ONLY)
+        except ApiError as refused:
+            return Verdict(refused, dispatcher.new_request_id())
+        # `transport` names the proxy's protocol for the observers (the access log, metrics).
+        call = Call(
+            spec, message, authorization, session_token, peer, DECIDE_ONLY, transport=transport
+        )
         response, error = await dispatcher.dispatch(call)
         request_id = response.status.req_id
         if error is not None:

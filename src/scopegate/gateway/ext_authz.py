@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import grpc
 from envoy.config.core.v3 import base_pb2
-from envoy.service.auth.v3 import external_auth_pb2
+from envoy.service.auth.v3.external_auth_pb2 import CheckRequest, CheckResponse
 
 from scopegate.access.address_throttle import ThrottledError
 from scopegate.contract.status import ApiError, C
@@ -26,8 +26,6 @@ from scopegate.transports.rest.errors import http_code, status_json
 from scopegate.transports.rest.forwarded import IPNetwork, client_address, parse_ip
 
 SERVICE = "envoy.service.auth.v3.Authorization"
-CheckRequest = external_auth_pb2.CheckRequest
-CheckResponse = external_auth_pb2.CheckResponse
 _OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 _GRPC_OK, _GRPC_PERMISSION_DENIED, _GRPC_UNAUTHENTICATED = 0, 7, 16
 _PARTIAL_BODY = "x-envoy-auth-partial-body"
@@ -129,6 +127,7 @@ class EnvoyAuthorization:
             body,
             body_cut=headers.get(_PARTIAL_BODY) == "true",
             grpc_encoding=headers.get("grpc-encoding"),
+            transport="envoy",
         )
         if verdict.error is not None:
             return denied(verdict.error, verdict.request_id)

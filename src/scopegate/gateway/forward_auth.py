@@ -105,8 +105,9 @@ class ForwardAuth:
             await _refuse(send, error, self._authorizer.new_request_id())
             return
         client = scope.get("client")
+        peer = client[0] if client else ""
         verdict = await self._authorizer.decide(
-            method, uri, authorization, session_token, client[0] if client else ""
+            method, uri, authorization, session_token, peer, transport="forward_auth"
         )
         if verdict.error is not None:
             await _refuse(send, verdict.error, verdict.request_id)
