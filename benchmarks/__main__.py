@@ -23,6 +23,7 @@ from benchmarks import (
     bench_garbage,
     bench_gc,
     bench_inprocess,
+    bench_metrics,
     bench_one_port,
     bench_relations,
     bench_scale,
@@ -40,6 +41,7 @@ BENCHMARKS = {
     "6": bench_gc,
     "7": bench_one_port,
     "10": bench_ext_authz,
+    "14": bench_metrics,
 }
 
 

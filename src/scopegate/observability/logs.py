@@ -30,9 +30,18 @@ def default_format(stream: TextIO | None = None) -> str:
         return "json"
 
 
+_second: list = [-1, ""]  # the last whole second formatted, and its text
+
+
 def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """ISO 8601 in UTC to the millisecond; the seconds part formatted once per second (a
+    line per request makes this a hot path)."""
+    created = record.created
+    whole = int(created)
+    if whole != _second[0]:
+        _second[1] = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _second[0] = whole
+    return f"{_second[1]}{int((created - whole) * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):

@@ -29,6 +29,14 @@ from scopegate.observability.settings import ObservabilitySettings
 log = logging.getLogger("scopegate.observability")
 
 
+class _MetricsServer(uvicorn.Server):
+    """Signals are the main server's to handle."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
 class Operations:
     def __init__(self, settings: ObservabilitySettings, dispatcher: Dispatcher) -> None:
         self.settings = settings
@@ -108,10 +116,9 @@ class Operations:
             raise OSError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
         sock.listen(128)
         app = Starlette(routes=[Route("/metrics", self.scrape, methods=["GET"])])
-        server = uvicorn.Server(
+        server = _MetricsServer(
             uvicorn.Config(app, lifespan="off", access_log=False, log_config=None)
         )
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         self._metrics_server = server
         self._tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
         while not server.started:
