@@ -320,3 +320,17 @@ def test_user_rates_are_shared_by_all_credentials(server, owner):
     server.cli("users", "limits", user_id, "--no-rate-limit")
     time.sleep(1.0)
     assert call(server, "rest", pat).code == codes.SUCCESS
+
+
+def test_list_and_get_keys_show_limits_with_the_remaining_count(server, owner):
+    user_id, pat, secret, key_id = owner
+    set_limits(server, owner, {"rate_limits": ["5/s"], "usage": {"remaining": 7}})
+    assert call(server, "rest", secret).code == codes.SUCCESS
+    headers = {"authorization": f"Key {pat}"}
+    listed = requests.get(f"{server.http_url}/v2/users/me/keys", headers=headers, timeout=30)
+    keys = {k["id"]: k for k in listed.json()["keys"]}
+    assert keys[key_id]["limits"]["rate_limits"] == ["5/s"]
+    assert keys[key_id]["limits"]["usage"] == {"remaining": 6}
+    assert all(k["limits"] is None for i, k in keys.items() if i != key_id)
+    got = requests.get(f"{server.http_url}/v2/users/me/keys/{key_id}", headers=headers, timeout=30)
+    assert got.json()["key"]["limits"]["usage"] == {"remaining": 6}

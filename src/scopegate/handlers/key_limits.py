@@ -17,6 +17,10 @@ from scopegate.handlers import Handler
 from scopegate.handlers.keys import find_key
 from scopegate.services import limits as limit_service
 
+# `Call.extras` key the portal sets (never a REST body): keep the stored remaining count when
+# the form left it as shown, so requests made meanwhile are not handed out again.
+KEEP_COUNT = "keep_count"
+
 
 def limits_json(ctx: RequestContext, key_pk: int, key_id: str, limits: Limits) -> dict[str, Any]:
     """The remaining count is the stored one plus what this process holds in leases."""
@@ -39,7 +43,9 @@ def put_limits(ctx: RequestContext, _request: Message) -> Message:
         raise limit_service.limits_error(error) from None
     with ctx.services.transaction() as conn:
         record = find_key(conn, ctx, ctx.extras[ext.PATH]["key_id"])
-        saved = limit_service.set_key_limits(conn, record, new, actor=ctx.actor())
+        saved = limit_service.set_key_limits(
+            conn, record, new, actor=ctx.actor(), keep_count=bool(ctx.extras.get(KEEP_COUNT))
+        )
     # As stored: leases taken under the old limits end with them (access/quota.py).
     ctx.extras[ext.ANSWER] = {"key_id": record.public_id, "limits": to_document(saved)}
     return ctx.spec.output_type()

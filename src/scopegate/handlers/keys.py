@@ -14,6 +14,7 @@ from scopegate.context import RequestContext
 from scopegate.contract.status import ApiError, does_not_exist, invalid_argument
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import WHOLE_ORG, key_message
+from scopegate.handlers.limit_details import note_limits
 from scopegate.handlers.paging import offset_limit
 from scopegate.services import keys as key_service
 from scopegate.services.keys import key_endpoints, key_scopes, key_type
@@ -164,6 +165,7 @@ def note_details(ctx: RequestContext, records: list[KeyRecord]) -> list[KeyRecor
     transports/rest.py); gRPC callers find them in the CLI and the portal."""
     for record in records:
         _note(ctx, record, record.public_id)
+    note_limits(ctx, records)
     return records
 
 

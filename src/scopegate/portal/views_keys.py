@@ -18,6 +18,7 @@ from scopegate.auth.principal import CredentialKind
 from scopegate.contract import extensions as ext
 from scopegate.contract.status import ApiError, does_not_exist
 from scopegate.handlers.key_roll import AUTHORIZED_AS, ROLL
+from scopegate.portal import key_limits_form
 from scopegate.portal.forms import chosen_scopes, expiry_date, expiry_timestamp, text
 from scopegate.portal.page import Page, signed_in
 from scopegate.portal.render import when
@@ -145,6 +146,7 @@ def _form_values(page: Page) -> dict:
         "scopes": chosen_scopes(page.form),
         "expires_on": text(page.form, "expires_on", 20),
         "resources": text(page.form, "resources", 5000),
+        **key_limits_form.form_values(page),
     }
 
 
@@ -184,6 +186,7 @@ async def create_key(page: Page) -> Response:
     place = KeyPlace.of(page)
     if page.request.method == "GET":
         values = {"description": "", "scopes": [], "expires_on": "", "resources": ""}
+        values.update(key_limits_form.EMPTY)
         return await _render_form(page, place, values=values, error=None)
     values = _form_values(page)
     try:
@@ -199,9 +202,14 @@ async def create_key(page: Page) -> Response:
             key.apps.append(resources_pb2.App(id=place.app_id, user_id=ME))
         else:
             key.apps.extend(_limited_to(values["resources"]))
+        if key_limits_form.given(values):
+            key_limits_form.body(values)  # a form that cannot be read creates no key
         reply = await page.call(
             "PostKeys", service_pb2.PostKeysRequest(user_app_id=place.ids(), keys=[key])
         )
+        if key_limits_form.given(values):
+            # Named by its secret here: in this call only, never in a URL.
+            await key_limits_form.write(page, reply.keys[0].id, values)
     except ApiError as error:
         return await _render_form(page, place, values=values, error=error)
     return _secret_page(page, place, reply.keys[0], f"New {place.noun} created")
@@ -220,6 +228,7 @@ async def edit_key(page: Page) -> Response:
             ),
             "key_id": current.id,
             "resources": _resources_text(current),
+            **await key_limits_form.read(page, current.id),
         }
         return await _render_form(page, place, values=values, error=None)
     values = {**_form_values(page), "key_id": current.id}
@@ -248,6 +257,7 @@ async def edit_key(page: Page) -> Response:
         )
         if not place.app_id and not patch.apps and _resources_text(current):
             await _lift_limits(page, current.id)  # emptied: all resources again
+        await key_limits_form.write(page, current.id, values)
     except ApiError as error:
         return await _render_form(page, place, values=values, error=error)
     return page.redirect(place.list_path, "key-saved")
