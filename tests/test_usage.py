@@ -123,6 +123,7 @@ def test_counts_are_exact_after_a_known_mix_of_calls_on_both_transports(server):
     stranger_app, _ = new_app(grpc, stranger_pat)
     narrow, narrow_id = _new_key(grpc, pat, ["Apps_Get", "Workflows_Get"])
     app_key_id = _public_id(grpc, pat, app_key)
+    anonymous = _stored(server, "")  # requests with no credential to attribute them to
 
     # gRPC, the official stub.
     for _ in range(3):
@@ -157,6 +158,13 @@ def test_counts_are_exact_after_a_known_mix_of_calls_on_both_transports(server):
     assert _wait_for(server, narrow_id, expected) == expected
     expected_key = {("GetApp", "allowed"): 2, ("GetApp", "not_visible"): 1}
     assert _wait_for(server, app_key_id, expected_key) == expected_key
+    # The garbage secrets: one refused in dispatch (gRPC), one at the REST gate, both
+    # counted under no credential.
+    for method in ("GetApp", "ListApps"):
+        anonymous[(method, "invalid_credential")] = (
+            anonymous.get((method, "invalid_credential"), 0) + 1
+        )
+    assert _wait_for(server, "", anonymous) == anonymous
 
     # The key's route, read with the owner's PAT (its own reads are counted after).
     status, body = _get(server, f"/scopegate/v1/users/me/keys/{narrow_id}/usage", pat)

@@ -173,7 +173,9 @@ def test_outcome_kinds_are_an_open_set_named_by_stage_and_code():
     assert outcome_kind("authorization", C.CONN_KEY_INVALID) == "not_visible"
     assert outcome_kind("authorization", C.FAILURE) == "refused"
     assert outcome_kind("limits", C.CONN_THROTTLED) == "throttled"
-    assert outcome_kind("limits", C.CONN_INSUFFICIENT_SCOPES) == "over_quota"
+    assert outcome_kind("limits", C.CONN_EXCEEDS_LIMITS) == "over_quota"
+    assert outcome_kind("limits", C.CONN_KEY_INVALID) == "address_not_allowed"
+    assert outcome_kind("limits", C.FAILURE) == "refused"
     assert outcome_kind("some-new-stage", C.FAILURE) == "refused"
 
 

@@ -18,6 +18,7 @@ OUTCOME_NAMES = {
     "invalid_credential": "Invalid credential",
     "throttled": "Throttled",
     "over_quota": "Over quota",
+    "address_not_allowed": "Address not allowed",
     "bad_request": "Bad request",
 }
 KNOWN = tuple(OUTCOME_NAMES)

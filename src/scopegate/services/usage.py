@@ -4,14 +4,16 @@ request); hourly rows past the retention rolled up into daily ones.
 
 What a request is attributed to: the credential that authenticated it, and the account and
 app it named (after `me` and an API key's app are filled in). A request refused before
-there is a credential (a malformed or unknown secret, an expired key, a bad request shape)
-counts under no credential and no app: the names it carried are the caller's to invent, so
-they are not trusted as keys of anything stored. Requests refused in the REST gate (garbage
-credentials, answered before dispatch) are not counted at all.
+there is a credential (a malformed or unknown secret, an expired key, a bad request shape,
+garbage credentials refused at the REST gate before dispatch) counts under no credential
+and no app: the names it carried are the caller's to invent, so they are not trusted as
+keys of anything stored, and no route shows these counts (they are in the table, under
+credential '').
 
 Outcomes are an open set of short names: `allowed`; `failed` (authorized, then answered with
 an error by the method: not found, invalid request, not implemented); `bad_request`,
-`invalid_credential`, `insufficient_scopes`, `not_visible`, `throttled`, `over_quota`, or
+`invalid_credential`, `insufficient_scopes`, `not_visible`, `throttled` (rate limits, failed
+authentications), `over_quota`, `address_not_allowed` (a key's allowed addresses), or
 `refused` for a refusal of a kind not named here. Readers must accept names they do not
 know.
 """
@@ -53,6 +55,7 @@ OUTCOMES = (
     NOT_VISIBLE,
     "throttled",
     "over_quota",
+    "address_not_allowed",
     "refused",
 )
 _NOT_VISIBLE = frozenset({C.CONN_DOES_NOT_EXIST, C.CONN_KEY_INVALID})
@@ -82,7 +85,9 @@ def outcome_kind(stage: str, code: int | None) -> str:
             return "insufficient_scopes"
         return NOT_VISIBLE if code in _NOT_VISIBLE else "refused"
     if stage == "limits":
-        return "over_quota"
+        if code == C.CONN_EXCEEDS_LIMITS:
+            return "over_quota"
+        return "address_not_allowed" if code == C.CONN_KEY_INVALID else "refused"
     return "refused"
 
 
