@@ -441,3 +441,15 @@ def test_decisions_appear_in_the_access_log(server, envoy, owner):
     )
     assert allowed["user_id"] == owner["id"]
     assert (refused["transport"], refused["code"]) == ("envoy", codes.CONN_KEY_INVALID)
+
+
+def test_dot_segments_are_refused(envoy, owner):
+    """A path the service behind may resolve differently than the router reads it: an API
+    key climbing from its own app's inputs to another app's."""
+    base = f"/v2/users/{owner['id']}/apps/{owner['app']}/inputs"
+    for climb in ("/../../{app}/inputs", "/%2e%2E/%2E%2e/{app}/inputs", "/..%2F..%2F{app}"):
+        path = base + climb.format(app=owner["other_app"])
+        status, body = refusal(envoy.check("GET", path, owner["key"]))
+        assert (status, body["status"]["code"]) == (400, codes.CONN_BAD_REQUEST_FORMAT), path
+    status, _ = refusal(envoy.check("GET", base + "/./x", owner["key"]))
+    assert status == 400

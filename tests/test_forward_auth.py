@@ -158,3 +158,9 @@ def test_decisions_appear_in_the_access_log(server, owner):
         "GetApp",
         owner["id"],
     )
+
+
+def test_dot_segments_are_refused(server, owner):
+    base = f"/v2/users/{owner['id']}/apps/{owner['app']}/inputs"
+    uri = f"{base}/../../{owner['other_app']}/inputs"
+    assert refused(ask(server, "GET", uri, owner["key"])) == (403, codes.CONN_BAD_REQUEST_FORMAT)

@@ -19,6 +19,7 @@ the identity headers, not on ids of its own reading. A body cut short (Envoy's
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
@@ -40,6 +41,8 @@ from scopegate.transports.rest.decode import (
 from scopegate.transports.rest.router import MethodNotAllowedError, Router
 
 GRPC_PREFIX = f"/{SERVICE_NAME}/"
+# A `.` or `..` path segment, its dots percent-encoded or not (decoded once already).
+_DOT_SEGMENT = re.compile(r"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
 _DECIDED = "gateway.decided"
 
 
@@ -174,9 +177,14 @@ class ExternalAuthorizer:
             message = grpc_message(spec, body or b"", grpc_encoding)
             return spec, message if message is not None else spec.input_type()
         verb = "GET" if verb == "HEAD" else verb
+        route_path = _route_path(path)
+        if _DOT_SEGMENT.search(route_path):
+            # What lies behind may resolve `..` and scopegate does not: the two would judge
+            # different requests.
+            raise _bad_format("The path has a '.' or '..' segment; send it resolved.")
         try:
             # As REST matches: on the decoded path, each segment unquoted once more.
-            match = self._router.match(verb, _route_path(path))
+            match = self._router.match(verb, route_path)
         except MethodNotAllowedError as exc:
             raise ApiError(
                 C.CONN_METHOD_NOT_ALLOWED,
