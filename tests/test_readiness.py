@@ -78,3 +78,43 @@ def test_not_ready_when_postgresql_stops(tmp_path):
         if process is not None:
             process.stop()
         cluster.stop()
+
+
+@pytest.mark.parametrize("policy", ["closed", "open"])
+def test_redis_when_configured(tmp_path, policy):
+    """With rate limits shared through Redis: `closed` refuses limited requests without it,
+    so the server is not ready while Redis does not answer; `open` serves on, counting in
+    process, so it stays ready and /readyz says what is degraded."""
+    from tests.support import redis_server
+
+    reason = redis_server.available()
+    if reason:
+        pytest.skip(reason)
+    redis = redis_server.RedisServer(tmp_path / "redis").start()
+    process = None
+    try:
+        process = ServerProcess(
+            data_dir=tmp_path / "data",
+            database_url=None,
+            extra_args=["--redis-url", redis.url, "--limits-on-store-failure", policy],
+        ).start()
+        reply = requests.get(f"{process.http_url}/readyz", timeout=10)
+        assert (reply.status_code, reply.json()) == (200, {"status": "ready"})
+
+        redis.stop()
+
+        reply = requests.get(f"{process.http_url}/readyz", timeout=10)
+        body = reply.json()
+        assert "redis" in body["failing"] and "database" not in body["failing"]
+        if policy == "closed":
+            assert (reply.status_code, body["status"]) == (503, "not ready")
+            expected = health_pb2.HealthCheckResponse.NOT_SERVING
+        else:
+            assert (reply.status_code, body["status"]) == (200, "degraded")
+            expected = health_pb2.HealthCheckResponse.SERVING
+        time.sleep(2.5)  # a background check ran since
+        assert health_status(process, "") == expected
+    finally:
+        if process is not None:
+            process.stop()
+        redis.stop()

@@ -119,5 +119,9 @@ class RedisRates:
             raise StoreUnavailable
         return self.local.hit(windows)
 
+    async def ping(self) -> None:
+        """Raises unless Redis answers (the server's readiness, observability/readiness.py)."""
+        await self._client.ping()
+
     async def close(self) -> None:
         await self._client.aclose()

@@ -43,6 +43,10 @@ class Operations:
         self.metrics = Metrics() if settings.metrics else None
         self.readiness = Readiness()
         self.readiness.add("database", database_check(dispatcher.services.engine))
+        redis = dispatcher.limiter.redis  # rate limits shared through Redis, when configured
+        if redis is not None:
+            # Required only when limited requests are refused without it (`closed`).
+            self.readiness.add("redis", redis.ping, required=not redis.fail_open)
         self._tasks: list[asyncio.Task] = []
         self._metrics_server: uvicorn.Server | None = None
         metrics = self.metrics
@@ -71,8 +75,10 @@ class Operations:
 
     async def readyz(self, _request: Request) -> JSONResponse:
         ready, failing = await self.readiness.check()
-        if ready:
+        if ready and not failing:
             return JSONResponse({"status": "ready"})
+        if ready:  # only what it may serve without failed
+            return JSONResponse({"status": "degraded", "failing": failing})
         return JSONResponse({"status": "not ready", "failing": failing}, status_code=503)
 
     async def scrape(self, _request: Request) -> Response:

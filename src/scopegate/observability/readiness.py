@@ -1,8 +1,10 @@
 """Readiness: whether this process can answer requests that need its dependencies.
 
-`/readyz` and the gRPC health service report the same answer: ready when every check
-passes (the database answers `SELECT 1` within the timeout; more checks, such as Redis
-when it is configured, are added with `add`). `/healthz` stays liveness: the process runs.
+`/readyz` and the gRPC health service report the same answer: ready when every required
+check passes (the database answers `SELECT 1` within the timeout; Redis, when configured and
+limited requests are refused without it). A check that is not required (Redis when the
+limits fall back to counting in process) is reported as degraded but keeps the server ready:
+the operator chose to serve without it. `/healthz` stays liveness: the process runs.
 A background task re-checks every few seconds, so the gRPC health service follows the
 database going away and coming back without a request asking.
 """
@@ -37,18 +39,23 @@ def database_check(engine: Engine) -> Check:
 @dataclass
 class Readiness:
     checks: dict[str, Check] = field(default_factory=dict)
+    optional: set[str] = field(default_factory=set)  # reported, not required
     timeout: float = CHECK_TIMEOUT_SECONDS
     # Told of each change of state (True: ready): the gRPC health service follows it.
     listeners: list[Callable[[bool], Awaitable[None]]] = field(default_factory=list)
     ready: bool | None = None  # None: not checked yet
     failing: dict[str, str] = field(default_factory=dict)
 
-    def add(self, name: str, check: Check) -> None:
-        """Another dependency (Redis, when configured) that must answer."""
+    def add(self, name: str, check: Check, *, required: bool = True) -> None:
+        """Another dependency (Redis, when configured) that must answer, or, not required,
+        whose failure is reported only."""
         self.checks[name] = check
+        if not required:
+            self.optional.add(name)
 
     async def check(self) -> tuple[bool, dict[str, str]]:
-        """Run every check now: (ready, {name: why it failed})."""
+        """Run every check now: (ready, {name: why it failed}), optional checks included
+        in what failed but not in whether ready."""
         failing: dict[str, str] = {}
 
         async def run(name: str, check: Check) -> None:
@@ -60,8 +67,9 @@ class Readiness:
                 failing[name] = type(exc).__name__
 
         await asyncio.gather(*(run(name, check) for name, check in self.checks.items()))
-        await self._settle(not failing, failing)
-        return not failing, failing
+        ready = not any(name not in self.optional for name in failing)
+        await self._settle(ready, failing)
+        return ready, failing
 
     async def _settle(self, ready: bool, failing: dict[str, str]) -> None:
         before = self.ready

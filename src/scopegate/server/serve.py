@@ -113,10 +113,10 @@ async def serve(settings: Settings, *, announce=print) -> None:
         observers=[usage] if usage else [],
         forwarded=forwarding.handlers() if forwarding else None,
     )
-    # Metrics and the access log observe the dispatcher; /readyz and gRPC health follow
-    # the database (observability/).
-    operations = Operations(settings.observability, dispatcher)
     install_limits(dispatcher, settings.limits)
+    # Metrics and the access log observe the dispatcher; /readyz and gRPC health follow
+    # the database and Redis (installed just above) (observability/).
+    operations = Operations(settings.observability, dispatcher)
     downloader = Downloader(services.engine, services.media)
     services.schedule_download = downloader.schedule
 
