@@ -28,6 +28,7 @@ from benchmarks import (
     bench_relations,
     bench_scale,
     bench_throughput,
+    bench_upstream,
     loadgen,
 )
 from benchmarks.common import BENCH_DIR, REPO_ROOT, Result, log
@@ -41,6 +42,7 @@ BENCHMARKS = {
     "6": bench_gc,
     "7": bench_one_port,
     "10": bench_ext_authz,
+    "11": bench_upstream,
     "14": bench_metrics,
 }
 

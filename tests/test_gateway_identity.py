@@ -81,3 +81,20 @@ def test_secrets_and_every_scopegate_header_are_stripped_whatever_their_case():
 def test_raw_byte_headers_are_stripped_the_same_way():
     incoming = [(b"authorization", b"Key s"), (b"X-Scopegate-Caller", b"m"), (b"accept", b"*/*")]
     assert strip_incoming(incoming) == [(b"accept", b"*/*")]
+
+
+def test_nested_ids_are_found_where_the_contract_puts_them():
+    """Ids a forwarded request names beside its own user_app_id: authorized and rewritten
+    (gateway/forward.py); the catalog has them in these methods only."""
+    from scopegate.contract.catalog import load_catalog
+    from scopegate.gateway.forward import nested_id_paths
+
+    catalog = load_catalog()
+    found = {name: nested_id_paths(spec) for name, spec in catalog.methods.items()}
+    assert {name: paths for name, paths in found.items() if paths} == {
+        "PostModelVersionsUpload": (("upload_config", "user_app_id"),),
+        "PostPipelineStepVersionsUpload": (("upload_config", "user_app_id"),),
+        "PostArtifactVersionsUpload": (("upload_config", "user_app_id"),),
+        "PostLogEntries": (("log_entries", "meta", "user_app_id"),),
+        "PostComputePlaneMetrics": (("compute_plane_metrics", "meta", "user_app_id"),),
+    }

@@ -9,6 +9,7 @@ down or slow upstream answers 40031/503 or 40032/504 without naming its address.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 
@@ -506,7 +507,8 @@ def test_the_clients_deadline_is_propagated(gate, world, upstream):
     ok(stub.ListWorkflows(list_workflows(app_id=world.main), metadata=_auth(world.alice_pat)))
     short, bounded = upstream.received("ListWorkflows")
     assert 0 < short.time_remaining <= 1.0
-    assert 1.0 < bounded.time_remaining <= UPSTREAM_TIMEOUT  # --upstream-timeout bounds it
+    # --upstream-timeout bounds it (gRPC rounds a deadline up a little on the wire).
+    assert 1.0 < bounded.time_remaining <= UPSTREAM_TIMEOUT + 0.05
 
 
 def test_cancellation_by_the_client_cancels_the_upstream_call(gate, world, upstream):
@@ -530,6 +532,40 @@ def test_cancellation_by_the_client_cancels_the_upstream_call(gate, world, upstr
     upstream.wait_for(lambda: upstream.received("GenerateModelOutputs")[0].cancelled)
     with pytest.raises(grpc.RpcError):
         next(stream)
+
+
+def test_a_rest_client_closing_its_connection_cancels_the_upstream_call(gate, world, upstream):
+    upstream.delay = 30
+    host, port = gate.http_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            f"GET /v2/users/me/apps/{world.main}/workflows HTTP/1.1\r\nhost: {host}\r\n"
+            f"authorization: Key {world.alice_pat}\r\n\r\n".encode()
+        )
+        upstream.wait_for(lambda: upstream.received("ListWorkflows"))
+    upstream.wait_for(lambda: upstream.received("ListWorkflows")[0].cancelled)
+
+
+def test_a_slow_reader_holds_the_upstream_back(gate, world, upstream):
+    """Flow control: 2,000 answers of 64 KiB (125 MiB) offered, a client that reads one and
+    waits: the upstream is held back by the windows between, not drained into memory."""
+    upstream.stream_answers, upstream.payload_bytes = 2000, 64 * 1024
+    stub = _stub(gate, "grpc")
+    stream = stub.GenerateModelOutputs(
+        service_pb2.PostModelOutputsRequest(
+            user_app_id=resources_pb2.UserAppIDSet(app_id=world.main)
+        ),
+        metadata=_auth(world.alice_pat),
+    )
+    assert next(stream).status.code == codes.SUCCESS
+    time.sleep(2.0)
+    (received,) = upstream.received("GenerateModelOutputs")
+    held_at = received.sent
+    time.sleep(0.5)
+    assert received.sent == held_at  # no longer moving: held back
+    assert held_at < 600, held_at  # at most the windows' worth (~37 MiB), not 125 MiB
+    stream.cancel()
+    upstream.wait_for(lambda: received.cancelled)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ It answers:
   others), each status description `upstream <method> <n>`;
 - every bidirectional method: one answer per request message, in order, echoing the
   message's serialized size in its status details (StreamModelOutputs and the others).
-`delay` (seconds) holds every answer back: slow upstream, deadlines, cancellation.
+`delay` (seconds) holds every answer back: slow upstream, deadlines, cancellation;
+`payload_bytes` pads streamed answers (flow control).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ class Received:
     method: str
     metadata: list[tuple[str, str]]
     requests: list = field(default_factory=list)  # decoded request messages, in order
-    cancelled: bool = False
+    cancelled: bool = False  # ended before its handler was done: cancelled by the caller
+    completed: bool = False  # the handler answered all it had to
+    sent: int = 0  # answers the upstream has handed to its transport
     time_remaining: float | None = None  # the deadline the call arrived with
 
     def header(self, name: str) -> str | None:
@@ -45,10 +48,12 @@ class Received:
 class TestUpstream:
     __test__ = False  # not a test class for pytest
 
-    def __init__(self) -> None:
+    def __init__(self, *, record: bool = True) -> None:
+        self.record = record  # off for benchmarks: a list growing by every call
         self.calls: list[Received] = []
         self.delay = 0.0
         self.stream_answers = 3
+        self.payload_bytes = 0  # padding in each streamed answer's status details
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -75,6 +80,7 @@ class TestUpstream:
             self.calls.clear()
         self.delay = 0.0
         self.stream_answers = 3
+        self.payload_bytes = 0
 
     def received(self, method: str | None = None) -> list[Received]:
         with self._lock:
@@ -90,7 +96,7 @@ class TestUpstream:
 
     # ------------------------------------------------------------------------ serving
 
-    async def _start(self) -> int:
+    async def _start(self, port: int = 0) -> int:
         server = grpc.aio.server()
         catalog = load_catalog()
         handlers = {}
@@ -111,7 +117,7 @@ class TestUpstream:
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),)
         )
-        port = server.add_insecure_port("127.0.0.1:0")
+        port = server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
         self._server = server
         return port
@@ -119,8 +125,12 @@ class TestUpstream:
     def _record(self, name: str, context) -> Received:
         metadata = [(k, v) for k, v in (context.invocation_metadata() or ())]
         received = Received(name, metadata, time_remaining=context.time_remaining())
-        with self._lock:
-            self.calls.append(received)
+        # Cancelled by the caller: seen here even where the handler is not told (a write
+        # to a cancelled stream fails inside grpc).
+        context.add_done_callback(lambda done: _mark_cancelled(received, done))
+        if self.record:
+            with self._lock:
+                self.calls.append(received)
         return received
 
     async def _hold(self, received: Received) -> None:
@@ -143,6 +153,7 @@ class TestUpstream:
                     response.status.description = "Upstream refused"
                     response.status.details = "per_page 13 is unlucky"
                     response.status.req_id = "upstream-req"
+                    received.completed = True
                     return response
                 response.workflows.append(
                     resources_pb2.Workflow(
@@ -155,6 +166,7 @@ class TestUpstream:
                 response.outputs.append(resources_pb2.Output(id="from-upstream"))
             response.status.code = codes.SUCCESS
             response.status.description = f"upstream {spec.name}"
+            received.completed = True
             return response
 
         return handle
@@ -169,7 +181,10 @@ class TestUpstream:
                     response = spec.output_type()
                     response.status.code = codes.SUCCESS
                     response.status.description = f"upstream {spec.name} {n}"
+                    response.status.details = "x" * self.payload_bytes
                     yield response
+                    received.sent += 1
+                received.completed = True
             except asyncio.CancelledError:
                 received.cancelled = True
                 raise
@@ -190,6 +205,7 @@ class TestUpstream:
                     response.status.details = str(request.ByteSize())
                     n += 1
                     yield response
+                received.completed = True
             except asyncio.CancelledError:
                 received.cancelled = True
                 raise
@@ -197,5 +213,27 @@ class TestUpstream:
         return handle
 
 
+def _mark_cancelled(received: Received, context) -> None:
+    if context.cancelled() or not received.completed:
+        received.cancelled = True
+
+
 def list_workflows(**ids) -> service_pb2.ListWorkflowsRequest:
     return service_pb2.ListWorkflowsRequest(user_app_id=resources_pb2.UserAppIDSet(**ids))
+
+
+def main() -> None:
+    """`python -m tests.support.upstream PORT`: serve (without recording) until killed, as
+    the benchmarks run it, in a process of its own."""
+    import sys
+
+    async def serve(port: int) -> None:
+        upstream = TestUpstream(record=False)
+        print(f"listening {await upstream._start(port)}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve(int(sys.argv[1]) if len(sys.argv) > 1 else 0))
+
+
+if __name__ == "__main__":
+    main()

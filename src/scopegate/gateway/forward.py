@@ -36,6 +36,8 @@ from scopegate.gateway.upstream import Metadata, Upstream, upstream_failed
 from scopegate.handlers import Handler
 
 _USER_APP_ID = "clarifai.api.UserAppIDSet"
+# The REST transport's ASGI `receive`: what tells a forwarded call its client went away.
+HTTP_RECEIVE = "http_receive"
 _SUCCESS = (0, C.SUCCESS)  # 0: the upstream set no status; the dispatcher fills it in
 
 
@@ -162,7 +164,8 @@ class Forwarder:
             else:
                 call = self.upstream.unary(spec.full_name)(data, metadata=metadata, timeout=timeout)
                 try:
-                    answer = await call
+                    receive = context.extras.get(HTTP_RECEIVE)
+                    answer = await (call if receive is None else _unless_gone(call, receive))
                 except asyncio.CancelledError:
                     call.cancel()  # the client went away: so does the upstream call
                     raise
@@ -186,6 +189,30 @@ class Forwarder:
         finally:
             call.cancel()  # one answer is all a REST client gets; the upstream stops
         return b"" if answer is grpc.aio.EOF else answer
+
+
+async def _disconnected(receive) -> None:
+    """Returns once the HTTP client has closed its connection (the body is read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_gone(call, receive) -> bytes:
+    """The upstream's answer, unless the REST client goes away first: then the upstream
+    call is cancelled, and the request ends as cancelled (no one reads the answer; the
+    access log and the observers see it)."""
+    answer = asyncio.ensure_future(call)
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait((answer, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not answer.done():
+            call.cancel()
+            answer.cancel()
+    if answer.cancelled():
+        raise ApiError(C.RPC_CANCELED, "Request canceled", "The client closed its connection.")
+    return answer.result()
 
 
 def parse_answer(spec: MethodSpec, answer: bytes) -> Message:

@@ -1,0 +1,200 @@
+"""11. What forwarding upstream costs: a forwarded call against the same call made directly
+to the upstream, gRPC and REST, at 1 and 64 calls in flight (issue 15).
+
+The test upstream (tests/support/upstream.py, a grpc.aio V2 server, not recording) runs in
+a process of its own; one scopegate (SQLite, plaintext, one process) forwards to it with
+`--upstream`. The call is `GetWorkflow` naming the user's app with its PAT: authenticated,
+authorized (cached), forwarded with the identity metadata, the upstream's answer parsed and
+passed on. Direct: the same request with the same metadata to the upstream's gRPC port (the
+upstream speaks gRPC only, so REST's direct figure is gRPC's). Load generators are benchmark
+2's (one grpc.aio client process per round, N concurrent calls on one channel; wrk with N
+keep-alive connections). Rounds alternate direct and forwarded (A B B A ...). Reports req/s,
+the ratio forwarded / direct (target >= 0.6) and the added p50 and p99 (target: added p50
+<= 1 ms at one in flight).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from benchmarks import loadgen
+from benchmarks.common import REPO_ROOT, Result, log, median, stop_server, temp_dir
+
+NAME = "11. forwarding upstream"
+TARGET_RATIO = 0.6
+TARGET_ADDED_P50_MS = 1.0
+IN_FLIGHT = (1, 64)
+APP = "bench-app"
+ROUND = f"GetWorkflow@bench/{APP}"
+DIRECT, FORWARDED = "direct", "forwarded"
+
+
+def _order(pairs: int) -> list[str]:
+    order = []
+    for i in range(pairs):
+        order += [DIRECT, FORWARDED] if i % 2 == 0 else [FORWARDED, DIRECT]
+    return order
+
+
+def _start_upstream() -> tuple[subprocess.Popen, str]:
+    from tests.support.server_process import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.upstream", str(port)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline() if process.stdout else ""
+    if not line.startswith("listening"):
+        process.kill()
+        raise RuntimeError(f"the test upstream did not start: {line!r}")
+    return process, f"127.0.0.1:{port}"
+
+
+def _grpc(address: str, n: int, duration: float, pat: str, pid: int, label: str):
+    result = loadgen.start_grpc(
+        address, [ROUND], duration=duration, concurrency=n, secret=pat, server_pid=pid
+    ).wait(duration + 60)
+    result.label = label
+    return result
+
+
+def _rest(gate, n: int, duration: float, pat: str):
+    url = f"{gate.http_url}/v2/users/bench/apps/{APP}/workflows/general"
+    result = loadgen.start_http(
+        url,
+        duration=duration,
+        connections=n,
+        headers={"authorization": f"Key {pat}"},
+        server_pid=gate.process.pid,
+    ).wait(duration + 60)
+    result.label = FORWARDED
+    return result
+
+
+def _rate(runs) -> float:
+    seconds = sum(r.seconds for r in runs)
+    return sum(r.requests for r in runs) / seconds if seconds else 0.0
+
+
+def _section(transport: str, n: int, direct, forwarded, tool: str, results, details) -> None:
+    rps_direct, rps_forwarded = _rate(direct), _rate(forwarded)
+    ratio = rps_forwarded / rps_direct if rps_direct else float("nan")
+    p50 = {
+        k: median([r.p50_us for r in runs]) / 1000 for k, runs in (("d", direct), ("f", forwarded))
+    }
+    p99 = {
+        k: median([r.p99_us for r in runs]) / 1000 for k, runs in (("d", direct), ("f", forwarded))
+    }
+    where = f"{transport}, {n} in flight"
+    results.append(
+        Result(
+            NAME,
+            f"{where}: direct / forwarded",
+            f"{rps_direct:,.0f} / {rps_forwarded:,.0f}",
+            "req/s",
+        )
+    )
+    results.append(
+        Result(
+            NAME,
+            f"{where}: ratio forwarded / direct",
+            ratio,
+            "",
+            f">= {TARGET_RATIO}",
+            ratio >= TARGET_RATIO,
+            tool,
+        )
+    )
+    added = p50["f"] - p50["d"]
+    target = f"<= {TARGET_ADDED_P50_MS}" if n == 1 else ""
+    results.append(
+        Result(
+            NAME,
+            f"{where}: added p50",
+            added,
+            "ms",
+            target,
+            added <= TARGET_ADDED_P50_MS if n == 1 else None,
+            f"p50 direct {p50['d']:.2f}, forwarded {p50['f']:.2f} ms",
+        )
+    )
+    results.append(
+        Result(
+            NAME,
+            f"{where}: added p99",
+            p99["f"] - p99["d"],
+            "ms",
+            note=f"p99 direct {p99['d']:.2f}, forwarded {p99['f']:.2f} ms",
+        )
+    )
+    bad = sum(r.non_ok + r.errors for r in (*direct, *forwarded))
+    if bad:
+        results.append(Result(NAME, f"{where}: non-success answers", bad, "", "0", False))
+    details.append(f"**{where}** ({tool}):")
+    details.append("")
+    details.append("| round | call | req/s | p50 ms | p99 ms | scopegate CPU µs/req |")
+    details.append("| ---: | --- | ---: | ---: | ---: | ---: |")
+    for i, run in enumerate((*direct, *forwarded)):
+        used = run.server_cpu_us_per_request if run.label == FORWARDED else None
+        details.append(
+            f"| {i + 1} | {run.label} | {run.rps:,.0f} | {run.p50_us / 1000:.2f} | "
+            f"{run.p99_us / 1000:.2f} | {'' if used is None else f'{used:.0f}'} |"
+        )
+    details.append("")
+
+
+def run(options) -> tuple[list[Result], list[str]]:
+    from tests.support.server_process import ServerProcess
+
+    duration = 1.0 if options.quick else 3.0
+    pairs = 1 if options.quick else 2
+    results: list[Result] = []
+    details: list[str] = [
+        "The machine's 2 cores are shared by the load generator, scopegate, the test "
+        "upstream and, while this ran, other work on the machine: figures are indicative.",
+        "",
+    ]
+    upstream, address = _start_upstream()
+    try:
+        with temp_dir("sg-bench-upstream-") as data_dir:
+            gate = ServerProcess(
+                data_dir=data_dir, database_url=None, extra_args=["--upstream", address]
+            ).start()
+            try:
+                pat = gate.create_user("bench")
+                gate_pid = gate.process.pid
+                for n in IN_FLIGHT:
+                    log(f"{NAME}: {n} in flight, warm-up then {pairs} pairs of {duration}s rounds")
+                    _grpc(gate.grpc_address, n, 1.0, pat, gate_pid, FORWARDED)
+                    _grpc(address, n, 1.0, pat, upstream.pid, DIRECT)
+                    runs = [
+                        _grpc(address, n, duration, pat, upstream.pid, DIRECT)
+                        if kind == DIRECT
+                        else _grpc(gate.grpc_address, n, duration, pat, gate_pid, FORWARDED)
+                        for kind in _order(pairs)
+                    ]
+                    direct = [r for r in runs if r.label == DIRECT]
+                    forwarded = [r for r in runs if r.label == FORWARDED]
+                    tool = f"grpc.aio client, {n} concurrent calls on one channel"
+                    _section("gRPC", n, direct, forwarded, tool, results, details)
+                    _rest(gate, n, 1.0, pat)
+                    rest = [
+                        _rest(gate, n, duration, pat)
+                        if kind == FORWARDED
+                        else _grpc(address, n, duration, pat, upstream.pid, DIRECT)
+                        for kind in _order(pairs)
+                    ]
+                    direct = [r for r in rest if r.label == DIRECT]
+                    forwarded = [r for r in rest if r.label == FORWARDED]
+                    tool = f"{forwarded[0].tool} with {n} connections; direct: gRPC"
+                    _section("REST", n, direct, forwarded, tool, results, details)
+            finally:
+                stop_server(gate)
+    finally:
+        upstream.kill()
+        upstream.wait(10)
+    return results, details
