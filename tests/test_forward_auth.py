@@ -15,7 +15,7 @@ import pytest
 import requests
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.support.api import add_collaborator
+from tests.support.api import PASSWORD, add_collaborator, login
 from tests.support.apps import new_app
 from tests.support.clients import Client, make_stub, new_id
 
@@ -164,3 +164,21 @@ def test_dot_segments_are_refused(server, owner):
     base = f"/v2/users/{owner['id']}/apps/{owner['app']}/inputs"
     uri = f"{base}/../../{owner['other_app']}/inputs"
     assert refused(ask(server, "GET", uri, owner["key"])) == (403, codes.CONN_BAD_REQUEST_FORMAT)
+
+
+def test_session_token_is_a_credential_too(server):
+    user_id = new_id()
+    server.create_user(user_id, password=PASSWORD)
+    _, body = login(server, f"{user_id}@example.com")
+    reply = ask(
+        server,
+        "GET",
+        "/v2/users/me/apps",
+        headers={"X-Clarifai-Session-Token": body["session_token"]},
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["x-scopegate-caller"] == user_id
+    assert reply.headers["x-scopegate-credential-type"] == "session"
+    assert body["session_token"] not in str(reply.headers)
+    forged = ask(server, "GET", "/v2/users/me/apps", headers={"X-Clarifai-Session-Token": "x"})
+    assert forged.status_code == 401
