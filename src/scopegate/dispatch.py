@@ -221,7 +221,8 @@ class Dispatcher:
         """Tell the observers of a request a transport refused before dispatch (garbage
         credentials at the REST gate, an undecodable body), as `stage` refused it."""
         if self.observers:
-            outcome = Outcome(call, request_id, call.received, stage=stage, error=error)
+            started = call.received or time.perf_counter()
+            outcome = Outcome(call, request_id, started, stage=stage, error=error)
             outcome.code = error.code
             self._tell(outcome)
 
