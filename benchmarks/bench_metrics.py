@@ -288,5 +288,8 @@ def run(options) -> tuple[list[Result], list[str]]:
             for server, _ in servers.values():
                 stop_server(server)
     log(f"{NAME}: in process, what observing adds to a dispatch")
-    _observing_cost(options.quick, results, details)
+    try:
+        _observing_cost(options.quick, results, details)
+    except Exception as exc:  # keep the servers' figures
+        results.append(Result(NAME, "in process: error", type(exc).__name__, "", "", False))
     return results, details
