@@ -29,6 +29,7 @@ from benchmarks import (
     bench_scale,
     bench_throughput,
     bench_upstream,
+    bench_usage,
     loadgen,
 )
 from benchmarks.common import BENCH_DIR, REPO_ROOT, Result, log
@@ -44,6 +45,7 @@ BENCHMARKS = {
     "10": bench_ext_authz,
     "11": bench_upstream,
     "14": bench_metrics,
+    "18": bench_usage,
 }
 
 
