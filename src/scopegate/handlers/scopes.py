@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from clarifai_grpc.grpc.api import resources_pb2
-
 from scopegate.auth.principal import CredentialKind
 from scopegate.context import RequestContext
 from scopegate.contract.catalog import AuthType
@@ -14,15 +12,28 @@ from scopegate.handlers import Handler
 def my_scopes(ctx: RequestContext, request):
     """The calling credential's scopes and endpoints, and its app for an API key."""
     principal = ctx.principal
-    response = ctx.spec.output_type()
+    output_type = ctx.spec.output_type
+    response = output_type()
     response.scopes.extend(sorted(principal.scopes))  # half the cost of keyword arguments
     if principal.endpoints:
         response.endpoints.extend(sorted(principal.endpoints))
-    if principal.app is not None and "app" in response.DESCRIPTOR.fields_by_name:
-        response.app.CopyFrom(
-            resources_pb2.App(id=principal.app.app_id, user_id=principal.app.user_id)
-        )
+    app = principal.app
+    if app is not None and _has_app(output_type):
+        answer = response.app  # set in place: no message built to be copied in
+        answer.id = app.app_id
+        answer.user_id = app.user_id
     return response
+
+
+_HAS_APP: dict[type, bool] = {}
+
+
+def _has_app(output_type: type) -> bool:
+    """Whether the answer has an `app` field (MyScopes' does), worked out once per type."""
+    found = _HAS_APP.get(output_type)
+    if found is None:
+        found = _HAS_APP[output_type] = "app" in output_type.DESCRIPTOR.fields_by_name
+    return found
 
 
 def list_scopes(ctx: RequestContext, request):
