@@ -75,6 +75,14 @@ def _rest(gate, n: int, duration: float, pat: str):
     return result
 
 
+def _load() -> str:
+    try:
+        with open("/proc/loadavg") as handle:
+            return handle.read().split()[0]
+    except OSError:
+        return "?"
+
+
 def _rate(runs) -> float:
     seconds = sum(r.seconds for r in runs)
     return sum(r.requests for r in runs) / seconds if seconds else 0.0
@@ -134,7 +142,7 @@ def _section(transport: str, n: int, direct, forwarded, tool: str, results, deta
     bad = sum(r.non_ok + r.errors for r in (*direct, *forwarded))
     if bad:
         results.append(Result(NAME, f"{where}: non-success answers", bad, "", "0", False))
-    details.append(f"**{where}** ({tool}):")
+    details.append(f"**{where}** ({tool}); rounds by call (they ran alternating):")
     details.append("")
     details.append("| round | call | req/s | p50 ms | p99 ms | scopegate CPU µs/req |")
     details.append("| ---: | --- | ---: | ---: | ---: | ---: |")
@@ -158,6 +166,7 @@ def run(options) -> tuple[list[Result], list[str]]:
         "upstream and, while this ran, other work on the machine: figures are indicative.",
         "",
     ]
+    load_before = _load()
     upstream, address = _start_upstream()
     try:
         with temp_dir("sg-bench-upstream-") as data_dir:
@@ -179,7 +188,7 @@ def run(options) -> tuple[list[Result], list[str]]:
                     ]
                     direct = [r for r in runs if r.label == DIRECT]
                     forwarded = [r for r in runs if r.label == FORWARDED]
-                    tool = f"grpc.aio client, {n} concurrent calls on one channel"
+                    tool = f"grpc.aio client, {n} in flight on one channel"
                     _section("gRPC", n, direct, forwarded, tool, results, details)
                     _rest(gate, n, 1.0, pat)
                     rest = [
@@ -190,11 +199,13 @@ def run(options) -> tuple[list[Result], list[str]]:
                     ]
                     direct = [r for r in rest if r.label == DIRECT]
                     forwarded = [r for r in rest if r.label == FORWARDED]
-                    tool = f"{forwarded[0].tool} with {n} connections; direct: gRPC"
+                    tool = f"{forwarded[0].tool}, {n} keep-alive connections; direct: gRPC"
                     _section("REST", n, direct, forwarded, tool, results, details)
             finally:
                 stop_server(gate)
     finally:
         upstream.kill()
         upstream.wait(10)
+    details.insert(1, f"Load average (1 min) {load_before} before the run, {_load()} after it.")
+    details.insert(2, "")
     return results, details

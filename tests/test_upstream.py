@@ -24,7 +24,7 @@ from scopegate.contract.catalog import load_catalog
 from tests.support.api import ok
 from tests.support.apps import new_app
 from tests.support.clients import TRANSPORTS, Client, make_stub, new_id
-from tests.support.server_process import ServerProcess, free_port
+from tests.support.server_process import ServerProcess, free_port, scopegate
 from tests.support.servers import BACKENDS, SERVER_ENV
 from tests.support.upstream import TestUpstream, list_workflows
 
@@ -614,6 +614,59 @@ def test_an_unreachable_upstream_answers_unavailable_without_its_address(
     )
 
 
+def test_a_tls_upstream_is_reached_with_its_roots_only(request, tmp_path_factory, tls_certificate):
+    upstream = TestUpstream(tls=tls_certificate).start()
+    gates = []
+    try:
+        args = ("--upstream", upstream.address)
+        trusting = _gate(
+            request, tmp_path_factory, "sqlite", *args, "--upstream-ca", str(tls_certificate.cert)
+        )
+        gates.append(trusting)
+        # The system's roots do not hold a self-signed certificate; plaintext is no TLS.
+        system_roots = _gate(request, tmp_path_factory, "sqlite", *args, "--upstream-tls")
+        gates.append(system_roots)
+        plaintext = _gate(request, tmp_path_factory, "sqlite", *args)
+        gates.append(plaintext)
+        for gate, code in (
+            (trusting, codes.SUCCESS),
+            (system_roots, codes.RPC_SERVER_UNAVAILABLE),
+            (plaintext, codes.RPC_SERVER_UNAVAILABLE),
+        ):
+            pat = gate.create_user(new_id())
+            reply = _stub(gate, "grpc").ListWorkflows(
+                list_workflows(app_id="a"), metadata=_auth(pat)
+            )
+            assert reply.status.code == code, gate.extra_args
+        assert len(upstream.received("ListWorkflows")) == 1
+        assert "(TLS)" in trusting.log()
+    finally:
+        for gate in gates:
+            gate.stop()
+        upstream.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--upstream", "nowhere"], "--upstream must be HOST:PORT"),
+        (["--upstream", "127.0.0.1:1", "--upstream-method", "NoSuchMethod*"], "names no V2 method"),
+        (["--upstream-method", "ListWorkflows"], "need --upstream"),
+        (["--upstream", "127.0.0.1:1", "--upstream-timeout", "0"], "must be positive"),
+        (
+            ["--upstream", "127.0.0.1:1", "--upstream-ca", "/nonexistent/ca.pem"],
+            "cannot read --upstream-ca",
+        ),
+    ],
+)
+def test_upstream_options_are_checked_at_start(tmp_path, args, message):
+    result = scopegate(
+        "serve", "--data-dir", str(tmp_path), "--http-port", "0", "--grpc-port", "0", *args
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+
+
 # ------------------------------------------------------------------ the signed assertion
 
 
@@ -659,3 +712,24 @@ def test_without_an_upstream_nothing_is_forwarded(server, transport):
     stub = make_stub(server, transport)
     reply = stub.ListWorkflows(list_workflows(app_id="a"), metadata=_auth(pat))
     assert reply.status.code == codes.NOT_IMPLEMENTED
+
+
+def test_a_bad_assertion_key_stops_the_start_with_one_line(tmp_path):
+    key = tmp_path / "not-a-key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nnonsense\n-----END PRIVATE KEY-----\n")
+    result = scopegate(
+        "serve",
+        "--data-dir",
+        str(tmp_path),
+        "--http-port",
+        "0",
+        "--grpc-port",
+        "0",
+        "--upstream",
+        "127.0.0.1:1",
+        "--upstream-assertion",
+        env={"SCOPEGATE_UPSTREAM_ASSERTION_KEY": str(key)},
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "cannot sign assertions with" in result.stderr
+    assert "Traceback" not in result.stderr

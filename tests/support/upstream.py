@@ -48,8 +48,9 @@ class Received:
 class TestUpstream:
     __test__ = False  # not a test class for pytest
 
-    def __init__(self, *, record: bool = True) -> None:
+    def __init__(self, *, record: bool = True, tls=None) -> None:
         self.record = record  # off for benchmarks: a list growing by every call
+        self.tls = tls  # a tests.support.tls.Certificate: serve TLS only
         self.calls: list[Received] = []
         self.delay = 0.0
         self.stream_answers = 3
@@ -117,7 +118,12 @@ class TestUpstream:
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),)
         )
-        port = server.add_insecure_port(f"127.0.0.1:{port}")
+        if self.tls is None:
+            port = server.add_insecure_port(f"127.0.0.1:{port}")
+        else:
+            pair = (self.tls.key.read_bytes(), self.tls.cert.read_bytes())
+            credentials = grpc.ssl_server_credentials([pair])
+            port = server.add_secure_port(f"127.0.0.1:{port}", credentials)
         await server.start()
         self._server = server
         return port

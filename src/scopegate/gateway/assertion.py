@@ -44,23 +44,30 @@ def _thumbprint(jwk: dict[str, Any]) -> str:
 
 def load_or_create_key(path: Path) -> Ed25519PrivateKey:
     """The signing key in `path` (PEM, PKCS#8), made once (mode 0600) when missing: every
-    process serving from one data dir signs with the same key."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} must hold an Ed25519 private key") from None
-        return key
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    return key
+    process serving from one data dir signs with the same key. A new key is written to a
+    file of its own and linked into place, so a process starting beside it (serve
+    --workers) reads either no file or a whole one."""
+    if not path.exists():
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        staging = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        try:
+            os.link(staging, path)
+        except FileExistsError:
+            pass  # another process made it first: use that one
+        finally:
+            staging.unlink()
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ValueError(f"{path} must hold an Ed25519 private key")
+    return loaded
 
 
 class AssertionSigner:

@@ -27,7 +27,10 @@ class Forwarding:
         self.signer = None
         if settings.assertion:
             key_file = settings.assertion_key_file or data_dir / KEY_FILE
-            self.signer = AssertionSigner(load_or_create_key(key_file))
+            try:
+                self.signer = AssertionSigner(load_or_create_key(key_file))
+            except (ValueError, TypeError) as exc:  # the CLI reports an OSError in one line
+                raise OSError(f"cannot sign assertions with {key_file}: {exc}") from None
         self.upstream = Upstream(settings)
         self.forwarder = Forwarder(self.upstream, self.signer)
         self.forwarded, self.served = forwarded_methods(
