@@ -22,6 +22,7 @@ from tests.support.server_process import ServerProcess
 LIMIT, WINDOW, DELAY = 3, 30.0, 0.2
 BAD = "Key sgp_" + "A" * 36  # checksum-invalid: refused before any query
 _addresses = (f"127.0.0.{n}" for n in itertools.count(20))
+PROXY = "127.0.0.2"  # a trusted proxy (nginx, say) in front of many clients
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,7 @@ def throttled_server(tmp_path_factory):
             "SCOPEGATE_AUTH_FAILURE_WINDOW_SECONDS": str(WINDOW),
             "SCOPEGATE_AUTH_FAILURE_DELAY_SECONDS": str(DELAY),
         },
+        extra_args=["--trusted-proxy", f"{PROXY}/32"],
     ).start()
     yield process
     assert process.stop() == 0, process.log()
@@ -91,3 +93,25 @@ def test_envoy_source_is_not_believed_from_an_untrusted_caller(throttled_server)
     retry = {h.header.key: h.header.value for h in answers[-1].headers}["retry-after"]
     assert 1 <= int(retry) <= WINDOW
     assert json.loads(answers[-1].body)["status"]["code"] == codes.CONN_THROTTLED
+
+
+def test_a_trusted_proxys_clients_are_counted_apart(throttled_server):
+    """Behind a trusted proxy that sends X-Forwarded-For (the README's nginx does), one
+    client's failures do not throttle the proxy's other clients."""
+    ask = {"authorization": BAD, "x-original-method": "GET", "x-original-uri": "/v2/users/me/apps"}
+    for _ in range(LIMIT):
+        status, _, _ = get(
+            throttled_server,
+            PROXY,
+            "/scopegate/v1/authorize",
+            {**ask, "x-forwarded-for": "192.0.2.1"},
+        )
+        assert status == 401
+    status, _, body = get(
+        throttled_server, PROXY, "/scopegate/v1/authorize", {**ask, "x-forwarded-for": "192.0.2.1"}
+    )
+    assert (status, body["status"]["code"]) == (403, codes.CONN_THROTTLED)
+    status, _, body = get(
+        throttled_server, PROXY, "/scopegate/v1/authorize", {**ask, "x-forwarded-for": "192.0.2.2"}
+    )
+    assert (status, body["status"]["code"]) == (401, codes.CONN_KEY_INVALID)
