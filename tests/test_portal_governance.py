@@ -84,3 +84,40 @@ def test_security_page_shows_leaked_secrets_revoked(base, stub, alice, portal_se
     assert leaked.locator(".source").inner_text() == "operator"
     assert secret not in page.content()
     assert row(page, "pat-table", "pasted by mistake").count() == 0
+
+
+def test_security_page_explains_recent_refusals(base, stub, alice):
+    """A refused request of one of alice's PATs is listed with why and a one-line fix,
+    under the key's description, once written (with the last-use times, every 5 s)."""
+    import time
+
+    page = alice.page
+    app_id = _app(stub, alice.pat)
+    made = stub.PostKeys(
+        service_pb2.PostKeysRequest(
+            user_app_id=ids(),
+            keys=[
+                resources_pb2.Key(
+                    type="personal_access_token", description="reads apps", scopes=["Apps_Get"]
+                )
+            ],
+        ),
+        metadata=auth(alice.pat),
+    )
+    secret = made.keys[0].id
+    refused = stub.ListConcepts(
+        service_pb2.ListConceptsRequest(user_app_id=ids(app_id=app_id)), metadata=auth(secret)
+    )
+    assert refused.status.code == codes.CONN_INSUFFICIENT_SCOPES
+    listed = page.locator(f"#refusal-table tr[data-request-id='{refused.status.req_id}']")
+    deadline = time.monotonic() + 15
+    while True:
+        page.goto(f"{base}/portal/security")
+        if listed.count() or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert listed.locator(".credential").inner_text() == "reads apps"
+    assert listed.locator(".layer").inner_text().startswith("scopes: Insufficient scopes")
+    assert "Concepts_Get" in listed.locator(".layer").inner_text()
+    assert listed.locator(".fix").inner_text().startswith("Add the missing scopes")
+    assert secret not in page.content()

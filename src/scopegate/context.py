@@ -22,6 +22,7 @@ from scopegate.services.audit import Actor
 from scopegate.services.collaborators import GrantNames
 
 if TYPE_CHECKING:
+    from scopegate.access.refusals import RefusalRecorder
     from scopegate.runners.registry import RunnerPool
 
 # Raises the refusal unless the principal may call the method on the app the target names.
@@ -46,6 +47,8 @@ class Services:
     schedule_download: Callable[[int, str], None] = lambda _pk, _url: None
     # Loaded model runners (PostModelOutputs); None where nothing predicts (the CLI).
     runners: RunnerPool | None = None
+    # Refusal records not yet written (access/refusals.py); None where none are kept.
+    refusals: RefusalRecorder | None = None
     # A key's (by pk) usage quota this process holds in leases, not yet spent (set by the
     # dispatcher, access/quota.py): what a key's remaining count adds to the stored one.
     quota_held: Callable[[int], int] = lambda _pk: 0

@@ -14,6 +14,7 @@ from scopegate.cli.audit import audit
 from scopegate.cli.backup import backup, restore
 from scopegate.cli.common import with_database
 from scopegate.cli.db import db_app
+from scopegate.cli.explain import explain
 from scopegate.cli.keys import keys_app
 from scopegate.cli.models import models_app
 from scopegate.cli.orgs import orgs_app
@@ -59,6 +60,7 @@ app.add_typer(db_app, name="db")
 app.command("backup")(backup)
 app.command("restore")(restore)
 app.command("audit")(audit)
+app.command("explain")(explain)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(apps_app, name="apps")

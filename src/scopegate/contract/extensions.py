@@ -147,6 +147,10 @@ PUT_KEY_RESOURCES = _spec(
     "PutKeyResources", "PUT", f"{_KEY}/resources", frozenset({"Keys_Get", "Keys_Add"}), "Keys"
 )
 
+# Why a request was refused: the caller's own account is the target (no user in the path),
+# membership of nothing needed; the handler decides who may read which record.
+GET_DENIAL = _spec("GetDenial", "GET", "/scopegate/v1/denials/{req_id}", _READ, "Denials")
+
 EXTENSION_METHODS: MappingProxyType[str, MethodSpec] = MappingProxyType(
     {
         spec.name: spec
@@ -166,6 +170,7 @@ EXTENSION_METHODS: MappingProxyType[str, MethodSpec] = MappingProxyType(
             DELETE_TEAM,
             GET_KEY_RESOURCES,
             PUT_KEY_RESOURCES,
+            GET_DENIAL,
         )
     }
 )

@@ -42,6 +42,7 @@ HANDLER_MODULES = (
     "input_count",
     "model_types",
     "key_resources",
+    "denials",
 )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from starlette.responses import Response
 
+from scopegate.auth import explanations
 from scopegate.auth.policy import ME
 from scopegate.auth.principal import CredentialKind
 from scopegate.contract import extensions as ext
@@ -25,7 +26,7 @@ from scopegate.portal.render import when
 from scopegate.portal.scope_picker import build_picker
 from scopegate.portal.session import BASE
 from scopegate.portal.usage_reads import with_recent_requests
-from scopegate.store import leaks
+from scopegate.store import leaks, refusals
 
 GRACE_CHOICES = [
     (0, "Stop the old secret now"),
@@ -122,14 +123,19 @@ async def _get_key(page: Page, place: KeyPlace) -> resources_pb2.Key:
 async def security(page: Page) -> Response:
     place = KeyPlace(CredentialKind.PAT)
     keys = await with_recent_requests(page, await list_keys(page, place))
-    leaked = await asyncio.to_thread(_leaked, page)
-    return page.render("security.html", keys=keys, leaked=leaked, **_template_context(place))
+    leaked, refused = await asyncio.to_thread(_history, page)
+    return page.render(
+        "security.html", keys=keys, leaked=leaked, refused=refused, **_template_context(place)
+    )
 
 
-def _leaked(page: Page) -> list[leaks.LeakRecord]:
-    """The signed-in user's secrets revoked because they were reported leaked."""
+def _history(page: Page) -> tuple[list[leaks.LeakRecord], list[dict]]:
+    """The signed-in user's secrets revoked because they leaked, and its credentials'
+    recent refusals with why and what to do (auth/explanations.py)."""
     with page.portal.dispatcher.services.engine.connect() as conn:
-        return leaks.for_user(conn, page.user_id)
+        leaked = leaks.for_user(conn, page.user_id)
+        refused = refusals.for_caller(conn, page.user_id)
+    return leaked, [{"record": r, "fix": explanations.fix(r.layer, r.missing)} for r in refused]
 
 
 async def _render_form(page: Page, place: KeyPlace, *, values: dict, error: ApiError | None):

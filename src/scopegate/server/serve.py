@@ -33,6 +33,7 @@ from scopegate.server import heap
 from scopegate.server.config import AccessSettings, LoginSettings, Settings
 from scopegate.server.connections import grpc_options
 from scopegate.server.limits import close_limits, install_limits
+from scopegate.server.refusal_records import refusal_recorder
 from scopegate.server.runtime import open_services, usage_counter
 from scopegate.server.upstream import Forwarding
 from scopegate.services.login import LoginService
@@ -102,6 +103,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
         settings.auth_failure_delay_seconds,
     )
     usage = usage_counter(settings, services)
+    refusals = refusal_recorder(services)  # why requests were refused (access/refusals.py)
     # serve --upstream: methods without a local handler go upstream (server/upstream.py).
     forwarding = None
     if settings.upstream is not None:
@@ -110,7 +112,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
         services,
         auth_failures,
         settings.access,
-        observers=[usage] if usage else [],
+        observers=[o for o in (usage, refusals) if o is not None],
         forwarded=forwarding.handlers() if forwarding else None,
     )
     install_limits(dispatcher, settings.limits)
@@ -194,7 +196,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
         dispatcher.relations,
         poll_seconds=settings.access.change_poll_seconds,
         last_used_seconds=settings.access.last_used_write_seconds,
-        flushers=[usage.flush] if usage else [],
+        flushers=[o.flush for o in (usage, refusals) if o is not None],
     )
     operations.watch_change_log(watcher)
     await asyncio.to_thread(watcher.start_position)

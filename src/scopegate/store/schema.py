@@ -396,3 +396,28 @@ leaked_secrets = Table(
     Column("location", Text, nullable=False, server_default=""),  # where it leaked (a URL)
     Index("ix_leaked_secrets_user_at", "user_id", "at"),
 )
+
+# Refused requests, by request id, for `GET /scopegate/v1/denials/{req_id}`, `scopegate
+# explain` and the portal: kept 7 days by default, never the secret (access/refusals.py).
+refusals = Table(
+    "refusals",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("method", String(128), nullable=False),
+    Column("target_user", String(ID_LENGTH), nullable=False, server_default=""),
+    Column("target_app", String(ID_LENGTH), nullable=False, server_default=""),
+    Column("caller_user", String(ID_LENGTH), nullable=False, server_default=""),
+    Column("credential_kind", String(32), nullable=False, server_default=""),
+    Column("credential_id", String(64), nullable=False, server_default=""),
+    Column("client_address", String(64), nullable=False, server_default=""),
+    Column("layer", String(32), nullable=False),  # auth/explanations.py
+    Column("code", Integer, nullable=False),
+    Column("description", String(255), nullable=False, server_default=""),
+    Column("details", Text, nullable=False, server_default=""),
+    Column("required", Text, nullable=False, server_default="[]"),  # JSON lists of scopes
+    Column("held", Text, nullable=False, server_default="[]"),
+    Column("missing", Text, nullable=False, server_default="[]"),
+    Index("ix_refusals_at", "at"),
+    Index("ix_refusals_caller_at", "caller_user", "at"),
+)

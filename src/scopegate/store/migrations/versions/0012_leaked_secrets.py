@@ -1,4 +1,5 @@
-"""leaked secrets: what secret-scanning reports revoked, for their owners to see
+"""leaked secrets and refusal records: what secret-scanning reports revoked, for their
+owners to see; why requests were refused, by request id
 
 Revision ID: 0012
 Revises: 0011
@@ -29,8 +30,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_leaked_secrets_user_at", "leaked_secrets", ["user_id", "at"])
+    op.create_table(
+        "refusals",
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("method", sa.String(length=128), nullable=False),
+        sa.Column("target_user", sa.String(length=64), nullable=False, server_default=""),
+        sa.Column("target_app", sa.String(length=64), nullable=False, server_default=""),
+        sa.Column("caller_user", sa.String(length=64), nullable=False, server_default=""),
+        sa.Column("credential_kind", sa.String(length=32), nullable=False, server_default=""),
+        sa.Column("credential_id", sa.String(length=64), nullable=False, server_default=""),
+        sa.Column("client_address", sa.String(length=64), nullable=False, server_default=""),
+        sa.Column("layer", sa.String(length=32), nullable=False),
+        sa.Column("code", sa.Integer(), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False, server_default=""),
+        sa.Column("details", sa.Text(), nullable=False, server_default=""),
+        sa.Column("required", sa.Text(), nullable=False, server_default="[]"),
+        sa.Column("held", sa.Text(), nullable=False, server_default="[]"),
+        sa.Column("missing", sa.Text(), nullable=False, server_default="[]"),
+        sa.PrimaryKeyConstraint("request_id"),
+    )
+    op.create_index("ix_refusals_at", "refusals", ["at"])
+    op.create_index("ix_refusals_caller_at", "refusals", ["caller_user", "at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_refusals_caller_at", table_name="refusals")
+    op.drop_index("ix_refusals_at", table_name="refusals")
+    op.drop_table("refusals")
     op.drop_index("ix_leaked_secrets_user_at", table_name="leaked_secrets")
     op.drop_table("leaked_secrets")
