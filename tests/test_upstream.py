@@ -186,6 +186,21 @@ def test_me_and_empty_ids_arrive_resolved(gate, world, upstream, transport):
     assert second.header("x-scopegate-relation") == "owner"
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_noauth_call_arrives_with_its_request_id_only(gate, world, upstream, transport):
+    """ListOpenSourceLicenses needs no credential: none is named, whatever the client sent."""
+    reply = ok(
+        _stub(gate, transport).ListOpenSourceLicenses(
+            service_pb2.ListOpenSourceLicensesRequest(),
+            metadata=_auth(world.alice_pat, ("x-scopegate-caller", "root")),
+        )
+    )
+    (received,) = upstream.received("ListOpenSourceLicenses")
+    sent = {name for name, _ in received.metadata if name != "user-agent"}
+    assert sent == {"x-request-id", "x-scopegate-assertion"}
+    assert received.header("x-request-id") == reply.status.req_id
+
+
 def test_a_method_served_here_goes_upstream_when_named(gate, world, upstream):
     """--upstream-method PostModel*Outputs: PostModelOutputs has a local handler."""
     stub = _stub(gate, "grpc")
