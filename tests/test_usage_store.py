@@ -226,9 +226,9 @@ def test_a_failed_write_keeps_the_counts_for_the_next_one(engine):
     counter = UsageCounter(engine, UsageSettings(), clock=lambda: float(NOW))
     counter.observe(_outcome(principal=_principal()))
     broken = UsageCounter(open_engine("sqlite:////nonexistent/dir/db.sqlite"))
-    broken._counts, broken._addresses = counter.take()
+    broken._pending = counter.take()
     with pytest.raises(OperationalError):
         broken.flush()
-    counter._counts, counter._addresses = broken.take()  # kept, not lost
+    counter._pending = broken.take()  # kept, not lost
     counter.flush()
     assert sum(_rows(engine, credential_ids=["k1"]).values()) == 1

@@ -38,10 +38,11 @@ log = logging.getLogger("scopegate.services.usage")
 RETENTION_DAYS = 90  # hourly rows are kept this long, then rolled up into daily rows
 TOP_ADDRESSES = 20  # client addresses kept per credential and day
 ROLLUP_SECONDS = 3600.0  # how often an instance rolls up (each is harmless, see store)
-# Distinct keys held between two writes; past it, a new target is counted as no app (a
-# caller naming random app ids cannot grow memory), and a new address is not recorded.
+# Distinct keys held between two writes; past it, a new target or client address is
+# counted as no app and no address (a caller naming random app ids cannot grow memory).
 MAX_KEYS = 100_000
-MAX_ADDRESSES = 50_000
+# What `observe` counts: a count key (store.CountKey) and the client as the transport gave it.
+Pending = tuple[int, str, str, str, str, str, str, str]
 
 ALLOWED = "allowed"
 FAILED = "failed"
@@ -117,74 +118,70 @@ class UsageCounter:
         self._engine = engine
         self.settings = settings or UsageSettings()
         self._clock = clock
-        # The request path takes this lock for two dict updates; `take` swaps the dicts
-        # under it, so no increment lands in a batch already being written.
+        # The request path takes this lock for one dict update; `take` swaps the dict under
+        # it, so no increment lands in a batch already being written.
         self._lock = threading.Lock()
-        self._counts: dict[store.CountKey, int] = {}
-        self._addresses: dict[tuple[int, str, str], int] = {}
+        self._pending: dict[Pending, int] = {}
         self._next_rollup = 0.0
 
     def observe(self, outcome: Any) -> None:
-        """Count one dispatched request (an `Outcome` of dispatch.py)."""
+        """Count one dispatched request (an `Outcome` of dispatch.py): one tuple and one
+        dictionary update, under the lock."""
         error = outcome.error
         kind = ALLOWED if error is None else outcome_kind(outcome.stage, error.code)
         hour = int(self._clock()) // 3600
         method = outcome.call.spec.name
         principal = outcome.principal
         if principal is None:
-            key: store.CountKey = (hour, "", "", "", "", method, kind)
-            address = None
+            key: Pending = (hour, "", "", "", "", method, kind, "")
         else:
-            credential = principal.credential_id
             target = outcome.target
             owner, app = (target.user_id, target.app_id) if target is not None else ("", "")
             if len(owner) > ID_LENGTH or len(app) > ID_LENGTH:
                 owner, app = "", ""  # names nothing that can exist
-            key = (hour, credential, principal.user_id, owner, app, method, kind)
-            address = (hour // 24, credential, outcome.call.peer)
+            credential = principal.credential_id
+            caller, peer = principal.user_id, outcome.call.peer
+            key = (hour, credential, caller, owner, app, method, kind, peer)
         with self._lock:
-            counts = self._counts
-            count = counts.get(key)
-            if count is None and len(counts) >= MAX_KEYS:
-                key = (*key[:3], "", "", method, kind)
-                count = counts.get(key)
-            counts[key] = (count or 0) + 1
-            if address is not None:
-                seen = self._addresses
-                count = seen.get(address)
-                if count is not None or len(seen) < MAX_ADDRESSES:
-                    seen[address] = (count or 0) + 1
+            counts = self._pending
+            try:
+                counts[key] += 1
+            except KeyError:
+                if len(counts) >= MAX_KEYS:  # no new target nor address: the credential's own
+                    key = (hour, key[1], key[2], "", "", method, kind, "")
+                    counts[key] = counts.get(key, 0) + 1
+                else:
+                    counts[key] = 1
 
-    def take(self) -> tuple[dict[store.CountKey, int], dict[tuple[int, str, str], int]]:
+    def take(self) -> dict[Pending, int]:
         with self._lock:
-            taken = self._counts, self._addresses
-            self._counts, self._addresses = {}, {}
+            taken, self._pending = self._pending, {}
         return taken
 
-    def _give_back(
-        self, counts: dict[store.CountKey, int], seen: dict[tuple[int, str, str], int]
-    ) -> None:
+    def _give_back(self, taken: dict[Pending, int]) -> None:
         with self._lock:
-            for key, count in counts.items():
-                self._counts[key] = self._counts.get(key, 0) + count
-            for address, count in seen.items():
-                self._addresses[address] = self._addresses.get(address, 0) + count
+            for key, count in taken.items():
+                self._pending[key] = self._pending.get(key, 0) + count
 
     def flush(self) -> None:
         """Write what was counted since the last flush (kept for the next one if the
         database fails), and roll up old rows about once an hour."""
-        counts, seen = self.take()
-        if counts or seen:
+        taken = self.take()
+        if taken:
+            counts: dict[store.CountKey, int] = {}
             addresses: dict[tuple[int, str, str], int] = {}
-            for (day, credential, peer), count in seen.items():
-                at = (day, credential, client_address(peer))
-                addresses[at] = addresses.get(at, 0) + count
+            for (hour, credential, caller, owner, app, method, kind, peer), count in taken.items():
+                key = (hour, credential, caller, owner, app, method, kind)
+                counts[key] = counts.get(key, 0) + count
+                if credential and peer:
+                    at = (hour // 24, credential, client_address(peer))
+                    addresses[at] = addresses.get(at, 0) + count
             try:
                 with self._engine.begin() as conn:
                     store.add_counts(conn, counts)
                     store.add_addresses(conn, addresses, self.settings.top_addresses)
             except Exception:
-                self._give_back(counts, seen)
+                self._give_back(taken)
                 raise
         if time.monotonic() >= self._next_rollup:
             self._next_rollup = time.monotonic() + ROLLUP_SECONDS

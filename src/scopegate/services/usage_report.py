@@ -92,7 +92,7 @@ def _sum(into: dict[str, int], outcome: str, count: int) -> None:
 
 
 def _ranked(table: dict[str, dict[str, int]], name: str, limit: int | None = None) -> list:
-    entries = [
+    entries: list[Document] = [
         {name: key, "total": sum(outcomes.values()), "outcomes": outcomes}
         for key, outcomes in table.items()
     ]
