@@ -23,6 +23,7 @@ from benchmarks import (
     bench_garbage,
     bench_gc,
     bench_inprocess,
+    bench_limits,
     bench_metrics,
     bench_one_port,
     bench_relations,
@@ -44,6 +45,7 @@ BENCHMARKS = {
     "7": bench_one_port,
     "10": bench_ext_authz,
     "11": bench_upstream,
+    "16": bench_limits,
     "14": bench_metrics,
     "18": bench_usage,
 }

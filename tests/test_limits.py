@@ -162,15 +162,16 @@ def test_usage_quota_is_spent_exactly(server, owner, transport):
     assert call(server, transport, owner[1]).code == codes.SUCCESS
 
 
-def test_refill_answers_retry_after(server, owner):
-    set_limits(
-        server, owner, {"usage": {"remaining": 0, "refill": {"interval": "daily", "amount": 5}}}
-    )
-    # A refill is due at the next UTC midnight: the first request of a new period refills.
-    answer = call(server, "rest", owner[2])
-    # Refilled once for today (the stored period is today's), so 0 left is what was set.
-    assert answer.code == codes.CONN_EXCEEDS_LIMITS
-    assert 1 <= int(answer.headers["retry-after"]) <= 86401
+def test_an_exhausted_quota_with_a_refill_says_when(server, owner):
+    # Set to 0 today, refilled to 5 from the next UTC midnight: refused until then.
+    usage = {"remaining": 0, "refill": {"interval": "daily", "amount": 5}}
+    set_limits(server, owner, {"usage": usage})
+    for transport in TRANSPORTS:
+        answer = call(server, transport, owner[2])
+        assert answer.code == codes.CONN_EXCEEDS_LIMITS
+        assert "refilled in" in answer.details
+        assert 1 <= int(answer.headers["retry-after"]) <= 86401
+        assert answer.headers["ratelimit"].startswith('"quota";r=0;t=')
 
 
 def test_refused_requests_consume_nothing(server, owner):
@@ -323,7 +324,7 @@ def test_user_rates_are_shared_by_all_credentials(server, owner):
 
 
 def test_list_and_get_keys_show_limits_with_the_remaining_count(server, owner):
-    user_id, pat, secret, key_id = owner
+    _, pat, secret, key_id = owner
     set_limits(server, owner, {"rate_limits": ["5/s"], "usage": {"remaining": 7}})
     assert call(server, "rest", secret).code == codes.SUCCESS
     headers = {"authorization": f"Key {pat}"}

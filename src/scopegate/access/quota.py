@@ -2,8 +2,10 @@
 requests' worth at a time) from the stored count by conditional updates and spends them in
 memory, so most requests cost no query and no instance ever hands out more than stored.
 
-A lease is sized from what was left (1/32 of it, at most 64): small quotas are spent one
-request per update, exactly; large ones one update per up to 64 requests. What a lease
+A lease is sized from what was left (at most 1/32 of it) and from how fast the last one was
+spent (doubled when it lasted under LEASE_SECONDS, halved when it lasted over twice that,
+at most MAX_LEASE): small quotas are spent one request per update, exactly; a busy key
+takes about two updates a second whatever its rate. What a lease
 leaves unspent goes back at shutdown; after a crash it stays unavailable (under-spent,
 never over-spent). A lease ends when the key's limits change (their stored revision) or a
 refill period begins.
@@ -21,7 +23,8 @@ from sqlalchemy import Engine
 from scopegate.auth.limits import Refill, period_index
 from scopegate.store import limits as stored
 
-MAX_LEASE = 64
+MAX_LEASE = 4096
+LEASE_SECONDS = 0.5
 # After the stored count was found empty, it is asked again no sooner than this.
 EXHAUSTED_RECHECK_SECONDS = 1.0
 
@@ -32,6 +35,8 @@ class Lease:
     period: int | None
     held: int = 0
     stored_left: int = 0  # the stored count when last read
+    size: int = 1  # of the next lease (see the module's docstring)
+    taken_at: float = 0.0  # monotonic time of the last lease
     exhausted_at: float = -1e18
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -64,7 +69,13 @@ class QuotaLeases:
                 return True, lease.held + lease.stored_left
             if time.monotonic() - lease.exhausted_at < EXHAUSTED_RECHECK_SECONDS:
                 return False, 0
-            size = max(1, min(MAX_LEASE, lease.stored_left // 32))
+            now = time.monotonic()
+            if now - lease.taken_at < LEASE_SECONDS:
+                lease.size = min(MAX_LEASE, lease.size * 2)
+            elif now - lease.taken_at > 2 * LEASE_SECONDS:
+                lease.size = max(1, lease.size // 2)
+            lease.taken_at = now
+            size = max(1, min(lease.size, lease.stored_left // 32))
             taken, left = await asyncio.to_thread(self._take, key_pk, revision, size, period)
             lease.stored_left = left
             if not taken:

@@ -1,0 +1,275 @@
+"""16. What per-key limits cost, and how exactly a shared rate holds.
+
+Throughput: on one server (SQLite), `MyScopes` with two PATs of one user in alternating
+rounds (A B B A ...), one without limits and one with a rate it never reaches
+(`100000/s`), over REST and gRPC; the same on a server counting rates in Redis
+(`--redis-url`, a local redis-server); and a PAT with a usage quota it never exhausts
+(10^9, leases from the database) against the unlimited one. Targets: in-memory >= 0.9,
+Redis >= 0.8, quota >= 0.8 of the unlimited throughput.
+
+Accuracy: two servers sharing one Redis, a key limited to 100/s, loaded at 3x the limit
+(150 requests per second paced to each server) for 10 s; admitted requests per second
+(aligned 1 s buckets from the start) and over the run, against the limit (target within
++-5 %).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+from benchmarks import loadgen
+from benchmarks.bench_throughput import GRPC_CONCURRENCY, PYTHON_REST_CONNECTIONS, REST_CONNECTIONS
+from benchmarks.common import Result, log, median, stop_server, temp_dir
+
+NAME = "16. per-key limits"
+METHOD = "MyScopes"
+FREE, LIMITED = "unlimited", "limited"
+TARGETS = {"in-memory rate": 0.9, "Redis rate": 0.8, "usage quota": 0.8}
+ACCURACY_LIMIT, ACCURACY_LOAD, ACCURACY_SECONDS = 100, 3, 10
+CLIENTS_PER_SERVER = 3
+
+
+def _order(pairs: int) -> list[str]:
+    order = []
+    for i in range(pairs):
+        order += [FREE, LIMITED] if i % 2 == 0 else [LIMITED, FREE]
+    return order
+
+
+def _limited_pat(server, user_id: str, body: dict) -> str:
+    """A second PAT of `user_id` with `body` as its limits (set through the service)."""
+    from scopegate.auth.limits import from_document
+    from scopegate.auth.principal import CredentialKind
+    from scopegate.services import keys, limits
+    from scopegate.services.audit import cli_actor
+
+    engine, hasher = server._accounts()
+    with engine.begin() as conn:
+        record, secret = keys.create_key(
+            conn,
+            hasher,
+            kind=CredentialKind.PAT,
+            user_id=user_id,
+            app=None,
+            description="limited",
+            scopes={"All"},
+            actor=cli_actor(user_id),
+        )
+        limits.set_key_limits(conn, record, from_document(body), actor=cli_actor(user_id))
+    return secret
+
+
+def _compare(label, server, free, limited, duration, pairs, results, details) -> None:
+    use_wrk = loadgen.wrk_path() is not None
+    connections = REST_CONNECTIONS if use_wrk else PYTHON_REST_CONNECTIONS
+    secrets = {FREE: free, LIMITED: limited}
+
+    def rest(mode: str, seconds: float = duration):
+        result = loadgen.start_http(
+            f"{server.http_url}/v2/myscopes",
+            duration=seconds,
+            connections=connections,
+            headers={"authorization": "Key " + secrets[mode]},
+            server_pid=server.process.pid,
+        ).wait(seconds + 30)
+        result.label = mode
+        return result
+
+    def grpc(mode: str, seconds: float = duration):
+        (result,) = loadgen.start_grpc(
+            server.grpc_address,
+            [METHOD],
+            duration=seconds,
+            concurrency=GRPC_CONCURRENCY,
+            secret=secrets[mode],
+            server_pid=server.process.pid,
+        ).wait_all(seconds + 60)
+        result.label = mode
+        return result
+
+    for transport, go in (("REST", rest), ("gRPC", grpc)):
+        log(f"{NAME}: {label}, {transport}: warm-up then {pairs} pairs of {duration}s rounds")
+        go(FREE, 1.0)
+        go(LIMITED, 1.0)
+        runs = [go(mode) for mode in _order(pairs)]
+        rps = {}
+        for mode in (FREE, LIMITED):
+            rounds = [r for r in runs if r.label == mode]
+            seconds = sum(r.seconds for r in rounds)
+            rps[mode] = sum(r.requests for r in rounds) / seconds if seconds else 0.0
+        ratio = rps[LIMITED] / rps[FREE] if rps[FREE] else float("nan")
+        limited_runs = [r for r in runs if r.label == LIMITED]
+        free_runs = [r for r in runs if r.label == FREE]
+        pair_ratios = [
+            a.rps / b.rps for a, b in zip(limited_runs, free_runs, strict=True) if b.rps
+        ] or [float("nan")]
+        target = TARGETS[label]
+        results.append(
+            Result(
+                NAME,
+                f"{label}, {transport}: limited / unlimited",
+                ratio,
+                "",
+                f">= {target}",
+                ratio >= target,
+                f"{rps[LIMITED]:,.0f} vs {rps[FREE]:,.0f} req/s; median of pairs "
+                f"{median(pair_ratios):.3f}",
+            )
+        )
+        bad = sum(r.non_ok + r.errors for r in runs)
+        if bad:
+            results.append(Result(NAME, f"{label}, {transport}: non-success", bad, "", "0", False))
+        details.append(f"**{label}, {transport}** ({runs[0].tool}), rounds in the order run:")
+        details.append("")
+        details.append("| round | credential | req/s | p50 ms | p99 ms |")
+        details.append("| ---: | --- | ---: | ---: | ---: |")
+        for i, run in enumerate(runs):
+            details.append(
+                f"| {i + 1} | {run.label} | {run.rps:,.0f} | {run.p50_us / 1000:.1f} | "
+                f"{run.p99_us / 1000:.1f} |"
+            )
+        details.append("")
+
+
+def _paced(server, secret: str, per_second: float, seconds: float, start: float, out: list):
+    """Requests to `server` every 1/per_second s from `start` for `seconds`: (when it was
+    decided, as the midpoint of sending and answer, from `start`; admitted) each."""
+    import requests
+
+    session = requests.Session()
+    headers = {"authorization": f"Key {secret}"}
+    url = f"{server.http_url}/v2/myscopes"
+    n = int(per_second * seconds)
+    for i in range(n):
+        at = start + i / per_second
+        delay = at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        sent = time.monotonic()
+        reply = session.get(url, headers=headers, timeout=10)
+        out.append(((sent + time.monotonic()) / 2 - start, reply.status_code == 200))
+
+
+def _accuracy(base_dir, redis_url: str, results, details, seconds: float) -> None:
+    from tests.support.server_process import ServerProcess
+
+    data_dir = base_dir / "shared"
+    servers = []
+    try:
+        for _ in range(2):
+            servers.append(
+                ServerProcess(
+                    data_dir=data_dir, database_url=None, extra_args=["--redis-url", redis_url]
+                ).start()
+            )
+        user_pat = servers[0].create_user("accuracy")
+        del user_pat
+        secret = _limited_pat(servers[0], "accuracy", {"rate_limits": [f"{ACCURACY_LIMIT}/s"]})
+        time.sleep(1.0)  # both servers load the key with its limits on first use
+        for server in servers:
+            _paced(server, secret, 20, 0.25, time.monotonic(), [])
+        time.sleep(1.5)  # the warm-up's window has passed
+        # Three paced clients per server: one slow answer does not hold back the others.
+        per_client = ACCURACY_LIMIT * ACCURACY_LOAD / 2 / CLIENTS_PER_SERVER
+        log(f"{NAME}: accuracy, 2 servers on Redis at {ACCURACY_LOAD}x {ACCURACY_LIMIT}/s")
+        outcomes: list[list] = [[] for _ in range(2 * CLIENTS_PER_SERVER)]
+        start = time.monotonic() + 0.2
+        threads = [
+            threading.Thread(
+                target=_paced,
+                args=(servers[i % 2], secret, per_client, seconds, start, outcomes[i]),
+            )
+            for i in range(2 * CLIENTS_PER_SERVER)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for server in servers:
+            stop_server(server)
+    sent = [o for outcome in outcomes for o in outcome]
+    admitted = sum(ok for _, ok in sent)
+    # The run's span as the answers came (a loaded machine stretches it past `seconds`).
+    span = max(seconds, max(at for at, _ in sent) - min(at for at, _ in sent))
+    buckets = [0] * int(span)
+    for at, ok in sent:
+        if ok and 0 <= int(at) < len(buckets):
+            buckets[int(at)] += 1
+    overall = admitted / (ACCURACY_LIMIT * span)
+    per_second = [b / ACCURACY_LIMIT for b in buckets]
+    results.append(
+        Result(
+            NAME,
+            "accuracy: admitted / (limit x run) (2 servers, Redis)",
+            overall,
+            "",
+            "0.95..1.05",
+            0.95 <= overall <= 1.05,
+            f"{admitted} admitted of {len(sent)} sent in {span:.1f} s; limit {ACCURACY_LIMIT}/s",
+        )
+    )
+    worst = max(per_second, key=lambda r: abs(r - 1.0))
+    results.append(
+        Result(
+            NAME,
+            "accuracy: admitted / limit per second, farthest from 1",
+            worst,
+            "",
+            "0.95..1.05",
+            0.95 <= worst <= 1.05,
+            "per second: " + " ".join(f"{r:.2f}" for r in per_second),
+        )
+    )
+    details.append(
+        f"**accuracy**: {len(sent)} requests paced over {seconds:g} s ({ACCURACY_LOAD}x the "
+        f"limit, half to each server), answered over {span:.1f} s, {admitted} admitted; "
+        "per 1 s bucket (by the midpoint of each request's send and answer): "
+        + ", ".join(str(b) for b in buckets)
+    )
+    details.append("")
+
+
+def run(options) -> tuple[list[Result], list[str]]:
+    from tests.support.redis_server import RedisServer
+    from tests.support.server_process import ServerProcess
+
+    duration = 1.0 if options.quick else 2.0
+    pairs = 2 if options.quick else 4
+    results: list[Result] = []
+    details: list[str] = []
+    with temp_dir("sg-bench-limits-") as base_dir:
+        redis = None
+        server = None
+        try:
+            server = ServerProcess(data_dir=base_dir / "memory", database_url=None).start()
+            free = server.create_user("bench")
+            rate = _limited_pat(server, "bench", {"rate_limits": ["100000/s"]})
+            quota = _limited_pat(server, "bench", {"usage": {"remaining": 10**9}})
+            _compare("in-memory rate", server, free, rate, duration, pairs, results, details)
+            _compare("usage quota", server, free, quota, duration, pairs, results, details)
+            stop_server(server)
+            server = None
+            if shutil.which("redis-server") is None:
+                results.append(Result(NAME, "Redis", "skipped: redis-server not installed"))
+                return results, details
+            redis = RedisServer(base_dir / "redis").start()
+            server = ServerProcess(
+                data_dir=base_dir / "redis-server",
+                database_url=None,
+                extra_args=["--redis-url", redis.url],
+            ).start()
+            free = server.create_user("bench")
+            rate = _limited_pat(server, "bench", {"rate_limits": ["100000/s"]})
+            _compare("Redis rate", server, free, rate, duration, pairs, results, details)
+            stop_server(server)
+            server = None
+            _accuracy(base_dir, redis.url, results, details, 5.0 if options.quick else 10.0)
+        finally:
+            if server is not None:
+                stop_server(server)
+            if redis is not None:
+                redis.stop()
+    return results, details
