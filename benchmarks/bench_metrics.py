@@ -158,6 +158,8 @@ def _observing_cost(quick: bool, results: list[Result], details: list[str]) -> N
         dispatcher = build_dispatcher(services)
         metrics = Metrics()
         metrics.watch_cache("decisions", dispatcher.decisions, lambda: dispatcher.decisions.misses)
+        # As logs.configure sets them for the server.
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
         access_logger = logging.getLogger("bench.access")
         access_logger.propagate = False
         access_logger.setLevel(logging.INFO)
