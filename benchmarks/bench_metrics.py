@@ -88,6 +88,19 @@ def _section(transport: str, tool: str, runs, results: list[Result], details: li
             )
             if b.rps
         ]
+        cpu_auth = [r.server_cpu_us_per_request for r in runs if r.label == (mode, AUTH)]
+        cpu_noauth = [r.server_cpu_us_per_request for r in runs if r.label == (mode, NOAUTH)]
+        if None not in cpu_auth + cpu_noauth and cpu_auth and cpu_noauth:
+            # What a CPU-bound server would show; steadier than req/s on a shared machine.
+            cpu_ratio = median(cpu_noauth) / median(cpu_auth)
+            results.append(
+                Result(
+                    NAME,
+                    f"{transport}: CPU ratio NoAuth/auth (medians of rounds), {mode}",
+                    cpu_ratio,
+                    note=f"{median(cpu_auth):.0f} vs {median(cpu_noauth):.0f} µs/request",
+                )
+            )
         target = f">= {TARGET_RATIO}" if mode != OFF else ""
         results.append(
             Result(
