@@ -272,6 +272,8 @@ def test_sigterm_on_the_parent_stops_every_worker_and_exits_0(tmp_path):
     assert log.count("scopegate: worker") >= 4 and log.rstrip().endswith("scopegate: stopped")
     for port in (process.grpc_port, process.http_port):  # both ports released
         with socket.socket() as sock:
+            # SO_REUSEADDR: closed connections' TIME_WAIT does not count; a listener would.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", port))
 
 
@@ -329,3 +331,24 @@ def test_restart_back_off_grows_and_resets():
     assert delays[0] == 0  # a worker that ran a while comes back at once
     assert delays[1:4] == [1.0, 2.0, 4.0]
     assert delays[-1] == supervision.MAX_BACKOFF_SECONDS
+
+
+def test_workers_stop_when_the_parent_is_killed_outright(tmp_path):
+    process = ServerProcess(data_dir=tmp_path, database_url=None, extra_args=["--workers", "2"])
+    process.start()
+    pids = list(wait_for_workers(process, 2).values())
+    process.process.kill()  # SIGKILL: no chance to stop them itself
+    process.process.wait()
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, "a worker outlived its killed parent"
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    """Not a zombie (a worker already gone but not yet reaped by init)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"

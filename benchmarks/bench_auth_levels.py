@@ -1,0 +1,233 @@
+"""13. Authentication at every concurrency: auth/NoAuth with 8 and with 256 connections,
+REST and gRPC, a PAT and an app key, optionally against an earlier revision side by side.
+
+One server (SQLite, plaintext) per build: the working tree, and, with
+`BENCH_AUTH_BASELINE=<git revision>`, that revision too (its `src/` from `git archive`, run
+with PYTHONPATH; `BENCH_AUTH_REVISION=<rev>` runs a revision instead of the working tree).
+Each has a user (its CLI's `users create`) and an app with its default API key. Rounds
+rotate `GetStatusCode` (NoAuth, sent with the app key's header, as clients send it),
+`MyScopes` with the PAT and `MyScopes` with the app key, and alternate the builds, ROUNDS
+times:
+
+- REST: `wrk -t1 -cN` keep-alive, N = 8 (4 s rounds) and 256 (2 s rounds);
+- gRPC: a `grpc.aio` client process per build and credential, one channel, N calls in
+  flight (8: 4 s rounds, 256: 2 s rounds).
+
+Reports, per build, transport and concurrency: req/s of each method, the ratios
+MyScopes/GetStatusCode (target >= 0.95), and the server CPU per request of each (from
+/proc), whose ratio NoAuth/auth is what a CPU-bound server would show.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import loadgen
+from benchmarks.common import REPO_ROOT, Result, log, median, stop_server, temp_dir
+
+NAME = "13. auth at every concurrency"
+TARGET_RATIO = 0.95
+LEVELS = {8: 4.0, 256: 2.0}  # connections (or gRPC calls in flight) -> seconds per round
+ROUNDS = 6
+NOAUTH, PAT, KEY = "GetStatusCode", "MyScopes (PAT)", "MyScopes (app key)"
+LABELS = (NOAUTH, PAT, KEY)
+
+
+class Build:
+    def __init__(self, name: str, src: Path | None) -> None:
+        self.name, self.src = name, src
+        self.server = None
+        self.pat = self.key = ""
+
+    def env(self) -> dict[str, str]:
+        return {"PYTHONPATH": str(self.src)} if self.src else {}
+
+    def start(self, data_dir: Path) -> None:
+        from tests.support.api import http
+        from tests.support.server_process import ServerProcess
+
+        self.server = ServerProcess(data_dir=data_dir, database_url=None, extra_env=self.env())
+        self.server.start()
+        created = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "scopegate",
+                "users",
+                "create",
+                "bench",
+                "--email",
+                "bench@example.com",
+                "--json",
+                "--data-dir",
+                str(data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **self.env()},
+            timeout=60,
+        )
+        self.pat = json.loads(created.stdout)["pat"]
+        status, body = http(
+            self.server,
+            "POST",
+            "/v2/users/me/apps",
+            headers={"authorization": f"Key {self.pat}", "content-type": "application/json"},
+            body={"apps": [{"id": "benchapp"}]},
+        )
+        assert status == 200, body
+        self.key = body["apps"][0]["metadata"]["default_api_key"]
+
+
+def _source(revision: str, into: Path) -> Path:
+    """`src/` of a revision, unpacked from `git archive`."""
+    archive = subprocess.run(
+        ["git", "archive", revision, "src"], cwd=REPO_ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
+def _rest(build: Build, label: str, connections: int, seconds: float):
+    server = build.server
+    path = "/v2/status_codes/10000" if label == NOAUTH else "/v2/myscopes"
+    secret = build.pat if label == PAT else build.key
+    result = loadgen.start_http(
+        f"{server.http_url}{path}",
+        duration=seconds,
+        connections=connections,
+        headers={"authorization": "Key " + secret},
+        server_pid=server.process.pid,
+    ).wait(seconds + 30)
+    result.label = label
+    return result
+
+
+def _grpc(build: Build, labels: list[str], concurrency: int, seconds: float):
+    """The rounds of `labels` (in order): one client process for the app key's rounds
+    (NoAuth and MyScopes), one for the PAT's."""
+    server = build.server
+    runs = []
+    key_rounds = [label for label in labels if label != PAT]
+    for label_set, secret in ((key_rounds, build.key), ([PAT], build.pat)):
+        methods = [NOAUTH if label == NOAUTH else "MyScopes" for label in label_set]
+        results = loadgen.start_grpc(
+            server.grpc_address,
+            methods,
+            duration=seconds,
+            concurrency=concurrency,
+            secret=secret,
+            server_pid=server.process.pid,
+        ).wait_all(len(methods) * (seconds + 1) + 60)
+        for label, result in zip(label_set, results, strict=True):
+            result.label = label
+            runs.append(result)
+    return runs
+
+
+def _rate(runs) -> tuple[float, float | None]:
+    seconds = sum(r.seconds for r in runs)
+    requests = sum(r.requests for r in runs)
+    cpu = [r.server_cpu_seconds for r in runs]
+    per = sum(cpu) / max(1, requests) * 1e6 if runs and None not in cpu else None
+    return (requests / seconds if seconds else 0.0), per
+
+
+def _report(transport, level, build, runs, results, details, tool) -> None:
+    by = {label: [r for b, r in runs if r.label == label and b == build] for label in LABELS}
+    rate = {label: _rate(rs) for label, rs in by.items()}
+    where = f"{transport}, {level} conn., {build}"
+    for label in (PAT, KEY):
+        ratio = rate[label][0] / rate[NOAUTH][0] if rate[NOAUTH][0] else float("nan")
+        pairs = [a.rps / b.rps for a, b in zip(by[label], by[NOAUTH], strict=True) if b.rps]
+        cpu_a, cpu_n = rate[label][1], rate[NOAUTH][1]
+        note = f"{rate[label][0]:,.0f} vs {rate[NOAUTH][0]:,.0f} req/s"
+        if pairs:
+            note += f"; median of rounds {median(pairs):.3f}"
+        if cpu_a and cpu_n:
+            note += (
+                f"; server CPU {cpu_a:.0f} vs {cpu_n:.0f} µs/req (NoAuth/auth {cpu_n / cpu_a:.3f})"
+            )
+        results.append(
+            Result(
+                NAME,
+                f"{where}: {label} / NoAuth",
+                ratio,
+                "",
+                f">= {TARGET_RATIO}",
+                ratio >= TARGET_RATIO,
+                note,
+            )
+        )
+    bad = sum(r.non_ok + r.errors for rounds in by.values() for r in rounds)
+    if bad:
+        results.append(Result(NAME, f"{where}: non-success responses", bad, "", "0", False))
+    details.append(f"**{where}** ({tool}):")
+    details.append("")
+    details.append("| method | req/s | server CPU µs/req | rounds' req/s |")
+    details.append("| --- | ---: | ---: | --- |")
+    for label in LABELS:
+        rps, per = rate[label]
+        rounds = ", ".join(f"{r.rps:,.0f}" for r in by[label])
+        details.append(
+            f"| {label} | {rps:,.0f} | {'' if per is None else f'{per:.0f}'} | {rounds} |"
+        )
+    details.append("")
+
+
+def run(options) -> tuple[list[Result], list[str]]:
+    rounds = 2 if options.quick else ROUNDS
+    results: list[Result] = []
+    details: list[str] = [
+        f"Load average at the start: {' / '.join(f'{v:.2f}' for v in os.getloadavg())} "
+        "(1 / 5 / 15 min; 2 cores).",
+        "",
+    ]
+    with temp_dir("sg-bench-levels-") as root:
+        builds = []
+        baseline = os.environ.get("BENCH_AUTH_BASELINE")
+        revision = os.environ.get("BENCH_AUTH_REVISION")
+        if revision:
+            (root / "after").mkdir()
+            builds.append(Build(f"at {revision}", _source(revision, root / "after")))
+        else:
+            builds.append(Build("working tree", None))
+        if baseline:
+            (root / "before").mkdir()
+            builds.append(Build(f"at {baseline}", _source(baseline, root / "before")))
+        try:
+            for i, build in enumerate(builds):
+                build.start(root / f"data{i}")
+            use_wrk = loadgen.wrk_path() is not None
+            for transport in ("REST", "gRPC"):
+                for level, seconds in LEVELS.items():
+                    log(f"{NAME}: {transport}, {level} connections, {rounds} rounds of each")
+                    runs = []
+                    for r in range(rounds):
+                        order = builds if r % 2 == 0 else builds[::-1]
+                        labels = list(LABELS[r % 3 :] + LABELS[: r % 3])
+                        for build in order:
+                            if transport == "REST":
+                                got = [_rest(build, label, level, seconds) for label in labels]
+                            else:
+                                got = _grpc(build, labels, level, seconds)
+                            runs += [(build.name, result) for result in got]
+                    tool = (
+                        f"wrk -t1 -c{level}, {seconds:g} s rounds"
+                        if transport == "REST" and use_wrk
+                        else f"{level} connections, {seconds:g} s rounds"
+                        if transport == "REST"
+                        else f"grpc.aio, one channel, {level} calls in flight, {seconds:g} s rounds"
+                    )
+                    for build in builds:
+                        _report(transport, level, build.name, runs, results, details, tool)
+        finally:
+            for build in builds:
+                if build.server is not None:
+                    stop_server(build.server)
+    details.append(f"Load average at the end: {' / '.join(f'{v:.2f}' for v in os.getloadavg())}.")
+    return results, details
