@@ -191,28 +191,29 @@ class Forwarder:
         return b"" if answer is grpc.aio.EOF else answer
 
 
-async def _disconnected(receive) -> None:
-    """Returns once the HTTP client has closed its connection (the body is read already)."""
+async def _cancel_when_gone(call: grpc.aio.Call, receive) -> None:
+    """Cancels `call` once the HTTP client has closed its connection (its body is read
+    already, so the next message can only be the disconnect)."""
     while (await receive())["type"] != "http.disconnect":
         pass
+    call.cancel()
 
 
-async def _unless_gone(call, receive) -> bytes:
+async def _unless_gone(call: grpc.aio.UnaryUnaryCall, receive) -> bytes:
     """The upstream's answer, unless the REST client goes away first: then the upstream
     call is cancelled, and the request ends as cancelled (no one reads the answer; the
-    access log and the observers see it)."""
-    answer = asyncio.ensure_future(call)
-    gone = asyncio.ensure_future(_disconnected(receive))
+    access log and the observers see it). One watcher task: no more per call."""
+    watcher = asyncio.ensure_future(_cancel_when_gone(call, receive))
     try:
-        await asyncio.wait((answer, gone), return_when=asyncio.FIRST_COMPLETED)
+        return await call
+    except asyncio.CancelledError:
+        if watcher.done() and not watcher.cancelled():
+            raise ApiError(
+                C.RPC_CANCELED, "Request canceled", "The client closed its connection."
+            ) from None
+        raise
     finally:
-        gone.cancel()
-        if not answer.done():
-            call.cancel()
-            answer.cancel()
-    if answer.cancelled():
-        raise ApiError(C.RPC_CANCELED, "Request canceled", "The client closed its connection.")
-    return answer.result()
+        watcher.cancel()
 
 
 def parse_answer(spec: MethodSpec, answer: bytes) -> Message:
