@@ -8,9 +8,10 @@ authorized (cached), forwarded with the identity metadata, the upstream's answer
 passed on. Direct: the same request with the same metadata to the upstream's gRPC port (the
 upstream speaks gRPC only, so REST's direct figure is gRPC's). Load generators are benchmark
 2's (one grpc.aio client process per round, N concurrent calls on one channel; wrk with N
-keep-alive connections). Rounds alternate direct and forwarded (A B B A ...). Reports req/s,
-the ratio forwarded / direct (target >= 0.6) and the added p50 and p99 (target: added p50
-<= 1 ms at one in flight).
+keep-alive connections). Rounds alternate direct and forwarded (A B B A ...), with a local
+call (`MyScopes`, same PAT and app, answered by scopegate itself) between them for scale.
+Reports req/s, the ratio forwarded / direct (target >= 0.6), the added p50 and p99
+(target: added p50 <= 1 ms at one in flight), and forwarded / local.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ TARGET_ADDED_P50_MS = 1.0
 IN_FLIGHT = (1, 64)
 APP = "bench-app"
 ROUND = f"GetWorkflow@bench/{APP}"
-DIRECT, FORWARDED = "direct", "forwarded"
+LOCAL_ROUND = f"MyScopes@bench/{APP}"
+DIRECT, FORWARDED, LOCAL = "direct", "forwarded", "local"
 
 
 def _order(pairs: int) -> list[str]:
+    """Direct and forwarded alternating (A B B A ...), a local call between them."""
     order = []
     for i in range(pairs):
-        order += [DIRECT, FORWARDED] if i % 2 == 0 else [FORWARDED, DIRECT]
+        order += [DIRECT, LOCAL, FORWARDED] if i % 2 == 0 else [FORWARDED, LOCAL, DIRECT]
     return order
 
 
@@ -55,15 +58,17 @@ def _start_upstream() -> tuple[subprocess.Popen, str]:
 
 
 def _grpc(address: str, n: int, duration: float, pat: str, pid: int, label: str):
+    call = LOCAL_ROUND if label == LOCAL else ROUND
     result = loadgen.start_grpc(
-        address, [ROUND], duration=duration, concurrency=n, secret=pat, server_pid=pid
+        address, [call], duration=duration, concurrency=n, secret=pat, server_pid=pid
     ).wait(duration + 60)
     result.label = label
     return result
 
 
-def _rest(gate, n: int, duration: float, pat: str):
-    url = f"{gate.http_url}/v2/users/bench/apps/{APP}/workflows/general"
+def _rest(gate, n: int, duration: float, pat: str, label: str = FORWARDED):
+    path = "myscopes" if label == LOCAL else "workflows/general"
+    url = f"{gate.http_url}/v2/users/bench/apps/{APP}/{path}"
     result = loadgen.start_http(
         url,
         duration=duration,
@@ -71,7 +76,7 @@ def _rest(gate, n: int, duration: float, pat: str):
         headers={"authorization": f"Key {pat}"},
         server_pid=gate.process.pid,
     ).wait(duration + 60)
-    result.label = FORWARDED
+    result.label = label
     return result
 
 
@@ -88,7 +93,10 @@ def _rate(runs) -> float:
     return sum(r.requests for r in runs) / seconds if seconds else 0.0
 
 
-def _section(transport: str, n: int, direct, forwarded, tool: str, results, details) -> None:
+def _section(transport: str, n: int, runs, tool: str, results, details) -> None:
+    direct = [r for r in runs if r.label == DIRECT]
+    forwarded = [r for r in runs if r.label == FORWARDED]
+    local = [r for r in runs if r.label == LOCAL]
     rps_direct, rps_forwarded = _rate(direct), _rate(forwarded)
     ratio = rps_forwarded / rps_direct if rps_direct else float("nan")
     p50 = {
@@ -139,15 +147,26 @@ def _section(transport: str, n: int, direct, forwarded, tool: str, results, deta
             note=f"p99 direct {p99['d']:.2f}, forwarded {p99['f']:.2f} ms",
         )
     )
-    bad = sum(r.non_ok + r.errors for r in (*direct, *forwarded))
+    rps_local = _rate(local)
+    p50_local = median([r.p50_us for r in local]) / 1000
+    results.append(
+        Result(
+            NAME,
+            f"{where}: forwarded / a local call (MyScopes) on the same scopegate",
+            rps_forwarded / rps_local if rps_local else float("nan"),
+            "",
+            note=f"local {rps_local:,.0f} req/s, p50 {p50_local:.2f} ms",
+        )
+    )
+    bad = sum(r.non_ok + r.errors for r in runs)
     if bad:
         results.append(Result(NAME, f"{where}: non-success answers", bad, "", "0", False))
-    details.append(f"**{where}** ({tool}); rounds by call (they ran alternating):")
+    details.append(f"**{where}** ({tool}), rounds in the order run:")
     details.append("")
     details.append("| round | call | req/s | p50 ms | p99 ms | scopegate CPU µs/req |")
     details.append("| ---: | --- | ---: | ---: | ---: | ---: |")
-    for i, run in enumerate((*direct, *forwarded)):
-        used = run.server_cpu_us_per_request if run.label == FORWARDED else None
+    for i, run in enumerate(runs):
+        used = run.server_cpu_us_per_request if run.label != DIRECT else None
         details.append(
             f"| {i + 1} | {run.label} | {run.rps:,.0f} | {run.p50_us / 1000:.2f} | "
             f"{run.p99_us / 1000:.2f} | {'' if used is None else f'{used:.0f}'} |"
@@ -183,24 +202,20 @@ def run(options) -> tuple[list[Result], list[str]]:
                     runs = [
                         _grpc(address, n, duration, pat, upstream.pid, DIRECT)
                         if kind == DIRECT
-                        else _grpc(gate.grpc_address, n, duration, pat, gate_pid, FORWARDED)
+                        else _grpc(gate.grpc_address, n, duration, pat, gate_pid, kind)
                         for kind in _order(pairs)
                     ]
-                    direct = [r for r in runs if r.label == DIRECT]
-                    forwarded = [r for r in runs if r.label == FORWARDED]
                     tool = f"grpc.aio client, {n} in flight on one channel"
-                    _section("gRPC", n, direct, forwarded, tool, results, details)
+                    _section("gRPC", n, runs, tool, results, details)
                     _rest(gate, n, 1.0, pat)
                     rest = [
-                        _rest(gate, n, duration, pat)
-                        if kind == FORWARDED
-                        else _grpc(address, n, duration, pat, upstream.pid, DIRECT)
+                        _grpc(address, n, duration, pat, upstream.pid, DIRECT)
+                        if kind == DIRECT
+                        else _rest(gate, n, duration, pat, kind)
                         for kind in _order(pairs)
                     ]
-                    direct = [r for r in rest if r.label == DIRECT]
-                    forwarded = [r for r in rest if r.label == FORWARDED]
-                    tool = f"{forwarded[0].tool}, {n} keep-alive connections; direct: gRPC"
-                    _section("REST", n, direct, forwarded, tool, results, details)
+                    tool = f"{rest[-1].tool}, {n} keep-alive connections; direct: gRPC"
+                    _section("REST", n, rest, tool, results, details)
             finally:
                 stop_server(gate)
     finally:
