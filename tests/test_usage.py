@@ -249,6 +249,33 @@ def test_usage_routes_answer_bad_queries_with_a_status_a_person_can_act_on(serve
     assert body["usage"]["to"] == "2024-06-03T00:00:00Z"  # a date includes its day
 
 
+def test_an_expired_keys_attempts_count_under_it(server):
+    grpc = _grpc(server)
+    pat = server.create_user(new_id())
+    key = resources_pb2.Key(type="personal_access_token", description="soon", scopes=["All"])
+    key.expires_at.FromSeconds(int(time.time()) + 3)
+    made = ok(
+        grpc.stub.PostKeys(
+            service_pb2.PostKeysRequest(user_app_id=me(), keys=[key]), metadata=grpc.auth(pat)
+        )
+    )
+    secret = made.keys[0].id
+    key_id = _public_id(grpc, pat, secret)
+    assert _rest_status(server, "/v2/users/me/apps", secret) == codes.SUCCESS
+    time.sleep(max(0.0, made.keys[0].expires_at.seconds - time.time()) + 0.2)
+    listed = grpc.stub.ListApps(
+        service_pb2.ListAppsRequest(user_app_id=me()), metadata=grpc.auth(secret)
+    )
+    assert listed.status.code == codes.CONN_KEY_INVALID
+    assert _rest_status(server, "/v2/users/me/apps", secret) == codes.CONN_KEY_INVALID
+    expected = {("ListApps", "allowed"): 1, ("ListApps", "invalid_credential"): 2}
+    assert _wait_for(server, key_id, expected) == expected
+    status, body = _get(server, f"/scopegate/v1/users/me/keys/{key_id}/usage", pat)
+    assert status == 200, body
+    assert body["usage"]["outcomes"] == {"allowed": 1, "invalid_credential": 2}
+    assert body["usage"]["addresses"] == [{"address": "127.0.0.1", "count": 3}]
+
+
 def _refusal(server, path: str, secret: str) -> tuple[int, int, str]:
     status, body = _get(server, path, secret)
     return status, body["status"]["code"], body["status"]["description"]

@@ -340,10 +340,15 @@ class Dispatcher:
         is remembered under `key` for `_remembered`."""
         authenticator = self.authenticator
         since = self._decisions.generation()
+        known: Principal | None = None
         try:
             credential = await authenticator.credential(presented)
+            known = credential.principal
             principal = authenticator.admit(credential, presented.from_session_header)
         except ApiError as error:
+            # A credential found but refused for this use (expired): the observers may name
+            # it (its usage counts show the attempts), the stage says it was refused.
+            outcome.principal = known
             raise await self.auth_failures.refuse(call.peer, error) from None
         target = resolve_target(principal, user_id, app_id)
         outcome.stage, outcome.principal, outcome.target = "authorization", principal, target

@@ -3,10 +3,11 @@ method and outcome, and written in batches with the last-used times (never a wri
 request); hourly rows past the retention rolled up into daily ones.
 
 What a request is attributed to: the credential that authenticated it, and the account and
-app it named (after `me` and an API key's app are filled in). A request refused before
-there is a credential (a malformed or unknown secret, an expired key, a bad request shape,
-garbage credentials refused at the REST gate before dispatch) counts under no credential
-and no app: the names it carried are the caller's to invent, so they are not trusted as
+app it named (after `me` and an API key's app are filled in); an expired key's attempts
+(refused at authentication, the key named in the outcome) under the key and no app. A
+request refused before there is a credential (a malformed, unknown or revoked secret, a bad
+request shape, garbage credentials refused at the REST gate before dispatch) counts under
+no credential and no app: the names it carried are the caller's to invent, so they are not trusted as
 keys of anything stored, and no route shows these counts (they are in the table, under
 credential '').
 
