@@ -11,6 +11,7 @@ failure Redis is not asked again for a second, so an outage costs no timeout per
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -69,9 +70,17 @@ class StoreUnavailable(Exception):
     """Redis could not be asked and the policy is `closed`."""
 
 
+Pending = tuple[list[str], list, "asyncio.Future[list]"]
+
+
 class RedisRates:
+    """Checks go out in batches: those made in one turn of the event loop share one
+    pipeline (one write, one read), which costs the server about half the CPU per check of
+    one round trip each under load; a check alone still makes one round trip."""
+
     def __init__(self, url: str, *, fail_open: bool = True, prefix: str = "scopegate:rl:") -> None:
         import redis.asyncio as redis  # only servers configured with Redis load the client
+        from redis.exceptions import NoScriptError
 
         self._client = redis.Redis.from_url(
             url,
@@ -80,7 +89,9 @@ class RedisRates:
             retry_on_timeout=False,
         )
         self._errors = (redis.RedisError, OSError)
-        self._script = self._client.register_script(SCRIPT)
+        self._no_script = NoScriptError
+        self._sha: str | None = None
+        self._pending: list[Pending] = []
         self._prefix = prefix
         self._members = count()
         self._instance = os.urandom(6).hex()
@@ -97,8 +108,13 @@ class RedisRates:
         for w in windows:
             args += (w.count, w.seconds * 1_000_000)
         args.append(f"{self._instance}:{next(self._members)}")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list] = loop.create_future()
+        self._pending.append((keys, args, done))
+        if len(self._pending) == 1:
+            loop.call_soon(self._start_flush)
         try:
-            reply = await self._script(keys=keys, args=args)
+            reply = await done
         except self._errors as exc:
             self.failures += 1
             self._down_until = time.monotonic() + RETRY_SECONDS
@@ -114,6 +130,48 @@ class RedisRates:
         reset = [int(v) / 1e6 for v in reply[3::2]]
         return RateResult(refused, int(reply[1]) / 1e6, remaining, reset)
 
+    def _start_flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.ensure_future(self._flush(batch))
+        task.add_done_callback(_tasks.discard)
+        _tasks.add(task)
+
+    async def _flush(self, batch: list[Pending]) -> None:
+        try:
+            replies = await self._send(batch)
+            again = [i for i, r in enumerate(replies) if isinstance(r, self._no_script)]
+            if again:  # Redis restarted and forgot the script: load it once more
+                self._sha = None
+                retried = await self._send([batch[i] for i in again])
+                for i, reply in zip(again, retried, strict=True):
+                    replies[i] = reply
+        except Exception as exc:
+            for *_, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for (*_, done), reply in zip(batch, replies, strict=True):
+            if done.done():
+                continue
+            if isinstance(reply, Exception):
+                done.set_exception(reply)
+            else:
+                done.set_result(reply)
+
+    async def _send(self, batch: list[Pending]) -> list:
+        if self._sha is None:
+            self._sha = await self._client.script_load(SCRIPT)
+        if len(batch) == 1:  # alone: a plain command costs less than a pipeline of one
+            keys, args, _ = batch[0]
+            try:
+                return [await self._client.evalsha(self._sha, len(keys), *keys, *args)]
+            except self._no_script as exc:
+                return [exc]
+        pipe = self._client.pipeline(transaction=False)
+        for keys, args, _ in batch:
+            pipe.evalsha(self._sha, len(keys), *keys, *args)
+        return await pipe.execute(raise_on_error=False)
+
     def _unavailable(self, windows: tuple[Window, ...]) -> RateResult:
         if not self.fail_open:
             raise StoreUnavailable
@@ -125,3 +183,7 @@ class RedisRates:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+# Flushes in flight, held so that the event loop does not lose them.
+_tasks: set[asyncio.Task] = set()
