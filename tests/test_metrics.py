@@ -337,3 +337,61 @@ def test_serve_workers_one_scrape_sees_every_worker(tmp_path):
             assert samples["scopegate_requests_total"].value == total
     finally:
         process.stop()
+
+
+def test_calls_forwarded_upstream_are_counted(tmp_path):
+    """With `serve --upstream`, the unary calls handed to forwarding are counted by method
+    and the status answered (the upstream's own, in band); a refused call never went."""
+    from tests.support.upstream import TestUpstream, list_workflows
+
+    upstream = TestUpstream().start()
+    process = None
+    try:
+        process = ServerProcess(
+            data_dir=tmp_path, database_url=None, extra_args=["--upstream", upstream.address]
+        ).start()
+        alice, mallory = new_id("alice"), new_id("mallory")
+        alice_pat, mallory_pat = process.create_user(alice), process.create_user(mallory)
+        app_id = new_id("app")
+        made = _rest(process, "POST", "/v2/users/me/apps", alice_pat, {"apps": [{"id": app_id}]})
+        assert made.status_code == 200, made.text
+        stub = make_stub(process, "grpc")
+        request = list_workflows(user_id=alice, app_id=app_id)
+        assert (
+            stub.ListWorkflows(
+                request, metadata=(("authorization", f"Key {alice_pat}"),)
+            ).status.code
+            == codes.SUCCESS
+        )
+        request.per_page = 13  # the test upstream refuses it, in band
+        answer = stub.ListWorkflows(request, metadata=(("authorization", f"Key {alice_pat}"),))
+        assert answer.status.code == codes.WORKFLOW_INVALID_REQUEST
+        refused = stub.ListWorkflows(
+            list_workflows(user_id=alice, app_id=app_id),
+            metadata=(("authorization", f"Key {mallory_pat}"),),
+        )
+        assert refused.status.code == codes.CONN_DOES_NOT_EXIST
+        samples = scrape(f"{process.http_url}/metrics")
+        upstream_total = "scopegate_upstream_requests_total"
+        assert value(samples, upstream_total, method="ListWorkflows", code="SUCCESS") == 1
+        assert (
+            value(samples, upstream_total, method="ListWorkflows", code="WORKFLOW_INVALID_REQUEST")
+            == 1
+        )
+        assert (
+            value(samples, upstream_total, method="ListWorkflows", code="CONN_DOES_NOT_EXIST") == 0
+        )
+        assert (
+            value(samples, "scopegate_upstream_duration_seconds_count", method="ListWorkflows") == 2
+        )
+        # Local methods are not upstream calls.
+        assert all(
+            labels_method == "ListWorkflows"
+            for labels in samples.get(upstream_total, {})
+            for key, labels_method in labels
+            if key == "method"
+        )
+    finally:
+        if process is not None:
+            process.stop()
+        upstream.stop()

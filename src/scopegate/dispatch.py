@@ -231,6 +231,11 @@ class Dispatcher:
         """The remembered allows (their hit and miss counts are metrics)."""
         return self._decisions
 
+    @property
+    def handlers(self) -> Mapping[str, Handler]:
+        """Each method's handler (the metrics tell forwarded ones apart)."""
+        return self._handlers
+
     def _tell(self, outcome: Outcome) -> None:
         if not self.observers:
             return

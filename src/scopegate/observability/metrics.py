@@ -176,23 +176,26 @@ class Metrics:
             "Reads of the change log that failed (the database did not answer).",
             registry=registry,
         )
-        # Upstream calls: the place for forwarding to report each call it makes upstream
-        # (`observe_upstream`); nothing is counted until forwarding exists.
+        # Upstream calls: unary calls handed to forwarding (serve --upstream), counted from
+        # their outcomes (`watch_upstream`); `observe_upstream` is for forwarding code to
+        # report calls of its own (streams).
         self.upstream_requests = Counter(
             "scopegate_upstream_requests",
-            "Calls forwarded upstream, by method and the upstream's status code.",
+            "Calls forwarded upstream, by method and the status code answered.",
             ["method", "code"],
             registry=registry,
         )
         self.upstream_latency = Histogram(
             "scopegate_upstream_duration_seconds",
-            "Time an upstream took to answer a forwarded call.",
+            "Time from a transport taking a forwarded call to its answer being made.",
             ["method"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        # Label children, resolved once: (transport, spec, code) -> (count, latency).
-        self._children: dict[tuple[str, Any, int], tuple[Any, Any]] = {}
+        # Label children, resolved once: (transport, spec, code) -> (count, latency, and
+        # for a forwarded method the upstream count and latency, else None).
+        self._children: dict[tuple[str, Any, int], tuple[Any, Any, Any, Any]] = {}
+        self._forwarded: frozenset[str] = frozenset()
         self._auth_children = {kind: self.auth.labels(kind) for kind in (*AUTH_OUTCOMES, OTHER)}
         for kind in AUTH_OUTCOMES:  # every kind shows from the start, at 0
             self._auth_children[kind].inc(0)
@@ -209,17 +212,24 @@ class Metrics:
         if children is None:
             children = self._children[key] = self._resolve(key)
         children[0].inc()
-        children[1].observe(outcome.finished - outcome.started)
+        seconds = outcome.finished - outcome.started
+        children[1].observe(seconds)
+        if children[2] is not None and outcome.stage == "handler":  # handed to forwarding
+            children[2].inc()
+            children[3].observe(seconds)
         kind = auth_outcome(outcome)
         if kind is not None:
             self._auth_children[kind].inc()
 
-    def _resolve(self, key: tuple[str, Any, int]) -> tuple[Any, Any]:
+    def _resolve(self, key: tuple[str, Any, int]) -> tuple[Any, Any, Any, Any]:
         transport, spec, code = key
         transport = transport or "internal"
+        forwarded = spec.name in self._forwarded
         return (
             self.requests.labels(transport, spec.name, code_name(code)),
             self.latency.labels(transport, spec.name),
+            self.upstream_requests.labels(spec.name, code_name(code)) if forwarded else None,
+            self.upstream_latency.labels(spec.name) if forwarded else None,
         )
 
     # -- what is read when scraped -------------------------------------------------------
@@ -252,6 +262,11 @@ class Metrics:
 
         event.listen(engine, "before_cursor_execute", before)
         event.listen(engine, "handle_error", failed)
+
+    def watch_upstream(self, forwarded: frozenset[str]) -> None:
+        """The methods whose dispatcher handler forwards them upstream."""
+        self._forwarded = forwarded
+        self._children.clear()
 
     def observe_upstream(self, method: str, code: int, seconds: float) -> None:
         """One call forwarded upstream: for the forwarding code to report."""

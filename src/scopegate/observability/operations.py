@@ -60,6 +60,8 @@ class Operations:
             decisions = dispatcher.decisions
             metrics.watch_cache("decisions", decisions, lambda: decisions.misses)
             metrics.watch_database(dispatcher.services.engine)
+            forwarded = (name for name, handler in dispatcher.handlers.items() if handler.awaits)
+            metrics.watch_upstream(frozenset(forwarded))
         dispatcher.observers.append(AccessLog())  # nearly free when the level is above INFO
 
     def watch_change_log(self, watcher: ChangeWatcher) -> None:
