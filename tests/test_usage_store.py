@@ -232,3 +232,22 @@ def test_a_failed_write_keeps_the_counts_for_the_next_one(engine):
     counter._pending = broken.take()  # kept, not lost
     counter.flush()
     assert sum(_rows(engine, credential_ids=["k1"]).values()) == 1
+
+
+def test_the_usage_settings_are_read_from_the_environment(monkeypatch):
+    from scopegate.server.config import usage_settings
+
+    assert usage_settings() == UsageSettings(counting=True, retention_days=90, top_addresses=20)
+    monkeypatch.setenv("SCOPEGATE_USAGE_COUNTING", "0")
+    monkeypatch.setenv("SCOPEGATE_USAGE_RETENTION_DAYS", "30")
+    monkeypatch.setenv("SCOPEGATE_USAGE_TOP_ADDRESSES", "5")
+    assert usage_settings() == UsageSettings(counting=False, retention_days=30, top_addresses=5)
+    for name, value in (
+        ("SCOPEGATE_USAGE_COUNTING", "maybe"),
+        ("SCOPEGATE_USAGE_RETENTION_DAYS", "0"),
+        ("SCOPEGATE_USAGE_RETENTION_DAYS", "ninety"),
+    ):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValueError, match=name):
+            usage_settings()
+        monkeypatch.delenv(name)
