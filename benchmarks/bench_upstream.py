@@ -10,8 +10,10 @@ upstream speaks gRPC only, so REST's direct figure is gRPC's). Load generators a
 2's (one grpc.aio client process per round, N concurrent calls on one channel; wrk with N
 keep-alive connections). Rounds alternate direct and forwarded (A B B A ...), with a local
 call (`MyScopes`, same PAT and app, answered by scopegate itself) between them for scale.
-Reports req/s, the ratio forwarded / direct (target >= 0.6), the added p50 and p99
-(target: added p50 <= 1 ms at one in flight), and forwarded / local.
+Over gRPC a bare grpc.aio proxy (bytes in, the same call upstream, bytes out, nothing
+else) runs too: the floor of any Python gRPC proxy. Reports req/s, the ratio forwarded /
+direct (target >= 0.6), the added p50 and p99 (target: added p50 <= 1 ms at one in
+flight), forwarded / local and forwarded / bare proxy.
 """
 
 from __future__ import annotations
@@ -29,15 +31,56 @@ IN_FLIGHT = (1, 64)
 APP = "bench-app"
 ROUND = f"GetWorkflow@bench/{APP}"
 LOCAL_ROUND = f"MyScopes@bench/{APP}"
-DIRECT, FORWARDED, LOCAL = "direct", "forwarded", "local"
+DIRECT, FORWARDED, LOCAL, BARE = "direct", "forwarded", "local", "bare grpc.aio proxy"
 
 
-def _order(pairs: int) -> list[str]:
-    """Direct and forwarded alternating (A B B A ...), a local call between them."""
+def _order(pairs: int, bare: bool = False) -> list[str]:
+    """Direct and forwarded alternating (A B B A ...), a local call between them (and for
+    gRPC the bare proxy)."""
+    middle = [LOCAL, BARE] if bare else [LOCAL]
     order = []
     for i in range(pairs):
-        order += [DIRECT, LOCAL, FORWARDED] if i % 2 == 0 else [FORWARDED, LOCAL, DIRECT]
+        order += [DIRECT, *middle, FORWARDED] if i % 2 == 0 else [FORWARDED, *middle, DIRECT]
     return order
+
+
+async def _bare_proxy(port: int, upstream: str) -> None:
+    """A grpc.aio server passing GetWorkflow's bytes to `upstream` and back, nothing else:
+    what any Python gRPC proxy pays (server and client calls in one process)."""
+    import grpc
+
+    server = grpc.aio.server()
+    channel = grpc.aio.insecure_channel(upstream)
+    call = channel.unary_unary("/clarifai.api.V2/GetWorkflow")
+
+    async def forward(request: bytes, context) -> bytes:
+        return await call(request, timeout=30)
+
+    handler = grpc.unary_unary_rpc_method_handler(forward)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("clarifai.api.V2", {"GetWorkflow": handler}),)
+    )
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    print("listening", flush=True)
+    await server.wait_for_termination()
+
+
+def _start_bare_proxy(upstream: str) -> tuple[subprocess.Popen, str]:
+    from tests.support.server_process import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.bench_upstream", str(port), upstream],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline() if process.stdout else ""
+    if not line.startswith("listening"):
+        process.kill()
+        raise RuntimeError(f"the bare proxy did not start: {line!r}")
+    return process, f"127.0.0.1:{port}"
 
 
 def _start_upstream() -> tuple[subprocess.Popen, str]:
@@ -57,7 +100,7 @@ def _start_upstream() -> tuple[subprocess.Popen, str]:
     return process, f"127.0.0.1:{port}"
 
 
-def _grpc(address: str, n: int, duration: float, pat: str, pid: int, label: str):
+def _grpc(address: str, pid: int, n: int, duration: float, pat: str, label: str):
     call = LOCAL_ROUND if label == LOCAL else ROUND
     result = loadgen.start_grpc(
         address, [call], duration=duration, concurrency=n, secret=pat, server_pid=pid
@@ -147,6 +190,19 @@ def _section(transport: str, n: int, runs, tool: str, results, details) -> None:
             note=f"p99 direct {p99['d']:.2f}, forwarded {p99['f']:.2f} ms",
         )
     )
+    bare = [r for r in runs if r.label == BARE]
+    if bare:
+        rps_bare = _rate(bare)
+        p50_bare = median([r.p50_us for r in bare]) / 1000
+        results.append(
+            Result(
+                NAME,
+                f"{where}: forwarded / a bare grpc.aio proxy",
+                rps_forwarded / rps_bare if rps_bare else float("nan"),
+                "",
+                note=f"bare proxy {rps_bare:,.0f} req/s, p50 {p50_bare:.2f} ms",
+            )
+        )
     rps_local = _rate(local)
     p50_local = median([r.p50_us for r in local]) / 1000
     results.append(
@@ -166,7 +222,7 @@ def _section(transport: str, n: int, runs, tool: str, results, details) -> None:
     details.append("| round | call | req/s | p50 ms | p99 ms | scopegate CPU µs/req |")
     details.append("| ---: | --- | ---: | ---: | ---: | ---: |")
     for i, run in enumerate(runs):
-        used = run.server_cpu_us_per_request if run.label != DIRECT else None
+        used = run.server_cpu_us_per_request if run.label in (FORWARDED, LOCAL) else None
         details.append(
             f"| {i + 1} | {run.label} | {run.rps:,.0f} | {run.p50_us / 1000:.2f} | "
             f"{run.p99_us / 1000:.2f} | {'' if used is None else f'{used:.0f}'} |"
@@ -187,6 +243,7 @@ def run(options) -> tuple[list[Result], list[str]]:
     ]
     load_before = _load()
     upstream, address = _start_upstream()
+    proxy, proxy_address = _start_bare_proxy(address)
     try:
         with temp_dir("sg-bench-upstream-") as data_dir:
             gate = ServerProcess(
@@ -197,19 +254,20 @@ def run(options) -> tuple[list[Result], list[str]]:
                 gate_pid = gate.process.pid
                 for n in IN_FLIGHT:
                     log(f"{NAME}: {n} in flight, warm-up then {pairs} pairs of {duration}s rounds")
-                    _grpc(gate.grpc_address, n, 1.0, pat, gate_pid, FORWARDED)
-                    _grpc(address, n, 1.0, pat, upstream.pid, DIRECT)
+                    _grpc(gate.grpc_address, gate_pid, n, 1.0, pat, FORWARDED)
+                    _grpc(address, upstream.pid, n, 1.0, pat, DIRECT)
+                    where = {DIRECT: (address, upstream.pid), BARE: (proxy_address, proxy.pid)}
                     runs = [
-                        _grpc(address, n, duration, pat, upstream.pid, DIRECT)
-                        if kind == DIRECT
-                        else _grpc(gate.grpc_address, n, duration, pat, gate_pid, kind)
-                        for kind in _order(pairs)
+                        _grpc(
+                            *where.get(kind, (gate.grpc_address, gate_pid)), n, duration, pat, kind
+                        )
+                        for kind in _order(pairs, bare=True)
                     ]
                     tool = f"grpc.aio client, {n} in flight on one channel"
                     _section("gRPC", n, runs, tool, results, details)
                     _rest(gate, n, 1.0, pat)
                     rest = [
-                        _grpc(address, n, duration, pat, upstream.pid, DIRECT)
+                        _grpc(address, upstream.pid, n, duration, pat, DIRECT)
                         if kind == DIRECT
                         else _rest(gate, n, duration, pat, kind)
                         for kind in _order(pairs)
@@ -219,8 +277,15 @@ def run(options) -> tuple[list[Result], list[str]]:
             finally:
                 stop_server(gate)
     finally:
-        upstream.kill()
-        upstream.wait(10)
+        for process in (proxy, upstream):
+            process.kill()
+            process.wait(10)
     details.insert(1, f"Load average (1 min) {load_before} before the run, {_load()} after it.")
     details.insert(2, "")
     return results, details
+
+
+if __name__ == "__main__":  # the bare proxy's process: PORT UPSTREAM
+    import asyncio
+
+    asyncio.run(_bare_proxy(int(sys.argv[1]), sys.argv[2]))
