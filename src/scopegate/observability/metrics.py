@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -201,6 +202,8 @@ class Metrics:
             self._auth_children[kind].inc(0)
         self._caches: list[tuple[str, CacheCounts, Callable[[], int]]] = []
         self._synced: dict[tuple[str, str], int] = {}
+        # A scrape syncs in a worker thread while the loop may sync too (several workers).
+        self._sync_lock = threading.Lock()
         self._watcher: Any = None
 
     # -- the hot path --------------------------------------------------------------------
@@ -275,6 +278,10 @@ class Metrics:
 
     def sync(self) -> None:
         """Add what the plain counts gained since the last sync to the counters."""
+        with self._sync_lock:
+            self._sync()
+
+    def _sync(self) -> None:
         for name, cache, misses in self._caches:
             for result, now in (("hit", cache.hits), ("miss", misses())):
                 before = self._synced.get((name, result), 0)
