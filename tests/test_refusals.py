@@ -175,7 +175,8 @@ def test_records_are_bounded_by_age_and_count(services):
         )  # fmt: skip
 
     with services.engine.begin() as conn:
-        refusals.insert_many(conn, [record(1, 8), record(2, 2), record(3, 1), record(4, 0)])
+        rows = [refusals.row_values(record(i, age)) for i, age in ((1, 8), (2, 2), (3, 1), (4, 0))]
+        refusals.insert_many(conn, rows)
         assert refusals.purge(conn, now - timedelta(days=7), keep_at_most=2) == 2
         assert refusals.get(conn, "sg-test-1") is None  # past the 7 days
         assert refusals.get(conn, "sg-test-2") is None  # beyond the capacity: the oldest

@@ -20,6 +20,7 @@ from scopegate.access.address_throttle import AuthFailureThrottle
 from scopegate.access.authentication import Authenticator, Presented
 from scopegate.access.decisions import Allowed, DecisionCache, cacheable
 from scopegate.access.limiter import Limiter
+from scopegate.access.org_policies import OrgPolicies
 from scopegate.access.quota import QuotaLeases
 from scopegate.access.relations import RelationResolver
 from scopegate.auth.policy import (
@@ -176,6 +177,7 @@ class Dispatcher:
         self.limiter = limiter or Limiter(QuotaLeases(services.engine))
         services.quota_held = self.limiter.quota.held
         self._limits = authenticator.limits
+        self.org_policies: OrgPolicies | None = None  # set by the server (access/org_policies.py)
         self.observers = list(observers)
         self.authenticator = authenticator
         self.relations = relations
@@ -278,6 +280,12 @@ class Dispatcher:
             )
             target, relation, scopes = allowed.target, allowed.relation, allowed.scopes
             outcome.relation, outcome.scopes = relation, scopes
+            # Organizations' token policies, on their apps (never on managing the account):
+            # on every request, remembered allows included.
+            policies = self.org_policies
+            if policies is not None and target.app_id and target.user_id in policies.governed:
+                outcome.stage, outcome.principal, outcome.target = "policy", principal, target
+                policies.check(principal, target)
         if principal is not None and self._limits:
             # After authorization: a refused request spends nothing; before the handler (and
             # any forwarding upstream): a request over its limits goes nowhere.

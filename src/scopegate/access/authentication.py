@@ -102,6 +102,7 @@ def principal_from_key(record: KeyRecord) -> Principal:
         app=app,
         expires_at=record.expires_at,
         resources=resources_of(record),
+        created_at=record.created_at,
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Engine
 
 from scopegate.access.authentication import Authenticator
+from scopegate.access.evictions import EvictsChanges
 from scopegate.access.relations import RelationResolver
 from scopegate.store import changes, keys
 from scopegate.store.records import now
@@ -49,6 +50,8 @@ class ChangeWatcher:
         self.poll_failures = 0
         # Other batched writes at the same cadence (usage counts), run in a thread.
         self._flushers = tuple(flushers)
+        # Other caches another process's changes must reach (organizations' policies).
+        self.also: list[EvictsChanges] = []
 
     def start_position(self) -> None:
         with self._engine.connect() as conn:
@@ -84,6 +87,8 @@ class ChangeWatcher:
         see `access.evictions`)."""
         self._authenticator.evict_change(subject, subject_id)
         self._relations.evict_change(subject, subject_id)
+        for cache in self.also:
+            cache.evict_change(subject, subject_id)
 
     async def run(self) -> None:
         next_flush = time.monotonic() + self._last_used_every

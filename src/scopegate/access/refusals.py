@@ -25,7 +25,7 @@ from scopegate.store.refusals import RefusalRecord
 # A handler's own failures (validation, a missing input) are no refusal; these are: an app
 # its request names elsewhere, authorized as if named in `user_app_id`.
 _HANDLER_REFUSALS = frozenset({C.CONN_INSUFFICIENT_SCOPES, C.CONN_KEY_INVALID})
-_STAGES = frozenset({"authentication", "authorization", "limits"})
+_STAGES = frozenset({"authentication", "authorization", "policy", "limits"})
 PURGE_SECONDS = 60.0
 
 
@@ -74,7 +74,8 @@ class RefusalRecorder:
                 time.time(),
                 spec,
                 stage,
-                error,
+                # Not the exception: its traceback would keep the request's frames alive.
+                (error.code, error.description, error.details),
                 outcome.principal,
                 user_id,
                 app_id,
@@ -95,12 +96,35 @@ class RefusalRecorder:
         while self._pending:
             taken.append(self._pending.popleft())
         if taken:
+            rows = _rows(taken)
             with self._engine.begin() as conn:
-                refusals.insert_many(conn, (_record(*queued) for queued in taken))
+                refusals.insert_many(conn, rows)
         if time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + PURGE_SECONDS
             with self._engine.begin() as conn:
                 refusals.purge(conn, datetime.now(UTC) - self.ttl, self.capacity)
+
+
+def _rows(taken: list[tuple]) -> list[dict]:
+    """Rows for a batch: refusals repeat (one caller, one method, one target), so each
+    distinct refusal is explained once per batch and its rows share that."""
+    explained: dict[tuple, dict] = {}
+    rows = []
+    for request_id, at, spec, stage, status, principal, user_id, app_id, peer in taken:
+        key = (spec, stage, status, principal, user_id, app_id)
+        shared = explained.get(key)
+        if shared is None:
+            record = _record("", at, spec, stage, status, principal, user_id, app_id, "")
+            shared = explained[key] = refusals.row_values(record)
+        rows.append(
+            {
+                **shared,
+                "request_id": request_id,
+                "at": datetime.fromtimestamp(at, UTC),
+                "client_address": peer[:64],
+            }
+        )
+    return rows
 
 
 def _record(
@@ -108,13 +132,14 @@ def _record(
     at: float,
     spec: Any,
     stage: str,
-    error: Any,
+    status: tuple[int, str, str],
     principal: Any,
     user_id: str,
     app_id: str,
     peer: str,
 ) -> RefusalRecord:
-    facts = explanations.explain(spec, stage, error.code, error.details, principal, user_id, app_id)
+    code, description, details = status
+    facts = explanations.explain(spec, stage, code, details, principal, user_id, app_id)
     return RefusalRecord(
         request_id=request_id,
         at=datetime.fromtimestamp(at, UTC),
@@ -126,9 +151,9 @@ def _record(
         credential_id=principal.credential_id if principal else "",
         client_address=peer[:64],
         layer=facts.layer,
-        code=error.code,
-        description=error.description[:255],
-        details=error.details[:2000],
+        code=code,
+        description=description[:255],
+        details=details[:2000],
         required=facts.required,
         held=facts.held,
         missing=facts.missing,

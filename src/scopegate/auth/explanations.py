@@ -21,6 +21,7 @@ RELATION = "relation"  # no standing toward the target (a stranger's answer)
 FINE_GRAINED = "fine-grained limit"
 SCOPES = "scopes"  # the credential lacks a required scope
 GRANT = "grant"  # the credential holds them; the collaborator grant or role does not
+ORGANIZATION_POLICY = "organization policy"
 LIMITS = "rate or usage limit"
 ADDRESS = "address"  # too many failures from the caller's address
 NAMED_RESOURCE = "named resource"  # an app a request's body names
@@ -40,6 +41,8 @@ _FIXES = {
     "or the portal).",
     GRANT: "Your credential holds the scopes but your standing there does not: ask the app's "
     "owner (or the organization's admin) to grant the missing scopes.",
+    ORGANIZATION_POLICY: "The organization's token policy keeps this credential off its apps: "
+    "do what the refusal's details say (an expiry, fine-grained limits, an admin's approval).",
     LIMITS: "The credential is over a rate or usage limit, or used from an address it does "
     "not allow: wait, or raise its limits.",
     ADDRESS: "Too many failed authentications came from this address: wait and retry with a "
@@ -98,6 +101,8 @@ def _layer(
 ) -> str:
     if stage == "limits":
         return LIMITS
+    if stage == "policy":
+        return ORGANIZATION_POLICY
     if code == C.CONN_THROTTLED:
         return ADDRESS
     if principal is None or stage == "authentication":

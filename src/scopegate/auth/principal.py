@@ -43,3 +43,4 @@ class Principal:
     expires_at: datetime | None = None
     # A fine-grained PAT's resources, loaded with the credential; None: unlimited.
     resources: ResourceLimits | None = None
+    created_at: datetime | None = None  # a key's (organizations' max lifetime)

@@ -17,6 +17,7 @@ from scopegate.cli.db import db_app
 from scopegate.cli.explain import explain
 from scopegate.cli.keys import keys_app
 from scopegate.cli.models import models_app
+from scopegate.cli.org_policies import org_approve, org_deny, org_policy, org_token_requests
 from scopegate.cli.orgs import orgs_app
 from scopegate.cli.serve import serve
 from scopegate.cli.usage import apps_usage, keys_usage
@@ -66,6 +67,10 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(apps_app, name="apps")
 app.add_typer(models_app, name="models")
 app.add_typer(orgs_app, name="orgs")
+orgs_app.command("policy")(org_policy)
+orgs_app.command("token-requests")(org_token_requests)
+orgs_app.command("approve")(org_approve)
+orgs_app.command("deny")(org_deny)
 keys_app.command("usage")(with_database(keys_usage))
 apps_app.command("usage")(with_database(apps_usage))
 

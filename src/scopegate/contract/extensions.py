@@ -151,6 +151,15 @@ PUT_KEY_RESOURCES = _spec(
 # membership of nothing needed; the handler decides who may read which record.
 GET_DENIAL = _spec("GetDenial", "GET", "/scopegate/v1/denials/{req_id}", _READ, "Denials")
 
+# Token policies: any member reads the policy; its admins change it and decide on members'
+# fine-grained tokens naming the organization.
+GET_ORG_POLICY = _spec("GetOrganizationPolicy", "GET", f"{_ORG}/policy", _READ)
+PUT_ORG_POLICY = _spec("PutOrganizationPolicy", "PUT", f"{_ORG}/policy", _MANAGE)
+LIST_TOKEN_REQUESTS = _spec("ListTokenRequests", "GET", f"{_ORG}/token-requests", _MANAGE)
+DECIDE_TOKEN_REQUEST = _spec(
+    "DecideTokenRequest", "POST", f"{_ORG}/token-requests/{{key_id}}", _MANAGE
+)
+
 EXTENSION_METHODS: MappingProxyType[str, MethodSpec] = MappingProxyType(
     {
         spec.name: spec
@@ -171,6 +180,10 @@ EXTENSION_METHODS: MappingProxyType[str, MethodSpec] = MappingProxyType(
             GET_KEY_RESOURCES,
             PUT_KEY_RESOURCES,
             GET_DENIAL,
+            GET_ORG_POLICY,
+            PUT_ORG_POLICY,
+            LIST_TOKEN_REQUESTS,
+            DECIDE_TOKEN_REQUEST,
         )
     }
 )

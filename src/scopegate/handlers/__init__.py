@@ -43,6 +43,7 @@ HANDLER_MODULES = (
     "model_types",
     "key_resources",
     "denials",
+    "org_policies",
 )
 
 

@@ -18,6 +18,7 @@ from scopegate.access.address_throttle import AuthFailureThrottle
 from scopegate.access.authentication import Authenticator
 from scopegate.access.invalidation import ChangeWatcher
 from scopegate.access.login_throttle import Throttle
+from scopegate.access.org_policies import OrgPolicies
 from scopegate.access.relations import RelationResolver
 from scopegate.context import Services
 from scopegate.contract.catalog import SERVICE_NAME
@@ -116,6 +117,9 @@ async def serve(settings: Settings, *, announce=print) -> None:
         forwarded=forwarding.handlers() if forwarding else None,
     )
     install_limits(dispatcher, settings.limits)
+    # Organizations' token policies, checked after authorization (access/org_policies.py).
+    dispatcher.org_policies = OrgPolicies(services.engine, services.evictions)
+    await asyncio.to_thread(dispatcher.org_policies.load_all)
     # Metrics and the access log observe the dispatcher; /readyz and gRPC health follow
     # the database and Redis (installed just above) (observability/).
     operations = Operations(settings.observability, dispatcher)
@@ -198,6 +202,7 @@ async def serve(settings: Settings, *, announce=print) -> None:
         last_used_seconds=settings.access.last_used_write_seconds,
         flushers=[o.flush for o in (usage, refusals) if o is not None],
     )
+    watcher.also.append(dispatcher.org_policies)
     operations.watch_change_log(watcher)
     await asyncio.to_thread(watcher.start_position)
     if not worker:  # one process resumes pending downloads, not every worker

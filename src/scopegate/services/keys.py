@@ -15,7 +15,7 @@ from scopegate.auth.principal import CredentialKind
 from scopegate.auth.scopes import ScopeAlgebra, UnknownScopeError
 from scopegate.auth.tokens import SecretHasher, SecretKind
 from scopegate.contract.status import does_not_exist, invalid_argument
-from scopegate.services import change_log
+from scopegate.services import change_log, org_policies
 from scopegate.services.audit import Actor
 from scopegate.services.checks import MAX_DESCRIPTION_LENGTH, check_length
 from scopegate.store import apps, keys, orgs
@@ -110,6 +110,7 @@ def set_key_resources(
     if not keys.set_resources(conn, record.pk, resources):
         raise does_not_exist("No such key.")
     change_log.record(conn, "key", record.public_id)
+    org_policies.forget_decisions(conn, record.public_id)  # changed: to be approved again
     shown = resources.to_json() if resources is not None else "all"
     actor.record(conn, "key.resources", f"key:{record.public_id}", f"resources={shown}")
     return _stored(conn, record.user_id, record.public_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -420,4 +422,38 @@ refusals = Table(
     Column("missing", Text, nullable=False, server_default="[]"),
     Index("ix_refusals_at", "at"),
     Index("ix_refusals_caller_at", "caller_user", "at"),
+)
+
+# An organization's token policy (auth/org_policy.py); no row: none.
+org_token_policies = Table(
+    "org_token_policies",
+    metadata,
+    Column(
+        "org_id",
+        String(ID_LENGTH),
+        ForeignKey("users.user_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("max_lifetime_days", Integer),
+    Column("require_expiry", Boolean, nullable=False, server_default=false()),
+    Column("require_fine_grained", Boolean, nullable=False, server_default=false()),
+    Column("approval_required", Boolean, nullable=False, server_default=false()),
+    Column("modified_at", DateTime(timezone=True), nullable=False),
+)
+
+# Admins' decisions on members' fine-grained tokens naming the organization (no row: pending).
+token_approvals = Table(
+    "token_approvals",
+    metadata,
+    Column(
+        "org_id",
+        String(ID_LENGTH),
+        ForeignKey("users.user_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key_id", String(64), primary_key=True),  # the key's public id
+    Column("state", String(16), nullable=False),  # approved or denied
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("decided_by", String(ID_LENGTH), nullable=False, server_default=""),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
 )

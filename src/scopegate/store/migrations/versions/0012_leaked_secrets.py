@@ -1,5 +1,6 @@
-"""leaked secrets and refusal records: what secret-scanning reports revoked, for their
-owners to see; why requests were refused, by request id
+"""credential governance: leaked secrets (what secret-scanning reports revoked, for their
+owners to see), refusal records (why requests were refused, by request id), organization
+token policies and admins' decisions on members' tokens
 
 Revision ID: 0012
 Revises: 0011
@@ -52,9 +53,33 @@ def upgrade() -> None:
     )
     op.create_index("ix_refusals_at", "refusals", ["at"])
     op.create_index("ix_refusals_caller_at", "refusals", ["caller_user", "at"])
+    op.create_table(
+        "org_token_policies",
+        sa.Column("org_id", sa.String(length=64), nullable=False),
+        sa.Column("max_lifetime_days", sa.Integer(), nullable=True),
+        sa.Column("require_expiry", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("require_fine_grained", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("approval_required", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["org_id"], ["users.user_id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("org_id"),
+    )
+    op.create_table(
+        "token_approvals",
+        sa.Column("org_id", sa.String(length=64), nullable=False),
+        sa.Column("key_id", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+        sa.Column("decided_by", sa.String(length=64), nullable=False, server_default=""),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["org_id"], ["users.user_id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("org_id", "key_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("token_approvals")
+    op.drop_table("org_token_policies")
     op.drop_index("ix_refusals_caller_at", table_name="refusals")
     op.drop_index("ix_refusals_at", table_name="refusals")
     op.drop_table("refusals")
