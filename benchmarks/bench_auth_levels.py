@@ -20,10 +20,12 @@ MyScopes/GetStatusCode (target >= 0.95), and the server CPU per request of each 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from benchmarks import loadgen
@@ -33,6 +35,7 @@ NAME = "13. auth at every concurrency"
 TARGET_RATIO = 0.95
 LEVELS = {8: 4.0, 256: 2.0}  # connections (or gRPC calls in flight) -> seconds per round
 ROUNDS = 6
+IN_PROCESS_BLOCKS = 6  # x 2 blocks (both orders) per process
 NOAUTH, PAT, KEY = "GetStatusCode", "MyScopes (PAT)", "MyScopes (app key)"
 LABELS = (NOAUTH, PAT, KEY)
 
@@ -179,6 +182,114 @@ def _report(transport, level, build, runs, results, details, tool) -> None:
     details.append("")
 
 
+async def _in_process(blocks: int) -> dict[int, dict[str, list[float]]]:
+    """CPU µs per request of each method through the server's ASGI app, in process (as
+    benchmark 6 drives it), 8 and 256 requests in flight, in interleaved blocks."""
+    from benchmarks.bench_gc import _build_app, _call
+    from benchmarks.common import open_services, sign_up
+    from scopegate.server import heap
+
+    figures: dict[int, dict[str, list[float]]] = {}
+    with temp_dir("sg-bench-levels-inproc-") as data_dir:
+        services = open_services(data_dir)
+        pat = sign_up(services, "bench")
+        app = _build_app(services)
+        from scopegate.services.apps import create_app
+
+        with services.engine.begin() as conn:
+            _app, key = create_app(conn, services.hasher, "bench", "benchapp")
+        cases = {
+            NOAUTH: ("/v2/status_codes/10000", key),
+            PAT: ("/v2/myscopes", pat),
+            KEY: ("/v2/myscopes", key),
+        }
+        heap.settle()
+        for in_flight in LEVELS:
+            waves = max(1, 6000 // in_flight)
+            figures[in_flight] = {label: [] for label in LABELS}
+            for block in range(blocks):
+                order = list(cases.items())
+                for label, (path, secret) in order if block % 2 == 0 else order[::-1]:
+                    started = time.process_time()
+                    for _ in range(waves):
+                        statuses = await asyncio.gather(
+                            *(_call(app, "GET", path, secret) for _ in range(in_flight))
+                        )
+                        if set(statuses) != {200}:
+                            raise RuntimeError(f"{label}: statuses {sorted(set(statuses))}")
+                    spent = time.process_time() - started
+                    figures[in_flight][label].append(spent / (waves * in_flight) * 1e6)
+        services.engine.dispose()
+    return figures
+
+
+def _in_process_rounds(builds: list[Build], blocks: int) -> dict[str, dict]:
+    """`_in_process` one block at a time in a process of each build's code, alternating the
+    builds, so a change is measured in process before and after side by side."""
+    figures: dict[str, dict] = {build.name: {} for build in builds}
+    for block in range(blocks):
+        for build in builds if block % 2 == 0 else builds[::-1]:
+            env = {**os.environ}
+            if build.src:
+                env["PYTHONPATH"] = f"{build.src}{os.pathsep}{REPO_ROOT}"
+            done = subprocess.run(
+                [sys.executable, "-m", "benchmarks.bench_auth_levels", "--in-process", "2"],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            lines = [x for x in done.stdout.splitlines() if x.startswith(loadgen.MARK_JSON)]
+            if done.returncode != 0 or not lines:
+                raise RuntimeError(f"in-process block failed:\n{done.stderr[-2000:]}")
+            got = json.loads(lines[-1][len(loadgen.MARK_JSON) :])
+            for level, by_label in got.items():
+                mine = figures[build.name].setdefault(int(level), {})
+                for label, values in by_label.items():
+                    mine.setdefault(label, []).extend(values)
+    return figures
+
+
+def _report_in_process(name: str, figures, results, details) -> None:
+    details.append(
+        f"**In process, {name}** (the server's ASGI app driven as benchmark 6 drives it, no "
+        "observers; CPU time per request, median of interleaved blocks, each in a fresh "
+        "process; what other load on the machine hides least):"
+    )
+    details.append("")
+    details.append(
+        "| in flight | method | CPU µs/req (median) | best block | NoAuth / this, medians "
+        "| NoAuth / this, median of blocks |"
+    )
+    details.append("| ---: | --- | ---: | ---: | ---: | ---: |")
+    for in_flight, by_label in figures.items():
+        base = median(by_label[NOAUTH])
+        for label in LABELS:
+            value = median(by_label[label])
+            # Each block measured the three one after the other in one process: their
+            # quotient moves less with the machine's load than either figure.
+            blocks = median([n / a for n, a in zip(by_label[NOAUTH], by_label[label], strict=True)])
+            details.append(
+                f"| {in_flight} | {label} | {value:.1f} | {min(by_label[label]):.1f} | "
+                f"{base / value:.3f} | {blocks:.3f} |"
+            )
+            if label != NOAUTH:
+                results.append(
+                    Result(
+                        NAME,
+                        f"in process, {in_flight} in flight, {name}: NoAuth / {label} CPU",
+                        blocks,
+                        "",
+                        f">= {TARGET_RATIO}",
+                        blocks >= TARGET_RATIO,
+                        note=f"median of {len(by_label[label])} blocks' quotients; medians "
+                        f"{value:.1f} vs {base:.1f} µs per request",
+                    )
+                )
+    details.append("")
+
+
 def run(options) -> tuple[list[Result], list[str]]:
     rounds = 2 if options.quick else ROUNDS
     results: list[Result] = []
@@ -201,9 +312,12 @@ def run(options) -> tuple[list[Result], list[str]]:
             builds.append(Build(f"at {baseline}", _source(baseline, root / "before")))
         try:
             for i, build in enumerate(builds):
-                build.start(root / f"data{i}")
+                if not os.environ.get("BENCH_AUTH_IN_PROCESS_ONLY"):
+                    build.start(root / f"data{i}")
             use_wrk = loadgen.wrk_path() is not None
-            for transport in ("REST", "gRPC"):
+            # BENCH_AUTH_IN_PROCESS_ONLY=1: the in-process part alone (a busy machine).
+            transports = () if os.environ.get("BENCH_AUTH_IN_PROCESS_ONLY") else ("REST", "gRPC")
+            for transport in transports:
                 for level, seconds in LEVELS.items():
                     log(f"{NAME}: {transport}, {level} connections, {rounds} rounds of each")
                     runs = []
@@ -225,9 +339,23 @@ def run(options) -> tuple[list[Result], list[str]]:
                     )
                     for build in builds:
                         _report(transport, level, build.name, runs, results, details, tool)
+            log(f"{NAME}: in process, 8 and 256 requests in flight, builds alternating")
+            figures = _in_process_rounds(builds, 3 if options.quick else IN_PROCESS_BLOCKS)
+            for build in builds:
+                _report_in_process(build.name, figures[build.name], results, details)
         finally:
             for build in builds:
                 if build.server is not None:
                     stop_server(build.server)
     details.append(f"Load average at the end: {' / '.join(f'{v:.2f}' for v in os.getloadavg())}.")
     return results, details
+
+
+if __name__ == "__main__":  # one in-process block, for `_in_process_rounds`
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--in-process", type=int, required=True, help="blocks")
+    blocks = parser.parse_args().in_process
+    measured = asyncio.run(_in_process(blocks))
+    print(loadgen.MARK_JSON + json.dumps(measured), flush=True)
