@@ -218,3 +218,51 @@ def test_an_apps_settings_show_its_usage_by_credential(page, server):
     page.goto(f"{server.http_url}/portal/apps/{app_id}")
     assert sideways_scroll(page) <= 0
     snap(page, "narrow-usage-app-settings")
+
+
+def test_a_month_of_usage_stacks_every_outcome_and_names_new_ones(page, server):
+    """Thirty days of counts written as instances write them (an outcome this portal has no
+    name for among them): one bar a day with each day's total, stacked in the outcomes'
+    colours, the unknown outcome drawn in the `o-other` colour under its own name."""
+    from scopegate.store import usage
+
+    user_id = new_id("usage")
+    pat = sign_up(page, server.http_url, user_id)
+    client = Client("grpc", make_stub(server, "grpc"))
+    pat_id = client.stub.GetKey(
+        service_pb2.GetKeyRequest(user_app_id=resources_pb2.UserAppIDSet(user_id="me"), key_id=pat),
+        metadata=client.auth(pat),
+    ).key.id
+    today = int(time.time()) // 86400
+    outcomes = ("allowed", "failed", "insufficient_scopes", "not_visible", "throttled", "new_kind")
+    counts, expected = {}, {}
+    for back in range(1, 30):
+        day = today - back
+        for index, outcome in enumerate(outcomes):
+            count = (back * (index + 3)) % 17 if outcome != "new_kind" else back % 3
+            if count:
+                hour = day * 24 + (back + index) % 24
+                counts[(hour, pat_id, user_id, user_id, "", "ListApps", outcome)] = count
+                expected[day] = expected.get(day, 0) + count
+    engine, _ = server._accounts()
+    with engine.begin() as conn:
+        usage.add_counts(conn, counts)
+    _written(server, pat_id, sum(expected.values()) + 1)  # and the GetKey above
+
+    page.goto(f"{server.http_url}/portal/security/keys/{pat_id}/usage")
+    page.wait_for_selector("#key-usage")
+    bars = page.locator("#key-usage .usage-chart svg .bar")
+    assert bars.count() == 30
+    for back in (1, 7, 29):
+        day = today - back
+        bar = bars.nth(29 - back)
+        assert bar.get_attribute("data-total") == str(expected.get(day, 0))
+    assert bars.last.get_attribute("data-total") == "1"
+    legend = page.inner_text("#key-usage .legend")
+    assert "New kind" in legend and "Throttled" in legend and "Failed in the method" in legend
+    assert page.locator("#key-usage svg rect.o-other").count() > 0
+    assert page.locator("#key-usage .legend .swatch.o-other").count() == 1
+    snap(page, "usage-key-month")
+    page.set_viewport_size({"width": NARROW, "height": 900})
+    assert sideways_scroll(page) <= 0
+    snap(page, "narrow-usage-key-month")
