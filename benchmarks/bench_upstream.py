@@ -272,7 +272,7 @@ def run(options) -> tuple[list[Result], list[str]]:
                         else _rest(gate, n, duration, pat, kind)
                         for kind in _order(pairs)
                     ]
-                    tool = f"{rest[-1].tool}, {n} keep-alive connections; direct: gRPC"
+                    tool = f"{rest[-2].tool}, {n} keep-alive connections; direct: gRPC"
                     _section("REST", n, rest, tool, results, details)
             finally:
                 stop_server(gate)
