@@ -711,9 +711,11 @@ def test_a_post_without_csrf_token_or_from_another_origin_is_refused(base, alice
     assert login.status == 403
     # So is every route that takes a form (logging out too: alice stays signed in).
     posts = [route.path for route in page_routes() if "POST" in route.methods]
-    assert len(posts) == 17
+    assert len(posts) == 19
     for path in posts:
-        url = base + "/portal" + path.format(app_id="a1", key_id="0" * 32, collaborator_id="c1")
+        url = base + "/portal" + path.format(
+            app_id="a1", key_id="0" * 32, collaborator_id="c1", org_id="o1"
+        )
         assert page.request.post(url, form={"description": "x"}).status == 403, path
     page.goto(f"{base}/portal/security")
     assert page.inner_text("#signed-in-as") == alice.user_id
@@ -804,6 +806,15 @@ def test_every_page_is_readable_at_360px(base, alice, bob, visitor):
     visit(None, "pat-created-secret")
     visit(f"{base}/portal/shared", "shared")
     visit(f"{base}/portal/organizations", "organizations")
+    org_id = new_id("tour-org")
+    made = requests.post(
+        f"{base}/scopegate/v1/organizations",
+        json={"id": org_id},
+        headers={"authorization": f"Key {alice.pat}"},
+        timeout=30,
+    )
+    assert made.status_code == 200, made.text
+    visit(f"{base}/portal/organizations/{org_id}/policy", "org-policy")
     visit(f"{base}/portal/audit", "audit")
     visit(f"{base}/portal/apps/no-such-app", "error")
 

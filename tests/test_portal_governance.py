@@ -121,3 +121,69 @@ def test_security_page_explains_recent_refusals(base, stub, alice):
     assert "Concepts_Get" in listed.locator(".layer").inner_text()
     assert listed.locator(".fix").inner_text().startswith("Add the missing scopes")
     assert secret not in page.content()
+
+
+def test_an_admin_sets_the_policy_and_decides_on_a_members_token(base, stub, alice, portal_server):
+    """The organization's page: alice (admin) requires approval; her member's fine-grained
+    token waits, is denied with a reason the member's refusal shows, then approved."""
+    import requests
+
+    org_id = new_id("org")
+    headers = {"authorization": f"Key {alice.pat}"}
+    orgs = f"{base}/scopegate/v1/organizations"
+    assert requests.post(orgs, json={"id": org_id}, headers=headers, timeout=30).ok
+    made = stub.PostApps(
+        service_pb2.PostAppsRequest(user_app_id=ids(org_id), apps=[resources_pb2.App(id="shared")]),
+        metadata=auth(alice.pat),
+    )
+    assert made.status.code == codes.SUCCESS
+    member = new_id()
+    member_pat = portal_server.create_user(member)
+    added = requests.post(
+        f"{orgs}/{org_id}/members",
+        json={"user_id": member, "role": "org_contributor"},
+        headers=headers,
+        timeout=30,
+    )
+    assert added.ok, added.text
+    page = alice.page
+    page.goto(f"{base}/portal/organizations")
+    page.locator(f"tr[data-org-id='{org_id}'] a.policy-link").click()
+    page.get_by_label("Members' fine-grained tokens need an admin's approval").check()
+    page.get_by_role("button", name="Save policy").click()
+    assert page.inner_text(".notice") == "The organization's token policy was saved."
+    token = (
+        stub.PostKeys(
+            service_pb2.PostKeysRequest(
+                user_app_id=ids(),
+                keys=[
+                    resources_pb2.Key(
+                        type="personal_access_token",
+                        description="ci",
+                        scopes=["All"],
+                        apps=[resources_pb2.App(user_id=org_id, id="shared")],
+                    )
+                ],
+            ),
+            metadata=auth(member_pat),
+        )
+        .keys[0]
+        .id
+    )
+
+    def reach():
+        return stub.GetApp(
+            service_pb2.GetAppRequest(user_app_id=ids(org_id, "shared")), metadata=auth(token)
+        ).status
+
+    assert "pending approval" in reach().details
+    page.reload()
+    request = page.locator("#token-requests tbody tr", has_text=member)
+    assert request.locator(".state").inner_text() == "pending"
+    request.get_by_label("Reason").fill("use the CI token")
+    request.get_by_role("button", name="Deny").click()
+    assert reach().details.endswith("denied this token: use the CI token")
+    page.locator("#token-requests tbody tr", has_text=member).get_by_role(
+        "button", name="Approve"
+    ).click()
+    assert reach().code == codes.SUCCESS

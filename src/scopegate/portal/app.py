@@ -16,6 +16,7 @@ from scopegate.portal import (
     views_auth,
     views_collaborators,
     views_keys,
+    views_org_policy,
     views_orgs,
     views_usage,
 )
@@ -101,6 +102,12 @@ def page_routes() -> list[Route]:
         Route(f"{collaborator_path}/remove", views_collaborators.remove_collaborator, methods=BOTH),
         Route("/shared", views_collaborators.shared_with_me, methods=["GET"]),
         Route("/organizations", views_orgs.organizations, methods=["GET"]),
+        Route("/organizations/{org_id}/policy", views_org_policy.org_policy, methods=BOTH),
+        Route(
+            "/organizations/{org_id}/token-requests/{key_id}",
+            views_org_policy.decide_token,
+            methods=["POST"],
+        ),
         Route("/audit", views_audit.audit, methods=["GET"]),
     ]
 

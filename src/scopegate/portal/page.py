@@ -40,6 +40,8 @@ NOTICES = {
     "collaborator-added": "The collaborator was added.",
     "collaborator-saved": "The collaborator's scopes were saved.",
     "collaborator-removed": "The collaborator was removed.",
+    "policy-saved": "The organization's token policy was saved.",
+    "token-decided": "The decision was saved; the member's token follows it at once.",
 }
 
 
