@@ -35,6 +35,12 @@ SHORT_TIMEOUT = 2.0
 SECRET_HEADERS = ("authorization", "x-clarifai-session-token")
 
 
+def _on_the_wire(seconds: float) -> float:
+    """A deadline of `seconds` as a server may read it: gRPC's timeout header rounds it up
+    a little (to its units), never by a second."""
+    return seconds * 1.01 + 0.05
+
+
 @pytest.fixture(scope="module")
 def upstream():
     server = TestUpstream().start()
@@ -538,9 +544,23 @@ def test_the_clients_deadline_is_propagated(slow_gate, upstream):
     ok(stub.ListWorkflows(list_workflows(app_id="a"), metadata=_auth(slow_gate.pat), timeout=1.0))
     ok(stub.ListWorkflows(list_workflows(app_id="a"), metadata=_auth(slow_gate.pat)))
     short, bounded = upstream.received("ListWorkflows")
-    assert 0 < short.time_remaining <= 1.0
+    assert 0 < short.time_remaining <= _on_the_wire(1.0)
     # --upstream-timeout bounds it (gRPC rounds a deadline up a little on the wire).
-    assert 1.0 < bounded.time_remaining <= SHORT_TIMEOUT + 0.05
+    assert 1.0 < bounded.time_remaining <= _on_the_wire(SHORT_TIMEOUT)
+
+
+def test_a_streams_deadline_is_propagated_both_ways(gate, world, upstream):
+    stub = _stub(gate, "grpc")
+    ids = resources_pb2.UserAppIDSet(app_id=world.main)
+    request = service_pb2.PostModelOutputsRequest(user_app_id=ids)
+    list(stub.GenerateModelOutputs(request, metadata=_auth(world.alice_pat), timeout=5.0))
+    list(stub.StreamModelOutputs(iter([request]), metadata=_auth(world.alice_pat), timeout=5.0))
+    list(stub.StreamModelOutputs(iter([request]), metadata=_auth(world.alice_pat)))
+    (server_stream,) = upstream.received("GenerateModelOutputs")
+    bidi, unbounded = upstream.received("StreamModelOutputs")
+    assert 0 < server_stream.time_remaining <= _on_the_wire(5.0)
+    assert 0 < bidi.time_remaining <= _on_the_wire(5.0)
+    assert _on_the_wire(5.0) < unbounded.time_remaining <= _on_the_wire(UPSTREAM_TIMEOUT)
 
 
 def test_cancellation_by_the_client_cancels_the_upstream_call(gate, world, upstream):
