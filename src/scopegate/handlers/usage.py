@@ -1,7 +1,9 @@
 """Usage routes (scopegate extensions): a key's usage, authorized as GetKey; an app's, as
 GetApp. On an app, who may list the owner's keys (the owner, an organization's admins:
 ListKeys on the account) sees every credential's counts; anyone else the app admits sees
-only their own: a person's credentials, or the API key that calls."""
+only their own: a person's credentials, or the API key that calls. And the requests of the
+last 7 days of each key in a list (the portal's key lists), authorized as ListKeys or
+ListAppKeys."""
 
 from __future__ import annotations
 
