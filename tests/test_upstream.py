@@ -21,7 +21,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from scopegate.contract.catalog import load_catalog
-from tests.support.api import ok
+from tests.support.api import PASSWORD, login, ok
 from tests.support.apps import new_app
 from tests.support.clients import TRANSPORTS, Client, make_stub, new_id
 from tests.support.server_process import ServerProcess, free_port, scopegate
@@ -193,6 +193,33 @@ def test_me_and_empty_ids_arrive_resolved(gate, world, upstream, transport):
     assert (ids.user_id, ids.app_id) == (world.alice, world.main)
     assert second.header("x-scopegate-credential-type") == "app_specific_key"
     assert second.header("x-scopegate-relation") == "owner"
+
+
+def test_a_session_arrives_as_one_and_its_token_never_does(gate, world, upstream):
+    user_id = new_id()
+    gate.create_user(user_id, password=PASSWORD)
+    status, body = login(gate, f"{user_id}@example.com")
+    assert status == 200, body
+    token = body["session_token"]
+    stub = _stub(gate, "grpc")
+    ok(
+        stub.ListWorkflows(
+            list_workflows(app_id="mine"), metadata=(("x-clarifai-session-token", token),)
+        )
+    )
+    reply = requests.get(
+        f"{gate.http_url}/v2/users/me/apps/mine/workflows",
+        headers={"x-clarifai-session-token": token},
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    calls = upstream.received("ListWorkflows")
+    assert len(calls) == 2
+    for received in calls:
+        assert received.header("x-scopegate-credential-type") == "session"
+        assert received.header("x-scopegate-caller") == user_id
+        assert token not in str(received.metadata)
+        assert all(received.header(name) is None for name in SECRET_HEADERS)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
