@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 
 from benchmarks import (
+    bench_auth_levels,
     bench_ext_authz,
     bench_garbage,
     bench_gc,
@@ -26,14 +27,13 @@ from benchmarks import (
     bench_inprocess,
     bench_limits,
     bench_metrics,
-    bench_auth_levels,
     bench_one_port,
     bench_relations,
     bench_scale,
     bench_throughput,
     bench_upstream,
-    bench_workers,
     bench_usage,
+    bench_workers,
     loadgen,
 )
 from benchmarks.common import BENCH_DIR, REPO_ROOT, Result, log
