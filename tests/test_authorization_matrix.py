@@ -137,6 +137,8 @@ class Credential:
     app: tuple[str, str] = ("", "")  # an app key's (owner, app)
     # A fine-grained PAT's limits: (apps as (owner, app), whole organizations); None: all.
     limits: tuple[frozenset[tuple[str, str]], frozenset[str]] | None = None
+    # An organization whose token policy blocks this credential on its apps.
+    blocked_in: str = ""
 
 
 @dataclass
@@ -157,6 +159,15 @@ class World:
 
 
 def expected(spec: MethodSpec, cred: Credential, user: str, app: str, world: World):
+    """README, "Organization policies": after authorization, a credential the policy
+    blocks answers CONN_KEY_INVALID on the organization's apps (not on its account)."""
+    answer = _authorized(spec, cred, user, app, world)
+    if answer == ALLOW and cred.blocked_in and app and user == cred.blocked_in:
+        return KEY_INVALID
+    return answer
+
+
+def _authorized(spec: MethodSpec, cred: Credential, user: str, app: str, world: World):
     if spec.auth_type is AuthType.NO_AUTH:
         return ALLOW
     if cred.kind in ("none", "malformed"):
@@ -297,6 +308,7 @@ SITUATIONS = (
     "fine-grained PAT on its app",
     "fine-grained PAT naming another app of its owner",
     "fine-grained PAT limited to an organization, on its app",
+    "fine-grained PAT pending an organization's approval, on its app",
 )
 
 
@@ -337,9 +349,7 @@ class Matrix:
         )
         return app.id, made.apps[0].metadata["default_api_key"]
 
-    def _pat(
-        self, pat: str, scopes, expires_at: Timestamp | None = None, apps=()
-    ) -> str:
+    def _pat(self, pat: str, scopes, expires_at: Timestamp | None = None, apps=()) -> str:
         key = resources_pb2.Key(type="personal_access_token", scopes=sorted(scopes), apps=apps)
         if expires_at is not None:
             key.expires_at.CopyFrom(expires_at)
@@ -478,9 +488,7 @@ class Matrix:
             ):
                 limits = (frozenset({(owner, limit_to)}), frozenset())
                 secret = self._pat(owner_pat, [ALL], apps=[R.App(user_id=owner, id=limit_to)])
-                plain[name] = Situation(
-                    Credential("pat", owner, limits=limits), secret, *own[name]
-                )
+                plain[name] = Situation(Credential("pat", owner, limits=limits), secret, *own[name])
             org_id = orgs["org_contributor"]
             org_app, _ = self._app(owner_pat, org_id)
             secret = self._pat(member_pat, [ALL], apps=[R.App(user_id=org_id, id="*")])
@@ -489,6 +497,29 @@ class Matrix:
                 secret,
                 org_id,
                 org_app,
+            )
+            # An organization of its own requiring approval: the member's fine-grained
+            # token naming it waits, so it is blocked on the organization's apps.
+            strict = new_id("org")
+            call(server, "POST", ORGS, owner_pat, {"id": strict})
+            call(
+                server,
+                "POST",
+                f"{ORGS}/{strict}/members",
+                owner_pat,
+                {"user_id": member, "role": "org_contributor"},
+            )
+            world.roles[(strict, member)] = "org_contributor"
+            strict_app, _ = self._app(owner_pat, strict)
+            call(server, "PUT", f"{ORGS}/{strict}/policy", owner_pat, {"approval_required": True})
+            secret = self._pat(member_pat, [ALL], apps=[R.App(user_id=strict, id="*")])
+            plain["fine-grained PAT pending an organization's approval, on its app"] = Situation(
+                Credential(
+                    "pat", member, limits=(frozenset(), frozenset({strict})), blocked_in=strict
+                ),
+                secret,
+                strict,
+                strict_app,
             )
             for name, situation in plain.items():
                 self.situations[(transport, name)] = situation
