@@ -352,3 +352,26 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
+
+
+def test_a_worker_that_cannot_start_for_its_configuration_stops_the_server(tmp_path):
+    """A restart that meets a configuration error (exit 2: here a database migrated by a
+    newer scopegate meanwhile) would fail forever: the parent stops, exit code 2."""
+    from sqlalchemy import text
+
+    from scopegate.store.database import open_engine, sqlite_url
+
+    process = ServerProcess(data_dir=tmp_path, database_url=None, extra_args=["--workers", "2"])
+    process.start()
+    index, victim = sorted(wait_for_workers(process, 2).items())[0]
+    engine = open_engine(sqlite_url(tmp_path))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('9999_newer')"))
+    engine.dispose()
+    os.kill(victim, signal.SIGKILL)
+    assert process.process.wait(60) == 2
+    log = process.log()
+    # It had served under 30 s: an early death, restarted after the first back-off step.
+    assert f"worker {index} (pid {victim}) exited (signal SIGKILL); restarting it in 1s" in log
+    assert "refused to start (exit 2); stopping" in log
+    assert not children(process.process.pid)
