@@ -335,3 +335,19 @@ def test_list_and_get_keys_show_limits_with_the_remaining_count(server, owner):
     assert all(k["limits"] is None for i, k in keys.items() if i != key_id)
     got = requests.get(f"{server.http_url}/v2/users/me/keys/{key_id}", headers=headers, timeout=30)
     assert got.json()["key"]["limits"]["usage"] == {"remaining": 6}
+
+
+def test_limits_may_count_only_named_methods(server, owner):
+    set_limits(server, owner, {"rate_limits": ["1/m"], "methods": ["List*"]})
+    secret = owner[2]
+    # GetUser is not among the methods counted: never throttled, no fields.
+    for _ in range(3):
+        answer = call(server, "rest", secret)
+        assert answer.code == codes.SUCCESS
+        assert "ratelimit" not in answer.headers
+    headers = {"authorization": f"Key {secret}"}
+    apps = [
+        requests.get(f"{server.http_url}/v2/users/me/apps", headers=headers, timeout=30)
+        for _ in range(2)
+    ]
+    assert [a.json()["status"]["code"] for a in apps] == [codes.SUCCESS, codes.CONN_THROTTLED]

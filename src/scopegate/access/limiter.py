@@ -133,9 +133,13 @@ class Limiter:
                 403,
                 [("ratelimit-policy", limits.policy)],
             )
+        counted = limits.counts_quota(method)
+        windows = limits.windows(method)
+        if not counted and not windows:
+            return  # a method the limits do not count: no fields either
         fields: list[str] = []
         spent = False
-        if limits.counts_quota(method):
+        if counted:
             assert limits.key_pk is not None  # a quota is a key's
             spent, left = await self.quota.take(
                 limits.key_pk, limits.revision, limits.refill, limits.stored_left
@@ -157,7 +161,6 @@ class Limiter:
                     headers,
                 )
             fields.append(f'"{QUOTA_POLICY}";r={left}')
-        windows = limits.windows(method)
         if windows:
             try:
                 if self.redis is not None:
