@@ -7,9 +7,9 @@ app it named (after `me` and an API key's app are filled in); an expired key's a
 (refused at authentication, the key named in the outcome) under the key and no app. A
 request refused before there is a credential (a malformed, unknown or revoked secret, a bad
 request shape, garbage credentials refused at the REST gate before dispatch) counts under
-no credential and no app: the names it carried are the caller's to invent, so they are not trusted as
-keys of anything stored, and no route shows these counts (they are in the table, under
-credential '').
+no credential and no app: the names it carried are the caller's to invent, so they are not
+trusted as keys of anything stored, and no route shows these counts (they are in the table,
+under credential '').
 
 Outcomes are an open set of short names: `allowed`; `failed` (authorized, then answered with
 an error by the method: not found, invalid request, not implemented); `bad_request`,
