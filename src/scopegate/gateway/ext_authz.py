@@ -12,16 +12,19 @@ call would get.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 
 import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3.external_auth_pb2 import CheckRequest, CheckResponse
 
 from scopegate.access.address_throttle import ThrottledError
+from scopegate.context import RequestContext
 from scopegate.contract.status import ApiError, C
 from scopegate.gateway.decision import ExternalAuthorizer, Verdict
-from scopegate.gateway.identity import identity_headers, is_stripped
+from scopegate.gateway.identity import PREFIX, REQUEST_ID, identity_headers
+from scopegate.transports.credential_headers import SESSION_TOKEN
 from scopegate.transports.rest.errors import http_code, status_json
 from scopegate.transports.rest.forwarded import IPNetwork, client_address, parse_ip
 
@@ -32,6 +35,7 @@ _PARTIAL_BODY = "x-envoy-auth-partial-body"
 _JSON = base_pb2.HeaderValue(key="content-type", value="application/json")
 
 
+@functools.lru_cache(maxsize=1024)  # Envoy keeps a few connections: the same peers recur
 def _grpc_peer_address(peer: str) -> str:
     """`ipv4:1.2.3.4:5` / `ipv6:[::1]:5` (gRPC's peer form) as the bare address."""
     kind, _, rest = peer.partition(":")
@@ -42,9 +46,9 @@ def _grpc_peer_address(peer: str) -> str:
     return peer
 
 
-def _headers(http) -> dict[str, str]:
+def _headers(http) -> Mapping[str, str]:
     if http.headers:
-        return dict(http.headers)
+        return http.headers  # read in place: names lower-cased by Envoy
     # `encode_raw_headers`: the header map, values as bytes, names lower-cased.
     return {
         entry.key.lower(): entry.value or entry.raw_value.decode("latin-1")
@@ -66,23 +70,49 @@ def denied(error: ApiError, request_id: str) -> CheckResponse:
     return response
 
 
-def allowed(verdict: Verdict, incoming: dict[str, str]) -> CheckResponse:
+# An allowed call's answer but for its request id, per caller, standing and scopes: most
+# checks repeat a few callers, and copying a built answer costs a fraction of building it.
+_allowed_answers: dict[tuple, CheckResponse] = {}
+_MAX_ANSWERS = 4096
+
+
+def _allowed_answer(context: RequestContext) -> CheckResponse:
+    principal, relation, scopes = context.principal, context.relation, context.scopes
+    key = (
+        (principal.user_id, principal.credential_id, principal.kind) if principal else None,
+        relation,
+        scopes,
+    )
+    answer = _allowed_answers.get(key)
+    if answer is None:
+        answer = CheckResponse()
+        answer.status.code = _GRPC_OK
+        ok = answer.ok_response
+        for name, value in identity_headers(principal, relation, scopes, ""):
+            if name != REQUEST_ID:
+                option = ok.headers.add(append_action=_OVERWRITE)
+                option.header.key, option.header.value = name, value
+        ok.headers_to_remove.append("authorization")
+        if len(_allowed_answers) >= _MAX_ANSWERS:
+            _allowed_answers.clear()
+        _allowed_answers[key] = answer
+    return answer
+
+
+def allowed(verdict: Verdict, incoming: Mapping[str, str]) -> CheckResponse:
+    """Set the identity headers (overwriting any the client sent by those names) and
+    remove the client's secrets and its other x-scopegate-* headers."""
     context = verdict.context
     assert context is not None  # an allow always carries the call's context
     response = CheckResponse()
-    response.status.code = _GRPC_OK
+    response.CopyFrom(_allowed_answer(context))
     ok = response.ok_response
-    identity = identity_headers(
-        context.principal, context.relation, context.scopes, verdict.request_id
-    )
-    for name, value in identity:
-        ok.headers.add(header=base_pb2.HeaderValue(key=name, value=value), append_action=_OVERWRITE)
-    sent = {name for name, _ in identity}
-    # The client's secrets and its own x-scopegate-* headers never reach the upstream;
-    # those scopegate sets are overwritten instead.
-    removed = {"authorization"}
-    removed.update(name for name in incoming if is_stripped(name) and name not in sent)
-    ok.headers_to_remove.extend(sorted(removed))
+    option = ok.headers.add(append_action=_OVERWRITE)
+    option.header.key, option.header.value = REQUEST_ID, verdict.request_id
+    removed = [name for name in incoming if name.startswith(PREFIX) or name == SESSION_TOKEN]
+    if removed:
+        sent = {option.header.key for option in ok.headers}
+        ok.headers_to_remove.extend(sorted(name for name in removed if name not in sent))
     return response
 
 
