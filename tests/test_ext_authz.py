@@ -453,3 +453,13 @@ def test_dot_segments_are_refused(envoy, owner):
         assert (status, body["status"]["code"]) == (400, codes.CONN_BAD_REQUEST_FORMAT), path
     status, _ = refusal(envoy.check("GET", base + "/./x", owner["key"]))
     assert status == 400
+
+
+def test_client_request_id_prefix(envoy, owner):
+    """The official clients' `x-clarifai-request-id-prefix` begins the id, as on a direct call."""
+    path = f"/v2/users/{owner['id']}/apps/{owner['app']}"
+    prefix = {"x-clarifai-request-id-prefix": "sdk-python-12.5 <script>"}
+    allowed = identity(envoy.check("GET", path, owner["pat"], headers=prefix))
+    assert allowed["x-request-id"].startswith("sdk-python-12.5script-sg-")
+    _, body = refusal(envoy.check("GET", path, "sgp_garbage", headers=prefix))
+    assert body["status"]["req_id"].startswith("sdk-python-12.5script-sg-")

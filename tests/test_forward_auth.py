@@ -182,3 +182,9 @@ def test_session_token_is_a_credential_too(server):
     assert body["session_token"] not in str(reply.headers)
     forged = ask(server, "GET", "/v2/users/me/apps", headers={"X-Clarifai-Session-Token": "x"})
     assert forged.status_code == 401
+
+
+def test_client_request_id_prefix(server, owner):
+    headers = {"X-Clarifai-Request-Id-Prefix": "python-json-12.5"}
+    reply = ask(server, "GET", "/v2/users/me/apps", owner["pat"], headers=headers)
+    assert reply.headers["x-request-id"].startswith("python-json-12.5-sg-")

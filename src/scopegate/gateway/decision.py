@@ -32,6 +32,7 @@ from scopegate.contract.extensions import EXTENSION_METHODS
 from scopegate.contract.status import ApiError, C
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.handlers import Handler
+from scopegate.request_ids import sanitized_prefix
 from scopegate.transports.rest.decode import (
     MAX_BODY_BYTES,
     BadRequestError,
@@ -139,19 +140,23 @@ class ExternalAuthorizer:
         body_cut: bool = False,
         grpc_encoding: str | None = None,
         transport: str = "",
+        request_id_prefix: str | None = None,
     ) -> Verdict:
         """May `verb uri` (path with query, as sent) with these credentials pass? `body`:
         the request's body when the proxy sent it (None: not sent; ids in it are unseen);
         `body_cut`: the proxy says it sent only part of it."""
         dispatcher = self._dispatcher
+        # The client's `x-clarifai-request-id-prefix`, as the other transports read it.
+        prefix = sanitized_prefix(request_id_prefix)
         try:
             spec, message = self._request(verb, uri, body, body_cut, grpc_encoding)
         except ApiError as refused:
-            return Verdict(refused, dispatcher.new_request_id())
+            return Verdict(refused, dispatcher.new_request_id(prefix))
         # `transport` names the proxy's protocol for the observers (the access log, metrics).
         call = Call(
             spec, message, authorization, session_token, peer, DECIDE_ONLY, transport=transport
         )
+        call.request_id_prefix = prefix
         response, error = await dispatcher.dispatch(call)
         request_id = response.status.req_id
         if error is not None:

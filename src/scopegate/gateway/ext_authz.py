@@ -24,6 +24,7 @@ from scopegate.context import RequestContext
 from scopegate.contract.status import ApiError, C
 from scopegate.gateway.decision import ExternalAuthorizer, Verdict
 from scopegate.gateway.identity import PREFIX, REQUEST_ID, identity_headers
+from scopegate.request_ids import PREFIX_HEADER
 from scopegate.transports.credential_headers import SESSION_TOKEN
 from scopegate.transports.rest.errors import http_code, status_json
 from scopegate.transports.rest.forwarded import IPNetwork, client_address, parse_ip
@@ -158,6 +159,7 @@ class EnvoyAuthorization:
             body_cut=headers.get(_PARTIAL_BODY) == "true",
             grpc_encoding=headers.get("grpc-encoding"),
             transport="envoy",
+            request_id_prefix=headers.get(PREFIX_HEADER),
         )
         if verdict.error is not None:
             return denied(verdict.error, verdict.request_id)

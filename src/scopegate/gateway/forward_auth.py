@@ -27,6 +27,7 @@ from scopegate.access.address_throttle import ThrottledError
 from scopegate.contract.status import ApiError, C
 from scopegate.gateway.decision import ExternalAuthorizer
 from scopegate.gateway.identity import identity_headers
+from scopegate.request_ids import PREFIX_HEADER
 from scopegate.transports import credential_headers
 from scopegate.transports.rest.errors import http_code, status_json
 
@@ -41,7 +42,9 @@ _NAMES = {
     b"x-forwarded-method": 1,
     b"x-original-uri": 2,
     b"x-forwarded-uri": 3,
+    PREFIX_HEADER.encode(): 4,
 }
+_PREFIX = 4
 _JSON = (b"content-type", b"application/json")
 _NO_BODY = (b"content-length", b"0")
 
@@ -64,16 +67,19 @@ def _disagree(what: str) -> ApiError:
     )
 
 
-def _original(headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
-    """The original request's (method, URI); raises ApiError."""
-    found: list[bytes | None] = [None, None, None, None]
+def _original(headers: list[tuple[bytes, bytes]]) -> tuple[str, str, bytes | None]:
+    """The original request's (method, URI) and the client's request id prefix; raises
+    ApiError."""
+    found: list[bytes | None] = [None, None, None, None, None]
     for name, value in headers:
         index = _NAMES.get(name)
-        if index is not None:
+        if index == _PREFIX:
+            found[index] = value  # only a prefix for the request id: any one will do
+        elif index is not None:
             if found[index] is not None and found[index] != value:
                 raise _unnamed()  # repeated with different values: which one is meant?
             found[index] = value
-    original_method, forwarded_method, original_uri, forwarded_uri = found
+    original_method, forwarded_method, original_uri, forwarded_uri, prefix = found
     if original_method and forwarded_method and original_method != forwarded_method:
         raise _disagree("Method")
     if original_uri and forwarded_uri and original_uri != forwarded_uri:
@@ -82,7 +88,7 @@ def _original(headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
     uri = original_uri or forwarded_uri
     if not method or not uri:
         raise _unnamed()
-    return method.decode("latin-1").upper(), uri.decode("latin-1")
+    return method.decode("latin-1").upper(), uri.decode("latin-1"), prefix
 
 
 class ForwardAuth:
@@ -99,7 +105,7 @@ class ForwardAuth:
             return
         headers = scope["headers"]
         try:
-            method, uri = _original(headers)
+            method, uri, prefix = _original(headers)
             authorization, session_token = credential_headers.from_asgi(headers)
         except ApiError as error:
             await _refuse(send, error, self._authorizer.new_request_id())
@@ -107,7 +113,13 @@ class ForwardAuth:
         client = scope.get("client")
         peer = client[0] if client else ""
         verdict = await self._authorizer.decide(
-            method, uri, authorization, session_token, peer, transport="forward_auth"
+            method,
+            uri,
+            authorization,
+            session_token,
+            peer,
+            transport="forward_auth",
+            request_id_prefix=prefix.decode("latin-1") if prefix else None,
         )
         if verdict.error is not None:
             await _refuse(send, verdict.error, verdict.request_id)
