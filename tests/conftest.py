@@ -12,8 +12,9 @@ from tests.support.server_process import ServerProcess
 from tests.support.servers import BACKENDS, start_server
 from tests.support.tls import Certificate
 
-# The `services` fixture: services opened in process on a SQLite file.
-pytest_plugins = ("tests.support.in_process",)
+# The `services` fixture (services opened in process on a SQLite file) and the portal
+# tests' server, browser and signed-up accounts.
+pytest_plugins = ("tests.support.in_process", "tests.support.portal_fixtures")
 
 
 @pytest.fixture(scope="session")

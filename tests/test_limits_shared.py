@@ -14,9 +14,9 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from tests.support import redis_server
 from tests.support.clients import new_id
+from tests.support.limits import call, new_key, put_limits, remaining
 from tests.support.server_process import ServerProcess
 from tests.support.servers import BACKENDS, SERVER_ENV
-from tests.test_limits import call, new_key, put_limits, remaining
 
 REDIS_MISSING = redis_server.available()
 

@@ -1,18 +1,13 @@
 """The key form's limits (issue 16): set when a PAT is made, shown in the list with the
 remaining count, changed and lifted on the edit form, refused with what to do; in headless
-Chromium against a real server (fixtures of tests/test_portal.py)."""
+Chromium against a real server (fixtures of tests/support/portal_fixtures.py)."""
 
 from __future__ import annotations
 
 from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests import test_portal as portal_tests
 from tests.support.portal import auth, copy_secret, ids, row, tick
-
-portal_server = portal_tests.portal_server
-base, stub, browser = portal_tests.base, portal_tests.stub, portal_tests.browser
-alice_account, alice = portal_tests.alice_account, portal_tests.alice
 
 
 def _get_user(stub, secret: str) -> int:
