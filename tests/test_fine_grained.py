@@ -60,9 +60,7 @@ def _resources_path(key_id: str, user: str = "me") -> str:
     return f"/scopegate/v1/users/{user}/keys/{key_id}/resources"
 
 
-def test_limited_pat_reaches_its_apps_only_and_answers_as_a_stranger(
-    server, client: Client, user
-):
+def test_limited_pat_reaches_its_apps_only_and_answers_as_a_stranger(server, client: Client, user):
     owner, owner_pat = user
     mine, other = _app(client, owner_pat), _app(client, owner_pat)
     created = ok(_limited_pat(client, owner_pat, [R.App(id=mine)]))
@@ -118,11 +116,15 @@ def test_limits_are_shown_set_and_narrowed_at_once(server, client: Client, user)
     )
     secret = created.keys[0].id
     assert list(created.keys[0].apps) == []
-    public_id = ok(
-        client.stub.ListKeys(
-            service_pb2.ListKeysRequest(user_app_id=me()), metadata=client.auth(owner_pat)
+    public_id = (
+        ok(
+            client.stub.ListKeys(
+                service_pb2.ListKeysRequest(user_app_id=me()), metadata=client.auth(owner_pat)
+            )
         )
-    ).keys[0].id  # newest first
+        .keys[0]
+        .id
+    )  # newest first
     status, body = rest(server, "GET", _resources_path(public_id), owner_pat)
     assert status == 200 and body["resources"] is None, body
 
@@ -173,9 +175,7 @@ def test_limits_are_shown_set_and_narrowed_at_once(server, client: Client, user)
     assert any("key.resources" in e.description for e in audit.entries)
 
 
-def test_organization_limit_opens_the_organization_and_nothing_else(
-    server, client: Client, user
-):
+def test_organization_limit_opens_the_organization_and_nothing_else(server, client: Client, user):
     _owner, owner_pat = user
     org_id = new_id("org")
     call(server, "POST", ORGS, owner_pat, {"id": org_id})
@@ -190,9 +190,7 @@ def test_organization_limit_opens_the_organization_and_nothing_else(
     assert shown[0]["resources"] == {"apps": [], "orgs": [org_id]}
 
 
-def test_only_ones_own_and_ones_organizations_resources_can_be_named(
-    server, client: Client, user
-):
+def test_only_ones_own_and_ones_organizations_resources_can_be_named(server, client: Client, user):
     owner, owner_pat = user
     # A collaborator granted All on another app of the owner cannot name the owner's app.
     shared, _guest, guest_pat, _ = add_collaborator(server, client, owner_pat, ["All"])
@@ -206,22 +204,30 @@ def test_only_ones_own_and_ones_organizations_resources_can_be_named(
     not_member = _limited_pat(client, guest_pat, [R.App(user_id=owner, id="*")])
     assert not_member.status.code == codes.CONN_INVALID_REQUEST
     # A body naming another user's app on PUT .../resources: refused alike.
-    guest_key = ok(
-        client.stub.ListKeys(
-            service_pb2.ListKeysRequest(user_app_id=me()), metadata=client.auth(guest_pat)
+    guest_key = (
+        ok(
+            client.stub.ListKeys(
+                service_pb2.ListKeysRequest(user_app_id=me()), metadata=client.auth(guest_pat)
+            )
         )
-    ).keys[0].id
+        .keys[0]
+        .id
+    )
     status, body = rest(
         server, "PUT", _resources_path(guest_key), guest_pat, {"apps": [f"{owner}/{shared}"]}
     )
     assert status == 400 and body["status"]["code"] == codes.CONN_INVALID_REQUEST
     # A stranger, the collaborator, and an app key of the owner cannot read or change the
     # owner's key's resources.
-    owner_key = ok(
-        client.stub.ListKeys(
-            service_pb2.ListKeysRequest(user_app_id=me()), metadata=client.auth(owner_pat)
+    owner_key = (
+        ok(
+            client.stub.ListKeys(
+                service_pb2.ListKeysRequest(user_app_id=me()), metadata=client.auth(owner_pat)
+            )
         )
-    ).keys[0].id
+        .keys[0]
+        .id
+    )
     app_with_key = ok(
         client.stub.PostApps(
             service_pb2.PostAppsRequest(user_app_id=me(), apps=[R.App(id=new_id("app"))]),
@@ -241,9 +247,7 @@ def test_only_ones_own_and_ones_organizations_resources_can_be_named(
         status, reply = rest(server, "PUT", _resources_path(owner_key), owner_pat, bad)
         assert status == 400 and reply["status"]["details"], reply
     # An app-specific key cannot be limited: it reaches one app already.
-    status, reply = rest(
-        server, "PUT", _resources_path(owner_key), owner_pat, {"apps": ["x/y"]}
-    )
+    status, reply = rest(server, "PUT", _resources_path(owner_key), owner_pat, {"apps": ["x/y"]})
     assert reply["status"]["code"] == codes.CONN_INVALID_REQUEST
 
 

@@ -43,7 +43,7 @@ def _put(ctx: RequestContext, _request: Message) -> Message:
     unknown = set(body) - {"apps", "orgs", "all_resources"}
     if unknown:
         raise _bad_format(
-            f"Unknown fields: {', '.join(sorted(unknown))}. Send {{\"apps\": [\"USER/APP\"], "
+            f'Unknown fields: {", ".join(sorted(unknown))}. Send {{"apps": ["USER/APP"], '
             '"orgs": ["ORG"]} or {"all_resources": true}.'
         )
     lift = body.get("all_resources", False)
@@ -55,9 +55,7 @@ def _put(ctx: RequestContext, _request: Message) -> Message:
     with ctx.services.transaction() as conn:
         record = find_key(conn, ctx, ctx.extras[ext.PATH]["key_id"])
         resources = (
-            None
-            if lift
-            else key_service.key_resources(conn, record.user_id, app_names, org_ids)
+            None if lift else key_service.key_resources(conn, record.user_id, app_names, org_ids)
         )
         record = key_service.set_key_resources(conn, record, resources, actor=ctx.actor())
     ctx.extras[ext.ANSWER] = {"key_id": record.public_id, "resources": resources_json(record)}
