@@ -1,82 +1,21 @@
 """The portal's credential governance (issue 14), in headless Chromium against a real
 server of this module's own: fine-grained PATs on the Security page, leaked secrets and
-recent refusals listed there, an organization's token policy and its approvals."""
+recent refusals listed there, an organization's token policy and its approvals (the portal
+fixtures of tests/support/portal_fixtures.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
-import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from tests.support.clients import make_stub, new_id
+from tests.support.clients import new_id
 from tests.support.portal import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    Traffic,
     auth,
     copy_secret,
     ids,
     row,
-    sign_up,
     tick,
 )
-from tests.support.server_process import ServerProcess
-
-
-@pytest.fixture(scope="module")
-def portal_server(tmp_path_factory) -> Iterator[ServerProcess]:
-    process = ServerProcess(data_dir=tmp_path_factory.mktemp("portal-gov"), database_url=None)
-    process.start()
-    yield process
-    assert process.stop() == 0, process.log()
-
-
-@pytest.fixture(scope="module")
-def base(portal_server) -> str:
-    return portal_server.http_url
-
-
-@pytest.fixture(scope="module")
-def stub(portal_server):
-    return make_stub(portal_server, "grpc")
-
-
-@dataclass(frozen=True)
-class Account:
-    user_id: str
-    pat: str
-    page: object
-
-
-@pytest.fixture(scope="module")
-def alice(base) -> Iterator[Account]:
-    """One user signed up through the portal, with a signed-in page for the module; the
-    page ran without JavaScript errors and fetched nothing from elsewhere (checked at the
-    end, as tests/test_portal.py checks its contexts)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: `python3 tools/dev.py test` installs it as root")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 900},
-            permissions=["clipboard-read", "clipboard-write"],
-            locale="en-US",
-        )
-        context.set_default_timeout(10_000)
-        traffic = Traffic(context, base)
-        errors: list[str] = []
-        page = context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        user_id = new_id("alice")
-        yield Account(user_id, sign_up(page, base, user_id), page)
-        context.close()
-        browser.close()
-        assert errors == [], f"JavaScript errors: {errors}"
-        traffic.check()
 
 
 def _app(stub, pat: str) -> str:

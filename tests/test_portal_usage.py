@@ -6,7 +6,6 @@ beside its last use. Screenshots at 1280 and 360 px in test-output/portal/."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
@@ -17,21 +16,16 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from tests.support.apps import new_app
 from tests.support.clients import Client, make_stub, new_id
 from tests.support.portal import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     NARROW,
-    Traffic,
     sideways_scroll,
     sign_up,
     snap,
 )
 from tests.support.server_process import ServerProcess
 
-WIDE = 1280
-
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[ServerProcess]:
+def portal_server(tmp_path_factory) -> Iterator[ServerProcess]:
     process = ServerProcess(
         data_dir=tmp_path_factory.mktemp("portal-usage"),
         database_url=None,
@@ -39,42 +33,6 @@ def server(tmp_path_factory) -> Iterator[ServerProcess]:
     ).start()
     yield process
     assert process.stop() == 0, process.log()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: `python3 tools/dev.py test` installs it as root"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser, server):
-    """A page whose context fails the test on a JavaScript error, anything the CSP
-    blocked, or a request outside the server under test."""
-    context = browser.new_context(viewport={"width": WIDE, "height": 900}, locale="en-US")
-    context.set_default_timeout(10_000)
-    traffic = Traffic(context, server.http_url)
-    errors: list[str] = []
-    opened = context.new_page()
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.on(
-        "console",
-        lambda message: (
-            errors.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    yield opened
-    context.close()
-    assert errors == [], f"JavaScript errors or CSP blocks: {errors}"
-    traffic.check()
 
 
 def _calls(server, pat: str, app_id: str, app_key: str) -> None:
@@ -138,19 +96,19 @@ def _chart_checks(page, panel: str, total: int) -> None:
     assert page.locator(f"#{panel} .usage-chart").is_visible()
 
 
-def test_a_keys_usage_page_and_the_security_list(page, server):
+def test_a_keys_usage_page_and_the_security_list(page, portal_server):
     user_id = new_id("usage")
-    pat = sign_up(page, server.http_url, user_id)
-    client = Client("grpc", make_stub(server, "grpc"))
+    pat = sign_up(page, portal_server.http_url, user_id)
+    client = Client("grpc", make_stub(portal_server, "grpc"))
     app_id, app_key = new_app(client, pat)
     pat_id = client.stub.GetKey(
         service_pb2.GetKeyRequest(user_app_id=resources_pb2.UserAppIDSet(user_id="me"), key_id=pat),
         metadata=client.auth(pat),
     ).key.id
-    _calls(server, pat, app_id, app_key)
-    _written(server, pat_id, 1 + 1 + 7)  # PostApps, GetKey, then the mix
+    _calls(portal_server, pat, app_id, app_key)
+    _written(portal_server, pat_id, 1 + 1 + 7)  # PostApps, GetKey, then the mix
 
-    page.goto(f"{server.http_url}/portal/security")
+    page.goto(f"{portal_server.http_url}/portal/security")
     row = page.locator(f"#pat-table tbody tr[data-key-id='{pat_id}']")
     assert row.locator(".requests-7d").inner_text() == "9"
     assert row.locator(".last-used").inner_text() != "never"
@@ -175,10 +133,10 @@ def test_a_keys_usage_page_and_the_security_list(page, server):
     snap(page, "narrow-usage-key")
 
 
-def test_an_apps_settings_show_its_usage_by_credential(page, server):
+def test_an_apps_settings_show_its_usage_by_credential(page, portal_server):
     user_id = new_id("usage")
-    pat = sign_up(page, server.http_url, user_id)
-    client = Client("grpc", make_stub(server, "grpc"))
+    pat = sign_up(page, portal_server.http_url, user_id)
+    client = Client("grpc", make_stub(portal_server, "grpc"))
     app_id, app_key = new_app(client, pat)
     key_id, pat_id = (
         client.stub.GetKey(
@@ -189,10 +147,10 @@ def test_an_apps_settings_show_its_usage_by_credential(page, server):
         ).key.id
         for secret in (app_key, pat)
     )
-    _calls(server, pat, app_id, app_key)
-    _written(server, key_id, 5)
+    _calls(portal_server, pat, app_id, app_key)
+    _written(portal_server, key_id, 5)
 
-    page.goto(f"{server.http_url}/portal/apps/{app_id}")
+    page.goto(f"{portal_server.http_url}/portal/apps/{app_id}")
     page.wait_for_selector("#app-usage")
     # On the app: 4 GetApp of the PAT, all 5 calls of the key (an API key's calls target its
     # app, its refused ListKeys too), and
@@ -215,20 +173,20 @@ def test_an_apps_settings_show_its_usage_by_credential(page, server):
     assert "Not visible" not in page.inner_text("#key-usage .legend")
     assert "Insufficient scopes 2" in page.inner_text("#key-usage .legend")
     page.set_viewport_size({"width": NARROW, "height": 900})
-    page.goto(f"{server.http_url}/portal/apps/{app_id}")
+    page.goto(f"{portal_server.http_url}/portal/apps/{app_id}")
     assert sideways_scroll(page) <= 0
     snap(page, "narrow-usage-app-settings")
 
 
-def test_a_month_of_usage_stacks_every_outcome_and_names_new_ones(page, server):
+def test_a_month_of_usage_stacks_every_outcome_and_names_new_ones(page, portal_server):
     """Thirty days of counts written as instances write them (an outcome this portal has no
     name for among them): one bar a day with each day's total, stacked in the outcomes'
     colours, the unknown outcome drawn in the `o-other` colour under its own name."""
     from scopegate.store import usage
 
     user_id = new_id("usage")
-    pat = sign_up(page, server.http_url, user_id)
-    client = Client("grpc", make_stub(server, "grpc"))
+    pat = sign_up(page, portal_server.http_url, user_id)
+    client = Client("grpc", make_stub(portal_server, "grpc"))
     pat_id = client.stub.GetKey(
         service_pb2.GetKeyRequest(user_app_id=resources_pb2.UserAppIDSet(user_id="me"), key_id=pat),
         metadata=client.auth(pat),
@@ -244,12 +202,12 @@ def test_a_month_of_usage_stacks_every_outcome_and_names_new_ones(page, server):
                 hour = day * 24 + (back + index) % 24
                 counts[(hour, pat_id, user_id, user_id, "", "ListApps", outcome)] = count
                 expected[day] = expected.get(day, 0) + count
-    engine, _ = server._accounts()
+    engine, _ = portal_server._accounts()
     with engine.begin() as conn:
         usage.add_counts(conn, counts)
-    _written(server, pat_id, sum(expected.values()) + 1)  # and the GetKey above
+    _written(portal_server, pat_id, sum(expected.values()) + 1)  # and the GetKey above
 
-    page.goto(f"{server.http_url}/portal/security/keys/{pat_id}/usage")
+    page.goto(f"{portal_server.http_url}/portal/security/keys/{pat_id}/usage")
     page.wait_for_selector("#key-usage")
     bars = page.locator("#key-usage .usage-chart svg .bar")
     assert bars.count() == 30
