@@ -14,13 +14,16 @@ import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 
 from scopegate.access.decisions import Allowed, DecisionCache, cacheable
+from scopegate.auth.limits import Rate
 from scopegate.auth.policy import Relation, Target
 from scopegate.auth.principal import CredentialKind
 from scopegate.contract.status import C
 from scopegate.dispatch import Call, Dispatcher
 from scopegate.handlers import Handler, all_handlers
 from scopegate.server import serve as server
+from scopegate.services.audit import cli_actor
 from scopegate.services.keys import issue_key
+from scopegate.services.limits import set_user_rates
 from scopegate.store import apps, collaborators
 from scopegate.store.schema import ID_LENGTH
 from tests.support.held import HeldRelations
@@ -202,6 +205,33 @@ def test_an_allow_worked_out_from_an_overtaken_read_is_not_remembered(shared_app
 
     # The request in flight answers from what it read; the next one does not reuse it.
     assert asyncio.run(scenario()) == (C.SUCCESS, C.CONN_DOES_NOT_EXIST)
+
+
+def test_an_eviction_while_a_request_awaits_does_not_lift_its_limits(shared_app):
+    """A request is held to the limits of the credential it was admitted with: a change
+    evicting that credential while the request awaits its relation read must not let it
+    through unlimited (README, Limits)."""
+    built, _owner, guest = shared_app
+    with built.services.engine.begin() as conn:
+        set_user_rates(conn, "guest", (Rate(1, 60),), actor=cli_actor("guest"))
+    assert _call(built, "MyScopes", guest, _my_scopes()) == C.SUCCESS  # the one of the minute
+    held = HeldRelations(built.services.engine)
+    # The same credentials' cache and rate counters, a relation cache that has read nothing.
+    dispatcher = Dispatcher(
+        built.services, built.authenticator, all_handlers(), held, limiter=built.limiter
+    )
+    spec = dispatcher.services.catalog.method("MyScopes")
+
+    async def scenario():
+        call = Call(spec, _my_scopes(), f"Key {guest}", None, "127.0.0.1")
+        second = asyncio.ensure_future(dispatcher.dispatch(call))
+        await asyncio.to_thread(held.reading.wait, 10)
+        built.authenticator.evict_all()  # a change to the key, from any process
+        held.go_on.set()
+        answered, _ = await second
+        return answered.status.code
+
+    assert asyncio.run(scenario()) == C.CONN_THROTTLED
 
 
 def test_the_standing_and_effective_scopes_reach_the_handler_and_observers_on_a_repeat(services):

@@ -19,7 +19,7 @@ from scopegate import request_ids
 from scopegate.access.address_throttle import AuthFailureThrottle
 from scopegate.access.authentication import Authenticator, Presented
 from scopegate.access.decisions import Allowed, DecisionCache, cacheable
-from scopegate.access.limiter import Limiter
+from scopegate.access.limiter import CredentialLimits, Limiter
 from scopegate.access.org_policies import OrgPolicies
 from scopegate.access.quota import QuotaLeases
 from scopegate.access.relations import RelationResolver
@@ -172,11 +172,10 @@ class Dispatcher:
         limiter: Limiter | None = None,
     ) -> None:
         self.services = services
-        # Per-credential limits (access/limiter.py), read off the credentials' cache: empty
-        # while no loaded credential has any, so unlimited requests pay one truth test.
+        # Per-credential limits (access/limiter.py), loaded with each credential: an
+        # unlimited request pays one attribute read and one None test.
         self.limiter = limiter or Limiter(QuotaLeases(services.engine))
         services.quota_held = self.limiter.quota.held
-        self._limits = authenticator.limits
         self.org_policies: OrgPolicies | None = None  # set by the server (access/org_policies.py)
         self.observers = list(observers)
         self.authenticator = authenticator
@@ -266,6 +265,7 @@ class Dispatcher:
         user_id, app_id = (ids.user_id, ids.app_id) if ids is not None else ("", "")
         relation: Relation | None = None
         scopes: frozenset[str] = frozenset()
+        limits: CredentialLimits | None = None
         if spec.auth_type is NO_AUTH:
             principal, target = None, Target(user_id, app_id)
         else:
@@ -280,19 +280,20 @@ class Dispatcher:
             )
             target, relation, scopes = allowed.target, allowed.relation, allowed.scopes
             outcome.relation, outcome.scopes = relation, scopes
+            # The limits of the very credential this request was admitted with: an eviction
+            # while it awaited (a change to the key, from any process) cannot unlimit it.
+            limits = allowed.credential.limits
             # Organizations' token policies, on their apps (never on managing the account):
             # on every request, remembered allows included.
             policies = self.org_policies
             if policies is not None and target.app_id and target.user_id in policies.governed:
                 outcome.stage, outcome.principal, outcome.target = "policy", principal, target
                 policies.check(principal, target)
-        if principal is not None and self._limits:
+        if limits is not None:
             # After authorization: a refused request spends nothing; before the handler (and
             # any forwarding upstream): a request over its limits goes nowhere.
-            limits = self._limits.get(principal.credential_id)
-            if limits is not None:
-                outcome.stage, outcome.principal, outcome.target = "limits", principal, target
-                await self.limiter.admit(limits, spec.name, call.peer, call.extras)
+            outcome.stage, outcome.principal, outcome.target = "limits", principal, target
+            await self.limiter.admit(limits, spec.name, call.peer, call.extras)
         outcome.stage, outcome.principal, outcome.target = "handler", principal, target
         handler = call.handler or self._handlers.get(spec.name)
         if handler is None:

@@ -150,9 +150,6 @@ class Authenticator:
         # Concurrent misses on one secret share one query; an eviction bumps the generation
         # so that a load that was in flight when it ran is not cached.
         self._loads: SingleFlight[CachedCredential] = SingleFlight()
-        # Limits of the loaded credentials that have any, by credential id: the dispatcher
-        # reads it once per request (an empty dict: nothing is limited). Never rebound.
-        self.limits: dict[str, CredentialLimits] = {}
         # SCOPEGATE_DEFAULT_RATE_LIMIT: the rates of keys without their own.
         self.default_rates: tuple[Rate, ...] = ()
         # Moves on every eviction: what was derived from this cache before is stale. Read
@@ -261,11 +258,6 @@ class Authenticator:
         if entry is None:
             self._remember_unknown(cache_key, mono)
             raise key_invalid()
-        # Even if not cached below: this request is held to what was just read.
-        if entry.limits is not None:
-            self.limits[entry.principal.credential_id] = entry.limits
-        else:
-            self.limits.pop(entry.principal.credential_id, None)
         if generation == self.generation:
             # Not kept if an eviction ran meanwhile: the query may have read what it revoked.
             self._cache[cache_key] = entry
@@ -347,9 +339,7 @@ class Authenticator:
         """Drop cached credentials of a key or session public id, or of `user:<id>`."""
         dropped = self._by_subject.pop(subject, ())
         for digest in dropped:
-            entry = self._cache.pop(digest, None)
-            if entry is not None:
-                self.limits.pop(entry.principal.credential_id, None)
+            self._cache.pop(digest, None)
         # A change to something never loaded (a new key, most often) leaves all else
         # current: only a drop, or a load that may have read the old state, moves it on.
         if dropped or self._loads.busy:
@@ -359,7 +349,6 @@ class Authenticator:
         self._loads_may_be_stale()
         self._cache.clear()
         self._by_subject.clear()
-        self.limits.clear()
 
     def _loads_may_be_stale(self) -> None:
         self.generation += 1
