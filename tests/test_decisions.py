@@ -107,9 +107,9 @@ def _my_scopes(app_id: str = "private") -> service_pb2.MyScopesRequest:
     return service_pb2.MyScopesRequest(user_app_id=_ids(app_id))
 
 
-@pytest.fixture
-def shared_app(services):
-    """owner's private app with guest as a collaborator; the dispatcher; both PATs."""
+def _share(services, scopes: list[str]):
+    """owner's private app with guest as a collaborator granted `scopes`: (the dispatcher,
+    owner's PAT, guest's PAT)."""
     owner, guest = sign_up(services, "owner"), sign_up(services, "guest")
     dispatcher = server.build_dispatcher(services)
     made = _call(
@@ -128,12 +128,18 @@ def shared_app(services):
         service_pb2.PostCollaboratorsRequest(
             user_app_id=_ids(),
             collaborators=[
-                resources_pb2.Collaborator(user=resources_pb2.User(id="guest"), scopes=["All"])
+                resources_pb2.Collaborator(user=resources_pb2.User(id="guest"), scopes=scopes)
             ],
         ),
     )
     assert (made, granted) == (C.SUCCESS, C.SUCCESS)
     return dispatcher, owner, guest
+
+
+@pytest.fixture
+def shared_app(services):
+    """owner's private app with guest as a collaborator (All); the dispatcher; both PATs."""
+    return _share(services, ["All"])
 
 
 def test_removing_a_collaborator_ends_a_remembered_allow(shared_app):
@@ -237,32 +243,9 @@ def test_an_eviction_while_a_request_awaits_does_not_lift_its_limits(shared_app)
 def test_the_standing_and_effective_scopes_reach_the_handler_and_observers_on_a_repeat(services):
     """A collaborator granted a few scopes, calling with an `All` PAT: what runs after
     authorization sees its relation and the grant's scopes, the same on the remembered path."""
-    owner, guest = sign_up(services, "owner"), sign_up(services, "guest")
-    dispatcher = server.build_dispatcher(services)
-    made = _call(
-        dispatcher,
-        "PostApps",
-        owner,
-        service_pb2.PostAppsRequest(
-            user_app_id=resources_pb2.UserAppIDSet(user_id="me"),
-            apps=[resources_pb2.App(id="private")],
-        ),
+    dispatcher, owner, guest = _share(
+        services, ["Inputs_Get", "Annotations_Get", "Apps_Get", "Concepts_Get"]
     )
-    granted = _call(
-        dispatcher,
-        "PostCollaborators",
-        owner,
-        service_pb2.PostCollaboratorsRequest(
-            user_app_id=_ids(),
-            collaborators=[
-                resources_pb2.Collaborator(
-                    user=resources_pb2.User(id="guest"),
-                    scopes=["Inputs_Get", "Annotations_Get", "Apps_Get", "Concepts_Get"],
-                )
-            ],
-        ),
-    )
-    assert (made, granted) == (C.SUCCESS, C.SUCCESS)
     seen: list = []
 
     class Observer:
