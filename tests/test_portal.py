@@ -597,12 +597,14 @@ def test_every_page_is_readable_at_360px(base, alice, bob, visitor):
     visit(f"{base}/", "root")
     visit(f"{base}/portal/apps/new", "app-new")
     page.get_by_label("App id").fill(app_id)
-    page.get_by_role("button", name="Create app").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create app").click()
     visit(None, "app-created-secret")
     visit(f"{base}/portal/apps/{app_id}/collaborators/new", "collaborator-new")
     page.get_by_label("Their email").fill(bob.email)
     tick(page, "Apps_Get")
-    page.get_by_role("button", name="Add collaborator").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add collaborator").click()
     visit(None, "app-settings")
     app_key = _href(page, "#app-key-table tbody tr:first-child a[aria-label^='Edit']")
     collaborator = _href(page, "#collaborator-table tbody tr:first-child a[aria-label^='Edit']")
@@ -623,7 +625,8 @@ def test_every_page_is_readable_at_360px(base, alice, bob, visitor):
     visit(f"{base}{pat.replace('/edit', '/usage')}", "pat-usage")
     visit(f"{base}/portal/security/keys/new", "pat-new")
     tick(page, "Models_Get")
-    page.get_by_role("button", name="Confirm").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Confirm").click()
     visit(None, "pat-created-secret")
     visit(f"{base}/portal/shared", "shared")
     visit(f"{base}/portal/organizations", "organizations")
