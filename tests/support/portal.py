@@ -111,6 +111,7 @@ def snap(page, name: str) -> Path:
     """Screenshot the page under test-output/portal/ after checking that every control is
     labelled, every form that posts carries a CSRF token, and no link or form on it
     carries a secret."""
+    page.wait_for_load_state()  # a click that navigates may return before the new DOM
     unlabelled = page.evaluate(UNLABELLED_CONTROLS)
     assert unlabelled == [], f"controls without a label on {page.url}: {unlabelled}"
     assert "Traceback" not in page.content()
@@ -124,6 +125,7 @@ def snap(page, name: str) -> Path:
 
 def sideways_scroll(page) -> int:
     """How many pixels the page scrolls sideways (0 when it fits the viewport)."""
+    page.wait_for_load_state()
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
