@@ -175,9 +175,10 @@ def test_records_are_bounded_by_age_and_count(services):
         )  # fmt: skip
 
     with services.engine.begin() as conn:
-        rows = [refusals.row_values(record(i, age)) for i, age in ((1, 8), (2, 2), (3, 1), (4, 0))]
+        rows = [refusals.row(record(i, age)) for i, age in ((1, 8), (2, 2), (3, 1), (4, 0))]
         refusals.insert_many(conn, rows)
         assert refusals.purge(conn, now - timedelta(days=7), keep_at_most=2) == 2
         assert refusals.get(conn, "sg-test-1") is None  # past the 7 days
         assert refusals.get(conn, "sg-test-2") is None  # beyond the capacity: the oldest
-        assert refusals.get(conn, "sg-test-4") is not None
+        kept = refusals.get(conn, "sg-test-4")
+        assert kept is not None and kept.at == now  # to the microsecond, as written

@@ -105,25 +105,18 @@ class RefusalRecorder:
                 refusals.purge(conn, datetime.now(UTC) - self.ttl, self.capacity)
 
 
-def _rows(taken: list[tuple]) -> list[dict]:
+def _rows(taken: list[tuple]) -> list[refusals.Row]:
     """Rows for a batch: refusals repeat (one caller, one method, one target), so each
     distinct refusal is explained once per batch and its rows share that."""
-    explained: dict[tuple, dict] = {}
+    explained: dict[tuple, tuple] = {}
     rows = []
     for request_id, at, spec, stage, status, principal, user_id, app_id, peer in taken:
         key = (spec, stage, status, principal, user_id, app_id)
         shared = explained.get(key)
         if shared is None:
             record = _record("", at, spec, stage, status, principal, user_id, app_id, "")
-            shared = explained[key] = refusals.row_values(record)
-        rows.append(
-            {
-                **shared,
-                "request_id": request_id,
-                "at": datetime.fromtimestamp(at, UTC),
-                "client_address": peer[:64],
-            }
-        )
+            shared = explained[key] = refusals.shared_values(record)
+        rows.append((request_id, at, peer[:64], shared))
     return rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
@@ -38,31 +39,53 @@ _COLUMNS = tuple(f.name for f in fields(RefusalRecord))
 
 
 # Written in batches through the driver's executemany: a flood of refusals is written at a
-# few microseconds a row, where building each insert costs several times that.
-_INSERT = "INSERT INTO refusals ({}) VALUES ({})"
+# few microseconds a row, where building each insert costs several times that. A row is its
+# request's own values and a tuple shared by the batch's refusals that repeat (one caller,
+# one method, one target), so the batch builds each explanation once.
+_PER_REQUEST = ("request_id", "at", "client_address")
+_SHARED = tuple(name for name in _COLUMNS if name not in _PER_REQUEST)
+_INSERT = "INSERT INTO refusals ({}) VALUES ({})".format(
+    ", ".join(_PER_REQUEST + _SHARED), ", ".join(("{0}",) * len(_COLUMNS))
+)
+Row = tuple[str, float, str, tuple]  # request id, time (epoch seconds), client, shared
 
 
-def insert_many(conn: Connection, rows: list[dict]) -> None:
-    """Rows as `row_values` makes them (the recorder builds them in batches)."""
+def shared_values(record: RefusalRecord) -> tuple:
+    """The values a refusal shares with the batch's refusals of the same kind."""
+    return tuple(
+        json.dumps(list(getattr(record, name))) if name in _LISTS else getattr(record, name)
+        for name in _SHARED
+    )
+
+
+def row(record: RefusalRecord) -> Row:
+    return (record.request_id, record.at.timestamp(), record.client_address, shared_values(record))
+
+
+def insert_many(conn: Connection, rows: list[Row]) -> None:
     if not rows:
         return
-    qmark = conn.dialect.paramstyle == "qmark"
-    sql = _INSERT.format(", ".join(_COLUMNS), ", ".join(("?" if qmark else "%s",) * len(_COLUMNS)))
-    sqlite = conn.dialect.name == "sqlite"
-    values = []
-    for row in rows:
-        at = row["at"]
-        if sqlite:  # as SQLAlchemy stores and reads a DateTime there: naive UTC text
-            at = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        values.append(tuple(at if name == "at" else row[name] for name in _COLUMNS))
-    conn.exec_driver_sql(sql, values)
+    sql = _INSERT.format("?" if conn.dialect.paramstyle == "qmark" else "%s")
+    stamp = _sqlite_time if conn.dialect.name == "sqlite" else _aware_time
+    conn.exec_driver_sql(
+        sql, [(request_id, stamp(at), peer, *shared) for request_id, at, peer, shared in rows]
+    )
 
 
-def row_values(record: RefusalRecord) -> dict:
-    row = {name: getattr(record, name) for name in _COLUMNS}
-    for name in _LISTS:
-        row[name] = json.dumps(list(row[name]))
-    return row
+def _aware_time(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
+
+
+_second: list = [None, ""]  # the last whole second formatted: a batch's rows share it
+
+
+def _sqlite_time(at: float) -> str:
+    """As SQLAlchemy stores and reads a DateTime on SQLite: naive UTC text, microseconds."""
+    micros = round(at * 1_000_000)
+    second, micro = divmod(micros, 1_000_000)
+    if _second[0] != second:
+        _second[:] = [second, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))]
+    return f"{_second[1]}.{micro:06d}"
 
 
 def get(conn: Connection, request_id: str) -> RefusalRecord | None:
