@@ -26,6 +26,34 @@ metadata = MetaData()
 # The longest user or app id a row can hold: a longer one names nothing.
 ID_LENGTH = 64
 
+
+def _serial_id() -> Column:
+    """The table's own integer primary key, `id`."""
+    return Column("id", Integer, primary_key=True, autoincrement=True)
+
+
+def _row_of(name: str, table: str, **options) -> Column:
+    """A reference to a row of `table` by its `id`: the row goes when that one does."""
+    return Column(name, Integer, ForeignKey(f"{table}.id", ondelete="CASCADE"), **options)
+
+
+def _account(name: str, **options) -> Column:
+    """A user or organization id (`users.user_id`): the row goes with the account."""
+    return Column(
+        name, String(ID_LENGTH), ForeignKey("users.user_id", ondelete="CASCADE"), **options
+    )
+
+
+def _timestamp(name: str, *, nullable: bool = False) -> Column:
+    """A UTC moment, given by the store (records.now()); required unless said otherwise."""
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+def _created_and_modified() -> tuple[Column, Column]:
+    """When a row of a table whose rows change was created, and last changed."""
+    return _timestamp("created_at"), _timestamp("modified_at")
+
+
 users = Table(
     "users",
     metadata,
@@ -34,7 +62,7 @@ users = Table(
     Column("password_hash", String(255)),
     Column("first_name", String(255), nullable=False, server_default=""),
     Column("last_name", String(255), nullable=False, server_default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    _timestamp("created_at"),
     # "user" or "organization": an organization is an id namespace that owns apps, so it
     # shares this table (apps.user_id names either); it has no password and cannot log in.
     Column("kind", String(16), nullable=False, server_default="user"),
@@ -43,43 +71,31 @@ users = Table(
 apps = Table(
     "apps",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column(
-        "user_id",
-        String(ID_LENGTH),
-        ForeignKey("users.user_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _serial_id(),
+    _account("user_id", nullable=False),
     Column("app_id", String(ID_LENGTH), nullable=False),
     Column("name", String(255), nullable=False, server_default=""),
     Column("description", Text, nullable=False, server_default=""),
     Column("visibility", Integer, nullable=False, server_default="10"),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("modified_at", DateTime(timezone=True), nullable=False),
+    *_created_and_modified(),
     UniqueConstraint("user_id", "app_id", name="uq_apps_user_app"),
 )
 
 keys = Table(
     "keys",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _serial_id(),
     Column("public_id", String(64), nullable=False, unique=True),
     Column("kind", String(32), nullable=False),  # CredentialKind value
-    Column(
-        "user_id",
-        String(ID_LENGTH),
-        ForeignKey("users.user_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE")),
+    _account("user_id", nullable=False),
+    _row_of("app_pk", "apps"),
     Column("description", Text, nullable=False, server_default=""),
     Column("scopes", Text, nullable=False, server_default="[]"),  # JSON list
     Column("endpoints", Text, nullable=False, server_default="[]"),  # JSON list
     Column("masked", String(64), nullable=False),
-    Column("expires_at", DateTime(timezone=True)),
-    Column("last_used_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("modified_at", DateTime(timezone=True), nullable=False),
+    _timestamp("expires_at", nullable=True),
+    _timestamp("last_used_at", nullable=True),
+    *_created_and_modified(),
     # A fine-grained PAT's limits, JSON {"apps": ["owner/app"], "orgs": ["org"]}; NULL: none.
     Column("resources", Text),
     Index("ix_keys_user_kind", "user_id", "kind"),
@@ -90,9 +106,9 @@ key_secrets = Table(
     "key_secrets",
     metadata,
     Column("digest", LargeBinary(32), primary_key=True),
-    Column("key_pk", Integer, ForeignKey("keys.id", ondelete="CASCADE"), nullable=False),
-    Column("valid_until", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    _row_of("key_pk", "keys", nullable=False),
+    _timestamp("valid_until", nullable=True),
+    _timestamp("created_at"),
     Index("ix_key_secrets_key", "key_pk"),
 )
 
@@ -101,31 +117,26 @@ sessions = Table(
     metadata,
     Column("digest", LargeBinary(32), primary_key=True),
     Column("public_id", String(64), nullable=False, unique=True),
-    Column(
-        "user_id",
-        String(ID_LENGTH),
-        ForeignKey("users.user_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    _account("user_id", nullable=False),
+    _timestamp("created_at"),
+    _timestamp("expires_at"),
 )
 
 # Append-only log of credential changes: every process polls it to drop cached credentials.
 credential_changes = Table(
     "credential_changes",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _serial_id(),
     Column("subject", String(16), nullable=False),  # "key", "session" or "user"
     Column("subject_id", String(64), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    _timestamp("at"),
 )
 
 audit_events = Table(
     "audit_events",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    _serial_id(),
+    _timestamp("at"),
     Column("request_id", String(64), nullable=False, server_default=""),
     Column("action", String(32), nullable=False),
     Column("actor_user_id", String(ID_LENGTH), nullable=False, server_default=""),
@@ -174,19 +185,13 @@ usage_addresses = Table(
 collaborators = Table(
     "collaborators",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _serial_id(),
     Column("public_id", String(64), nullable=False, unique=True),
-    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
-    Column(
-        "user_id",
-        String(ID_LENGTH),
-        ForeignKey("users.user_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _row_of("app_pk", "apps", nullable=False),
+    _account("user_id", nullable=False),
     Column("scopes", Text, nullable=False, server_default="[]"),
     Column("endpoints", Text, nullable=False, server_default="[]"),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("modified_at", DateTime(timezone=True), nullable=False),
+    *_created_and_modified(),
     UniqueConstraint("app_pk", "user_id", name="uq_collaborators_app_user"),
     Index("ix_collaborators_user", "user_id"),
 )
@@ -195,12 +200,10 @@ collaborators = Table(
 org_members = Table(
     "org_members",
     metadata,
-    Column("org_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
-    Column(
-        "user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
-    ),
+    _account("org_id", primary_key=True),
+    _account("user_id", primary_key=True),
     Column("role", String(32), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    _timestamp("created_at"),
     Index("ix_org_members_user", "user_id"),
 )
 
@@ -208,30 +211,28 @@ org_members = Table(
 teams = Table(
     "teams",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("org_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    _serial_id(),
+    _account("org_id", nullable=False),
     Column("team_id", String(64), nullable=False),
     Column("name", String(255), nullable=False, server_default=""),
     Column("role", String(32), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    _timestamp("created_at"),
     UniqueConstraint("org_id", "team_id", name="uq_teams_org_team"),
 )
 
 team_members = Table(
     "team_members",
     metadata,
-    Column("team_pk", Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
-    Column(
-        "user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
-    ),
+    _row_of("team_pk", "teams", primary_key=True),
+    _account("user_id", primary_key=True),
     Index("ix_team_members_user", "user_id"),
 )
 
 team_apps = Table(
     "team_apps",
     metadata,
-    Column("team_pk", Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
-    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    _row_of("team_pk", "teams", primary_key=True),
+    _row_of("app_pk", "apps", primary_key=True),
 )
 
 # Concepts of an app. `name_folded` is casefold(name), computed in Python, so a
@@ -239,15 +240,14 @@ team_apps = Table(
 concepts = Table(
     "concepts",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    _serial_id(),
+    _row_of("app_pk", "apps", nullable=False),
     Column("concept_id", String(255), nullable=False),
     Column("name", String(255), nullable=False),
     Column("name_folded", String(255), nullable=False),
     Column("language", String(16), nullable=False, server_default=""),
     Column("metadata", Text, nullable=False, server_default="{}"),  # JSON object
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("modified_at", DateTime(timezone=True), nullable=False),
+    *_created_and_modified(),
     UniqueConstraint("app_pk", "concept_id", name="uq_concepts_app_concept"),
     Index("ix_concepts_app_name", "app_pk", "name_folded"),
 )
@@ -257,8 +257,8 @@ concepts = Table(
 inputs = Table(
     "inputs",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    _serial_id(),
+    _row_of("app_pk", "apps", nullable=False),
     Column("input_id", String(255), nullable=False),
     Column("url", Text, nullable=False, server_default=""),
     Column("image", LargeBinary),
@@ -269,8 +269,7 @@ inputs = Table(
     Column("metadata", Text, nullable=False, server_default="{}"),  # JSON object
     Column("status_code", Integer, nullable=False),
     Column("status_details", Text, nullable=False, server_default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("modified_at", DateTime(timezone=True), nullable=False),
+    *_created_and_modified(),
     UniqueConstraint("app_pk", "input_id", name="uq_inputs_app_input"),
     Index("ix_inputs_status", "status_code"),
 )
@@ -279,8 +278,8 @@ inputs = Table(
 input_concepts = Table(
     "input_concepts",
     metadata,
-    Column("input_pk", Integer, ForeignKey("inputs.id", ondelete="CASCADE"), primary_key=True),
-    Column("concept_pk", Integer, ForeignKey("concepts.id", ondelete="CASCADE"), primary_key=True),
+    _row_of("input_pk", "inputs", primary_key=True),
+    _row_of("concept_pk", "concepts", primary_key=True),
     Column("value", Float, nullable=False),
     # Where the concept stands in the input's list: the order it was given in (0, 1, ...).
     Column("position", Integer, nullable=False, server_default="0"),
@@ -291,15 +290,14 @@ input_concepts = Table(
 models = Table(
     "models",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    _serial_id(),
+    _row_of("app_pk", "apps", nullable=False),
     Column("model_id", String(64), nullable=False),
     Column("name", String(255), nullable=False, server_default=""),
     Column("description", Text, nullable=False, server_default=""),
     Column("notes", Text, nullable=False, server_default=""),
     Column("model_type_id", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("modified_at", DateTime(timezone=True), nullable=False),
+    *_created_and_modified(),
     # The OutputInfo given to PostModels (protobuf JSON), answered back; "" when none was.
     Column("output_info", Text, nullable=False, server_default=""),
     UniqueConstraint("app_pk", "model_id", name="uq_models_app_model"),
@@ -310,21 +308,21 @@ models = Table(
 model_aliases = Table(
     "model_aliases",
     metadata,
-    Column("app_pk", Integer, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    _row_of("app_pk", "apps", primary_key=True),
     Column("alias_id", String(64), primary_key=True),
-    Column("model_pk", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    _row_of("model_pk", "models", nullable=False),
 )
 
 # Versions are immutable: new weights make a new version, so a loaded runner never goes stale.
 model_versions = Table(
     "model_versions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model_pk", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    _serial_id(),
+    _row_of("model_pk", "models", nullable=False),
     Column("version_id", String(64), nullable=False),
     Column("description", Text, nullable=False, server_default=""),
     Column("status_code", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    _timestamp("created_at"),
     UniqueConstraint("model_pk", "version_id", name="uq_model_versions_model_version"),
 )
 
@@ -332,12 +330,7 @@ model_versions = Table(
 model_weights = Table(
     "model_weights",
     metadata,
-    Column(
-        "version_pk",
-        Integer,
-        ForeignKey("model_versions.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _row_of("version_pk", "model_versions", primary_key=True),
     Column("format", String(16), nullable=False),  # "onnx"
     Column("weights", LargeBinary, nullable=False),
     Column("sha256", String(64), nullable=False),
@@ -351,7 +344,7 @@ model_weights = Table(
 key_limits = Table(
     "key_limits",
     metadata,
-    Column("key_pk", Integer, ForeignKey("keys.id", ondelete="CASCADE"), primary_key=True),
+    _row_of("key_pk", "keys", primary_key=True),
     Column("rates", Text, nullable=False, server_default="[]"),  # JSON ["10/s", ...]
     Column("allow", Text, nullable=False, server_default="[]"),  # JSON CIDRs
     Column("methods", Text, nullable=False, server_default="[]"),  # JSON method patterns
@@ -367,12 +360,7 @@ key_limits = Table(
 user_limits = Table(
     "user_limits",
     metadata,
-    Column(
-        "user_id",
-        String(ID_LENGTH),
-        ForeignKey("users.user_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _account("user_id", primary_key=True),
     Column("rates", Text, nullable=False, server_default="[]"),
 )
 
@@ -382,14 +370,9 @@ user_limits = Table(
 leaked_secrets = Table(
     "leaked_secrets",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column(
-        "user_id",
-        String(ID_LENGTH),
-        ForeignKey("users.user_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _serial_id(),
+    _timestamp("at"),
+    _account("user_id", nullable=False),
     Column("credential_kind", String(32), nullable=False),
     Column("credential_id", String(64), nullable=False),
     Column("masked", String(64), nullable=False, server_default=""),
@@ -405,7 +388,7 @@ refusals = Table(
     "refusals",
     metadata,
     Column("request_id", String(64), primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    _timestamp("at"),
     Column("method", String(128), nullable=False),
     Column("target_user", String(ID_LENGTH), nullable=False, server_default=""),
     Column("target_app", String(ID_LENGTH), nullable=False, server_default=""),
@@ -428,32 +411,22 @@ refusals = Table(
 org_token_policies = Table(
     "org_token_policies",
     metadata,
-    Column(
-        "org_id",
-        String(ID_LENGTH),
-        ForeignKey("users.user_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _account("org_id", primary_key=True),
     Column("max_lifetime_days", Integer),
     Column("require_expiry", Boolean, nullable=False, server_default=false()),
     Column("require_fine_grained", Boolean, nullable=False, server_default=false()),
     Column("approval_required", Boolean, nullable=False, server_default=false()),
-    Column("modified_at", DateTime(timezone=True), nullable=False),
+    _timestamp("modified_at"),
 )
 
 # Admins' decisions on members' fine-grained tokens naming the organization (no row: pending).
 token_approvals = Table(
     "token_approvals",
     metadata,
-    Column(
-        "org_id",
-        String(ID_LENGTH),
-        ForeignKey("users.user_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _account("org_id", primary_key=True),
     Column("key_id", String(64), primary_key=True),  # the key's public id
     Column("state", String(16), nullable=False),  # approved or denied
     Column("reason", Text, nullable=False, server_default=""),
     Column("decided_by", String(ID_LENGTH), nullable=False, server_default=""),
-    Column("decided_at", DateTime(timezone=True), nullable=False),
+    _timestamp("decided_at"),
 )
