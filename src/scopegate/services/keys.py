@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from sqlalchemy import Connection
 
@@ -27,6 +27,24 @@ if TYPE_CHECKING:
 SECRET_KIND = {CredentialKind.PAT: SecretKind.PAT, CredentialKind.APP_KEY: SecretKind.APP_KEY}
 KEY_TYPES = {kind.value: kind for kind in (CredentialKind.PAT, CredentialKind.APP_KEY)}
 MAX_GRACE_SECONDS = 30 * 86400
+
+
+class KeyFields(TypedDict):
+    """What every new key names: the keyword arguments of `import_key`."""
+
+    kind: CredentialKind
+    user_id: str
+    app: AppRecord | None  # an app-specific key's app
+    description: str
+    scopes: Iterable[str]
+
+
+class NewKey(KeyFields, total=False):
+    """The keyword arguments of `issue_key` and `create_key`: a key's fields and these."""
+
+    endpoints: Iterable[str]  # default: none
+    expires_at: datetime | None  # default: never
+    resources: KeyResources | None  # a fine-grained PAT's limits; default: none
 
 
 def key_type(name: str) -> CredentialKind:
@@ -134,52 +152,16 @@ def _stored(conn: Connection, user_id: str, public_id: str) -> KeyRecord:
     return stored
 
 
-def issue_key(
-    conn: Connection,
-    hasher: SecretHasher,
-    *,
-    kind: CredentialKind,
-    user_id: str,
-    app: AppRecord | None,
-    description: str,
-    scopes: Iterable[str],
-    endpoints: Iterable[str] = (),
-    expires_at: datetime | None = None,
-    resources: KeyResources | None = None,
-) -> tuple[str, str]:
+def issue_key(conn: Connection, hasher: SecretHasher, **key: Unpack[NewKey]) -> tuple[str, str]:
     """Store a new key; returns (public id, secret). The secret is never stored. Audited
     by the change it is part of (`create_key`, a sign-up, a new app's default key)."""
-    secret = tokens.generate(SECRET_KIND[kind])
-    public_id = _store_key(
-        conn,
-        hasher.digest(secret),
-        secret,
-        kind=kind,
-        user_id=user_id,
-        app=app,
-        description=description,
-        scopes=scopes,
-        endpoints=endpoints,
-        expires_at=expires_at,
-        resources=resources,
-    )
-    return public_id, secret
+    secret = tokens.generate(SECRET_KIND[key["kind"]])
+    return _store_key(conn, hasher.digest(secret), secret, key), secret
 
 
-def _store_key(
-    conn: Connection,
-    digest: bytes,
-    secret: str,
-    *,
-    kind: CredentialKind,
-    user_id: str,
-    app: AppRecord | None,
-    description: str,
-    scopes: Iterable[str],
-    endpoints: Iterable[str],
-    expires_at: datetime | None,
-    resources: KeyResources | None = None,
-) -> str:
+def _store_key(conn: Connection, digest: bytes, secret: str, key: NewKey) -> str:
+    kind, user_id, app = key["kind"], key["user_id"], key["app"]
+    resources = key.get("resources")
     if resources is not None and kind is not CredentialKind.PAT:
         raise invalid_argument("Only a Personal Access Token can be limited to resources.")
     if kind is CredentialKind.PAT and orgs.is_organization(conn, user_id):
@@ -187,7 +169,7 @@ def _store_key(
         raise invalid_argument(
             "An organization has no Personal Access Tokens: members use their own."
         )
-    check_length("A key's description", description, MAX_DESCRIPTION_LENGTH)
+    check_length("A key's description", key["description"], MAX_DESCRIPTION_LENGTH)
     public_id = tokens.new_public_id()
     keys.create(
         conn,
@@ -195,12 +177,12 @@ def _store_key(
         kind=kind.value,
         user_id=user_id,
         app_pk=app.pk if app else None,
-        description=description,
-        scopes=scopes,
-        endpoints=endpoints,
+        description=key["description"],
+        scopes=key["scopes"],
+        endpoints=key.get("endpoints", ()),
         digest=digest,
         masked=tokens.mask(secret),
-        expires_at=expires_at,
+        expires_at=key.get("expires_at"),
         resources=resources,
     )
     change_log.record(conn, "key", public_id)
@@ -208,35 +190,14 @@ def _store_key(
 
 
 def create_key(
-    conn: Connection,
-    hasher: SecretHasher,
-    *,
-    kind: CredentialKind,
-    user_id: str,
-    app: AppRecord | None,
-    description: str,
-    scopes: Iterable[str],
-    endpoints: Iterable[str] = (),
-    expires_at: datetime | None = None,
-    resources: KeyResources | None = None,
-    actor: Actor,
+    conn: Connection, hasher: SecretHasher, *, actor: Actor, **key: Unpack[NewKey]
 ) -> tuple[KeyRecord, str]:
     """Issue a key and audit it; returns the stored key and its secret, shown once."""
-    public_id, secret = issue_key(
-        conn,
-        hasher,
-        kind=kind,
-        user_id=user_id,
-        app=app,
-        description=description,
-        scopes=scopes,
-        endpoints=endpoints,
-        expires_at=expires_at,
-        resources=resources,
-    )
+    public_id, secret = issue_key(conn, hasher, **key)
+    resources = key.get("resources")
     limited = "" if resources is None else f" resources={resources.to_json()}"
-    actor.record(conn, "key.create", f"key:{public_id}", f"type={kind.value}{limited}")
-    return _stored(conn, user_id, public_id), secret
+    actor.record(conn, "key.create", f"key:{public_id}", f"type={key['kind'].value}{limited}")
+    return _stored(conn, key["user_id"], public_id), secret
 
 
 def patch_key(
@@ -306,57 +267,14 @@ def _new_secret(
 
 
 def import_key(
-    conn: Connection,
-    hasher: SecretHasher,
-    *,
-    secret: str,
-    kind: CredentialKind,
-    user_id: str,
-    app: AppRecord | None,
-    description: str,
-    scopes: Iterable[str],
-    actor: Actor,
+    conn: Connection, hasher: SecretHasher, *, secret: str, actor: Actor, **key: Unpack[KeyFields]
 ) -> KeyRecord:
     """Adopt a secret in the original service's format (32 hex), audited."""
-    public_id = _import_secret(
-        conn,
-        hasher,
-        secret=secret,
-        kind=kind,
-        user_id=user_id,
-        app=app,
-        description=description,
-        scopes=scopes,
-    )
-    actor.record(conn, "key.import", f"key:{public_id}", f"type={kind.value}")
-    return _stored(conn, user_id, public_id)
-
-
-def _import_secret(
-    conn: Connection,
-    hasher: SecretHasher,
-    *,
-    secret: str,
-    kind: CredentialKind,
-    user_id: str,
-    app: AppRecord | None,
-    description: str,
-    scopes: Iterable[str],
-) -> str:
     if not tokens.is_legacy_format(secret):
         raise invalid_argument("Only keys in the original format (32 lowercase hex) import.")
     digest = hasher.digest(secret)
     if keys.digest_exists(conn, digest):
         raise invalid_argument("That key was imported already.")
-    return _store_key(
-        conn,
-        digest,
-        secret,
-        kind=kind,
-        user_id=user_id,
-        app=app,
-        description=description,
-        scopes=scopes,
-        endpoints=(),
-        expires_at=None,
-    )
+    public_id = _store_key(conn, digest, secret, NewKey(**key))
+    actor.record(conn, "key.import", f"key:{public_id}", f"type={key['kind'].value}")
+    return _stored(conn, key["user_id"], public_id)
