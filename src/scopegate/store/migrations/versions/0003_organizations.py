@@ -7,6 +7,8 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
+from scopegate.store.migrations.columns import cascade, serial_id, timestamp
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -22,30 +24,29 @@ def upgrade() -> None:
         sa.Column("org_id", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
         sa.Column("role", sa.String(length=32), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["org_id"], ["users.user_id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.user_id"], ondelete="CASCADE"),
+        timestamp("created_at"),
+        cascade("org_id", "users.user_id"),
+        cascade("user_id", "users.user_id"),
         sa.PrimaryKeyConstraint("org_id", "user_id"),
     )
     op.create_index("ix_org_members_user", "org_members", ["user_id"])
     op.create_table(
         "teams",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        *serial_id(),
         sa.Column("org_id", sa.String(length=64), nullable=False),
         sa.Column("team_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), server_default="", nullable=False),
         sa.Column("role", sa.String(length=32), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["org_id"], ["users.user_id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
+        timestamp("created_at"),
+        cascade("org_id", "users.user_id"),
         sa.UniqueConstraint("org_id", "team_id", name="uq_teams_org_team"),
     )
     op.create_table(
         "team_members",
         sa.Column("team_pk", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(["team_pk"], ["teams.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.user_id"], ondelete="CASCADE"),
+        cascade("team_pk", "teams.id"),
+        cascade("user_id", "users.user_id"),
         sa.PrimaryKeyConstraint("team_pk", "user_id"),
     )
     op.create_index("ix_team_members_user", "team_members", ["user_id"])
@@ -53,8 +54,8 @@ def upgrade() -> None:
         "team_apps",
         sa.Column("team_pk", sa.Integer(), nullable=False),
         sa.Column("app_pk", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["team_pk"], ["teams.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["app_pk"], ["apps.id"], ondelete="CASCADE"),
+        cascade("team_pk", "teams.id"),
+        cascade("app_pk", "apps.id"),
         sa.PrimaryKeyConstraint("team_pk", "app_pk"),
     )
 

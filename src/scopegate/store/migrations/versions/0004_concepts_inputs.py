@@ -7,6 +7,8 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
+from scopegate.store.migrations.columns import cascade, created_and_modified, serial_id
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -16,23 +18,21 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "concepts",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        *serial_id(),
         sa.Column("app_pk", sa.Integer(), nullable=False),
         sa.Column("concept_id", sa.String(length=255), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("name_folded", sa.String(length=255), nullable=False),
         sa.Column("language", sa.String(length=16), server_default="", nullable=False),
         sa.Column("metadata", sa.Text(), server_default="{}", nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["app_pk"], ["apps.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
+        *created_and_modified(),
+        cascade("app_pk", "apps.id"),
         sa.UniqueConstraint("app_pk", "concept_id", name="uq_concepts_app_concept"),
     )
     op.create_index("ix_concepts_app_name", "concepts", ["app_pk", "name_folded"])
     op.create_table(
         "inputs",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        *serial_id(),
         sa.Column("app_pk", sa.Integer(), nullable=False),
         sa.Column("input_id", sa.String(length=255), nullable=False),
         sa.Column("url", sa.Text(), server_default="", nullable=False),
@@ -44,10 +44,8 @@ def upgrade() -> None:
         sa.Column("metadata", sa.Text(), server_default="{}", nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=False),
         sa.Column("status_details", sa.Text(), server_default="", nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["app_pk"], ["apps.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
+        *created_and_modified(),
+        cascade("app_pk", "apps.id"),
         sa.UniqueConstraint("app_pk", "input_id", name="uq_inputs_app_input"),
     )
     op.create_index("ix_inputs_status", "inputs", ["status_code"])
@@ -56,8 +54,8 @@ def upgrade() -> None:
         sa.Column("input_pk", sa.Integer(), nullable=False),
         sa.Column("concept_pk", sa.Integer(), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(["input_pk"], ["inputs.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["concept_pk"], ["concepts.id"], ondelete="CASCADE"),
+        cascade("input_pk", "inputs.id"),
+        cascade("concept_pk", "concepts.id"),
         sa.PrimaryKeyConstraint("input_pk", "concept_pk"),
     )
     op.create_index("ix_input_concepts_concept", "input_concepts", ["concept_pk"])

@@ -7,6 +7,8 @@ Revises: 0005
 import sqlalchemy as sa
 from alembic import op
 
+from scopegate.store.migrations.columns import cascade
+
 revision = "0007"
 down_revision = "0005"  # models' branch; beside 0006 (input concept order)
 branch_labels = None
@@ -20,8 +22,8 @@ def upgrade() -> None:
         sa.Column("app_pk", sa.Integer(), nullable=False),
         sa.Column("alias_id", sa.String(length=64), nullable=False),
         sa.Column("model_pk", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["app_pk"], ["apps.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["model_pk"], ["models.id"], ondelete="CASCADE"),
+        cascade("app_pk", "apps.id"),
+        cascade("model_pk", "models.id"),
         sa.PrimaryKeyConstraint("app_pk", "alias_id"),
     )
 

@@ -7,6 +7,8 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
+from scopegate.store.migrations.columns import cascade
+
 revision = "0009"
 down_revision = "0003"  # a branch of its own: limits hang off keys and users only
 branch_labels = None
@@ -25,14 +27,14 @@ def upgrade() -> None:
         sa.Column("refill_amount", sa.BigInteger(), nullable=True),
         sa.Column("refill_index", sa.Integer(), nullable=True),
         sa.Column("revision", sa.Integer(), server_default="0", nullable=False),
-        sa.ForeignKeyConstraint(["key_pk"], ["keys.id"], ondelete="CASCADE"),
+        cascade("key_pk", "keys.id"),
         sa.PrimaryKeyConstraint("key_pk"),
     )
     op.create_table(
         "user_limits",
         sa.Column("user_id", sa.String(length=64), nullable=False),
         sa.Column("rates", sa.Text(), server_default="[]", nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.user_id"], ondelete="CASCADE"),
+        cascade("user_id", "users.user_id"),
         sa.PrimaryKeyConstraint("user_id"),
     )
 

@@ -9,6 +9,8 @@ Revises: 0011
 import sqlalchemy as sa
 from alembic import op
 
+from scopegate.store.migrations.columns import cascade, serial_id, timestamp
+
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
@@ -18,8 +20,8 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "leaked_secrets",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        *serial_id(),
+        timestamp("at"),
         sa.Column("user_id", sa.String(length=64), nullable=False),
         sa.Column("credential_kind", sa.String(length=32), nullable=False),
         sa.Column("credential_id", sa.String(length=64), nullable=False),
@@ -27,14 +29,13 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=False, server_default=""),
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("location", sa.Text(), nullable=False, server_default=""),
-        sa.ForeignKeyConstraint(["user_id"], ["users.user_id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
+        cascade("user_id", "users.user_id"),
     )
     op.create_index("ix_leaked_secrets_user_at", "leaked_secrets", ["user_id", "at"])
     op.create_table(
         "refusals",
         sa.Column("request_id", sa.String(length=64), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        timestamp("at"),
         sa.Column("method", sa.String(length=128), nullable=False),
         sa.Column("target_user", sa.String(length=64), nullable=False, server_default=""),
         sa.Column("target_app", sa.String(length=64), nullable=False, server_default=""),
@@ -60,8 +61,8 @@ def upgrade() -> None:
         sa.Column("require_expiry", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("require_fine_grained", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("approval_required", sa.Boolean(), nullable=False, server_default=sa.false()),
-        sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["org_id"], ["users.user_id"], ondelete="CASCADE"),
+        timestamp("modified_at"),
+        cascade("org_id", "users.user_id"),
         sa.PrimaryKeyConstraint("org_id"),
     )
     op.create_table(
@@ -71,8 +72,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False, server_default=""),
         sa.Column("decided_by", sa.String(length=64), nullable=False, server_default=""),
-        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["org_id"], ["users.user_id"], ondelete="CASCADE"),
+        timestamp("decided_at"),
+        cascade("org_id", "users.user_id"),
         sa.PrimaryKeyConstraint("org_id", "key_id"),
     )
 
