@@ -5,7 +5,7 @@ revocation bound (access/org_policies.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 from sqlalchemy import Connection
 
@@ -25,21 +25,12 @@ def policy_of(conn: Connection, org_id: str) -> TokenPolicy:
     found = org_policies.get(conn, org_id)
     if found is None:
         return TokenPolicy()
-    return TokenPolicy(
-        found.max_lifetime_days,
-        found.require_expiry,
-        found.require_fine_grained,
-        found.approval_required,
-    )
+    # The stored row holds the policy's fields under the same names.
+    return TokenPolicy(**{f.name: getattr(found, f.name) for f in fields(TokenPolicy)})
 
 
 def policy_json(policy: TokenPolicy) -> dict:
-    return {
-        "max_lifetime_days": policy.max_lifetime_days,
-        "require_expiry": policy.require_expiry,
-        "require_fine_grained": policy.require_fine_grained,
-        "approval_required": policy.approval_required,
-    }
+    return asdict(policy)
 
 
 def set_policy(conn: Connection, org_id: str, policy: TokenPolicy, actor: Actor) -> TokenPolicy:
@@ -48,14 +39,7 @@ def set_policy(conn: Connection, org_id: str, policy: TokenPolicy, actor: Actor)
         raise invalid_argument(
             f"max_lifetime_days must be between 1 and {MAX_LIFETIME_DAYS}, or null for none."
         )
-    org_policies.put(
-        conn,
-        org_id,
-        max_lifetime_days=days,
-        require_expiry=policy.require_expiry,
-        require_fine_grained=policy.require_fine_grained,
-        approval_required=policy.approval_required,
-    )
+    org_policies.put(conn, org_id, **policy_json(policy))
     change_log.record(conn, SUBJECT, org_id)
     shown = ", ".join(f"{k}={v}" for k, v in policy_json(policy).items())
     actor.record(conn, "org.policy", f"org:{org_id}", shown)
