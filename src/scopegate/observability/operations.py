@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 
 import uvicorn
 from grpc_health.v1 import health_pb2
@@ -25,6 +24,7 @@ from scopegate.observability.access_log import AccessLog
 from scopegate.observability.metrics import Metrics
 from scopegate.observability.readiness import Readiness, database_check
 from scopegate.observability.settings import ObservabilitySettings
+from scopegate.transports.sockets import bind_tcp
 
 log = logging.getLogger("scopegate.observability")
 
@@ -113,15 +113,8 @@ class Operations:
 
     async def _serve_metrics(self, address: tuple[str, int], shared: bool) -> str:
         host, port = address
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if shared:  # every worker serves the same address; any one answers for all
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+        # shared: every worker serves the same address; any one answers for all.
+        sock = bind_tcp(host, port, "cannot serve metrics on", reuse_port=shared)
         sock.listen(128)
         app = Starlette(routes=[Route("/metrics", self.scrape, methods=["GET"])])
         server = _MetricsServer(

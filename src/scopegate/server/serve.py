@@ -45,6 +45,7 @@ from scopegate.transports.rest.app import build_http_app
 from scopegate.transports.rest.forwarded import TrustedProxies
 from scopegate.transports.rest.http_protocol import deadline_protocol
 from scopegate.transports.rest.leak_reports import LeakReports
+from scopegate.transports.sockets import bind_tcp
 
 log = logging.getLogger("scopegate.server.serve")
 GRACE_SECONDS = 10.0
@@ -273,18 +274,8 @@ async def serve(settings: Settings, *, announce=print) -> None:
 
 
 def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when the
-    # listener says so, and without it Nagle holds each response body for ~40 ms.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:  # the other workers listen on this port too; the kernel spreads connections
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror}") from None
+    # reuse_port: the other workers listen on this port too; the kernel spreads connections.
+    sock = bind_tcp(host, port, "cannot listen for HTTP on", reuse_port=reuse_port)
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

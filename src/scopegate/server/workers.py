@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scopegate.server.config import Settings
+from scopegate.transports.sockets import bind_tcp
 
 WORKERS_ENV = "SCOPEGATE_WORKERS"
 # Internal: set by the parent for its workers only ({"index": i, "grpc_port": ..., ...}).
@@ -146,23 +147,10 @@ def _reserve(host: str, port: int, what: str) -> socket.socket:
     """A bound, not listening, SO_REUSEPORT socket holding `port` for the workers while one
     restarts; port 0 becomes a real one. The port is first bound without SO_REUSEPORT, so a
     port another server already listens on (even with SO_REUSEPORT) is refused, not shared."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise OSError(f"cannot listen for {what} on {host}:{port}: {exc.strerror}") from None
+    refused = f"cannot listen for {what} on"
+    with bind_tcp(host, port, refused) as probe:
         port = probe.getsockname()[1]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot listen for {what} on {host}:{port}: {exc.strerror}") from None
-    return sock
+    return bind_tcp(host, port, refused, reuse_port=True)
 
 
 @dataclass(slots=True)
