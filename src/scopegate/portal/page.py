@@ -132,6 +132,12 @@ class Page:
         )
         return HTMLResponse(html, status_code=status)
 
+    def render_form(self, template: str, error: ApiError | None, **context) -> HTMLResponse:
+        """A form page: as first shown, or after a refused submit (`error`) re-rendered."""
+        if error is None:
+            return self.render(template, **context)
+        return self.error(template, error, **context)
+
     def error(self, template: str, error: ApiError, **context) -> HTMLResponse:
         """Re-render a form with what the user typed and the handler's message."""
         return self.render(
@@ -212,30 +218,25 @@ def anonymous(view: View) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         portal: Portal = request.app.state.portal
         presession = request.cookies.get(session.PRESESSION_COOKIE)
-        fresh = presession is None
         page = Page(portal, request, None, binding=presession or session.new_presession())
+
+        def bound(response: Response) -> Response:
+            """`response`, carrying a new pre-session cookie when the visitor had none."""
+            if presession is None:
+                session.set_cookie(
+                    request,
+                    response,
+                    session.PRESESSION_COOKIE,
+                    page.binding,
+                    session.PRESESSION_SECONDS,
+                )
+            return response
+
         if request.method == "POST":
             refusal = await page.load_form()
             if refusal is not None:
-                if fresh:
-                    session.set_cookie(
-                        request,
-                        refusal,
-                        session.PRESESSION_COOKIE,
-                        page.binding,
-                        session.PRESESSION_SECONDS,
-                    )
-                return refusal
-        response = await view(page)
-        if fresh:
-            session.set_cookie(
-                request,
-                response,
-                session.PRESESSION_COOKIE,
-                page.binding,
-                session.PRESESSION_SECONDS,
-            )
-        return response
+                return bound(refusal)
+        return bound(await view(page))
 
     endpoint.__name__ = view.__name__
     return endpoint

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -14,6 +16,7 @@ from scopegate.portal.page import Page, Portal, anonymous, client_address, signe
 from scopegate.portal.session import BASE
 
 HOME = "/security"
+T = TypeVar("T")
 
 
 def _next_path(raw: str) -> str:
@@ -29,6 +32,14 @@ async def index(request: Request) -> Response:
         request.cookies.get(session.SESSION_COOKIE), client_address(request)
     )
     return RedirectResponse(f"{BASE}{HOME}" if signed else f"{BASE}/login", status_code=303)
+
+
+async def _login_service(page: Page, method: Callable[..., T], *args: Any) -> T:
+    """A login service method run as `POST /v2/login` runs it: in a thread, given the
+    client's address and a new request id."""
+    return await asyncio.to_thread(
+        method, *args, page.peer, page.portal.dispatcher.new_request_id()
+    )
 
 
 def _signed_in_response(page: Page, token: str, target: str) -> Response:
@@ -59,13 +70,7 @@ async def login(page: Page) -> Response:
     email = text(page.form, "email", 320)
     password = str(page.form.get("password") or "")
     try:
-        _user_id, token = await asyncio.to_thread(
-            page.portal.login.login,
-            email,
-            password,
-            page.peer,
-            page.portal.dispatcher.new_request_id(),
-        )
+        _user_id, token = await _login_service(page, page.portal.login.login, email, password)
     except ApiError as error:
         return page.error("login.html", error, email=email, next=next_path)
     return _signed_in_response(page, token, next_path)
@@ -81,21 +86,9 @@ async def signup(page: Page) -> Response:
     try:
         # There is no Clarifai sign-up method: the login service makes the account (as the
         # CLI's `users create` does), then the session, exactly as `POST /v2/login` would.
-        pat = await asyncio.to_thread(
-            page.portal.login.sign_up,
-            user_id,
-            email,
-            password,
-            page.peer,
-            page.portal.dispatcher.new_request_id(),
-        )
-        _uid, token = await asyncio.to_thread(
-            page.portal.login.login,
-            email,
-            password,
-            page.peer,
-            page.portal.dispatcher.new_request_id(),
-        )
+        login = page.portal.login
+        pat = await _login_service(page, login.sign_up, user_id, email, password)
+        _user_id, token = await _login_service(page, login.login, email, password)
     except ApiError as error:
         return page.error("signup.html", error, email=email, user_id=user_id)
     # The rest of this page (its header, the logout form's CSRF token) is the new session's.
@@ -117,13 +110,8 @@ async def signup(page: Page) -> Response:
 
 @signed_in
 async def logout(page: Page) -> Response:
-    principal = page.principal
-    await asyncio.to_thread(
-        page.portal.login.logout,
-        principal,
-        page.peer,
-        page.portal.dispatcher.new_request_id(),
-    )  # which ends the session in this process's caches too
+    # The login service ends the session in this process's caches too.
+    await _login_service(page, page.portal.login.logout, page.principal)
     response = Page.redirect("/login", "signed-out")
     session.clear_cookie(page.request, response, session.SESSION_COOKIE)
     return response

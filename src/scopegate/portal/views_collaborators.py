@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from google.protobuf.message import Message
 from starlette.responses import Response
 
 from scopegate.auth.policy import ME
@@ -39,9 +40,18 @@ async def _render_form(page: Page, app_id: str, values: dict, error: ApiError | 
         "cancel_url": f"{BASE}/apps/{app_id}",
         "active": "apps",
     }
-    if error is not None:
-        return page.error("collaborator_form.html", error, **context)
-    return page.render("collaborator_form.html", **context)
+    return page.render_form("collaborator_form.html", error, **context)
+
+
+async def _submit(
+    page: Page, app_id: str, values: dict, method: str, request: Message, notice: str
+) -> Response:
+    """Add or edit: back to the app's settings, or the form again with why it was refused."""
+    try:
+        await page.call(method, request)
+    except ApiError as error:
+        return await _render_form(page, app_id, values, error)
+    return page.redirect(f"/apps/{app_id}", notice)
 
 
 async def _find(page: Page, app_id: str) -> resources_pb2.Collaborator:
@@ -59,22 +69,11 @@ async def add_collaborator(page: Page) -> Response:
         await page.call("GetApp", service_pb2.GetAppRequest(user_app_id=_ids(app_id)))
         return await _render_form(page, app_id, {"email": "", "scopes": []}, None)
     values = {"email": text(page.form, "email", 320), "scopes": chosen_scopes(page.form)}
-    try:
-        await page.call(
-            "PostCollaborators",
-            service_pb2.PostCollaboratorsRequest(
-                user_app_id=_ids(app_id),
-                collaborators=[
-                    resources_pb2.Collaborator(
-                        user=resources_pb2.User(primary_email=values["email"]),
-                        scopes=values["scopes"],
-                    )
-                ],
-            ),
-        )
-    except ApiError as error:
-        return await _render_form(page, app_id, values, error)
-    return page.redirect(f"/apps/{app_id}", "collaborator-added")
+    added = resources_pb2.Collaborator(
+        user=resources_pb2.User(primary_email=values["email"]), scopes=values["scopes"]
+    )
+    request = service_pb2.PostCollaboratorsRequest(user_app_id=_ids(app_id), collaborators=[added])
+    return await _submit(page, app_id, values, "PostCollaborators", request, "collaborator-added")
 
 
 @signed_in
@@ -85,24 +84,13 @@ async def edit_collaborator(page: Page) -> Response:
     if page.request.method == "GET":
         return await _render_form(page, app_id, {**base, "scopes": list(current.scopes)}, None)
     values = {**base, "scopes": chosen_scopes(page.form)}
-    try:
-        await page.call(
-            "PatchCollaborators",
-            service_pb2.PatchCollaboratorsRequest(
-                user_app_id=_ids(app_id),
-                action="overwrite",
-                collaborators=[
-                    resources_pb2.Collaborator(
-                        id=current.id,
-                        scopes=values["scopes"],
-                        endpoints=list(current.endpoints),
-                    )
-                ],
-            ),
-        )
-    except ApiError as error:
-        return await _render_form(page, app_id, values, error)
-    return page.redirect(f"/apps/{app_id}", "collaborator-saved")
+    patch = resources_pb2.Collaborator(
+        id=current.id, scopes=values["scopes"], endpoints=list(current.endpoints)
+    )
+    request = service_pb2.PatchCollaboratorsRequest(
+        user_app_id=_ids(app_id), action="overwrite", collaborators=[patch]
+    )
+    return await _submit(page, app_id, values, "PatchCollaborators", request, "collaborator-saved")
 
 
 @signed_in

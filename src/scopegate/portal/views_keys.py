@@ -103,8 +103,9 @@ async def _scope_deps(page: Page, place: KeyPlace):
     return reply.scope_deps
 
 
-async def _get_key(page: Page, place: KeyPlace) -> resources_pb2.Key:
-    """The key named in the URL, if it belongs where the URL says."""
+async def named_key(page: Page) -> tuple[KeyPlace, resources_pb2.Key]:
+    """Where the URL says its key lives, and that key if it belongs there."""
+    place = KeyPlace.of(page)
     reply = await page.call(
         "GetKey",
         service_pb2.GetKeyRequest(
@@ -116,7 +117,7 @@ async def _get_key(page: Page, place: KeyPlace) -> resources_pb2.Key:
     in_app = key.apps[0].id if key.apps and key.type != CredentialKind.PAT.value else ""
     if key.type != place.kind.value or in_app != place.app_id:
         raise does_not_exist("No such key here.")
-    return key
+    return place, key
 
 
 @signed_in
@@ -141,9 +142,7 @@ def _history(page: Page) -> tuple[list[leaks.LeakRecord], list[dict]]:
 async def _render_form(page: Page, place: KeyPlace, *, values: dict, error: ApiError | None):
     picker = build_picker(await _scope_deps(page, place), values["scopes"])
     context = {**_template_context(place), "values": values, "picker": picker}
-    if error is not None:
-        return page.error("key_form.html", error, **context)
-    return page.render("key_form.html", **context)
+    return page.render_form("key_form.html", error, **context)
 
 
 def _form_values(page: Page) -> dict:
@@ -223,8 +222,7 @@ async def create_key(page: Page) -> Response:
 
 @signed_in
 async def edit_key(page: Page) -> Response:
-    place = KeyPlace.of(page)
-    current = await _get_key(page, place)
+    place, current = await named_key(page)
     if page.request.method == "GET":
         values = {
             "description": current.description,
@@ -279,8 +277,7 @@ async def _lift_limits(page: Page, key_id: str) -> None:
 
 @signed_in
 async def roll_key(page: Page) -> Response:
-    place = KeyPlace.of(page)
-    key = await _get_key(page, place)
+    place, key = await named_key(page)
     context = {**_template_context(place), "key": key, "grace_choices": GRACE_CHOICES}
     if page.request.method == "GET":
         return page.render("key_roll.html", grace=0, **context)
@@ -301,8 +298,7 @@ async def roll_key(page: Page) -> Response:
 
 @signed_in
 async def delete_key(page: Page) -> Response:
-    place = KeyPlace.of(page)
-    key = await _get_key(page, place)
+    place, key = await named_key(page)
     if page.request.method == "GET":
         return page.render(
             "confirm.html",

@@ -39,9 +39,7 @@ async def _render(page: Page, org_id: str, policy: dict, error: ApiError | None 
         "requests": requests,
         "active": "orgs",
     }
-    if error is not None:
-        return page.error("org_policy.html", error, **context)
-    return page.render("org_policy.html", **context)
+    return page.render_form("org_policy.html", error, **context)
 
 
 @signed_in

@@ -11,13 +11,12 @@ from scopegate.handlers.usage import KEY_AUTHORIZED_AS, KEY_ID, KEY_USAGE, QUERY
 from scopegate.portal.page import Page, signed_in
 from scopegate.portal.usage_chart import daily_chart, last_days_query
 from scopegate.portal.usage_reads import DAYS
-from scopegate.portal.views_keys import KeyPlace, _get_key, _template_context
+from scopegate.portal.views_keys import _template_context, named_key
 
 
 @signed_in
 async def key_usage(page: Page) -> Response:
-    place = KeyPlace.of(page)
-    key = await _get_key(page, place)
+    place, key = await named_key(page)
     extras: dict = {QUERY: last_days_query(DAYS), KEY_ID: key.id}
     request = service_pb2.GetKeyRequest(user_app_id=place.ids())
     await page.call(KEY_AUTHORIZED_AS, request, handler=KEY_USAGE, extras=extras)
