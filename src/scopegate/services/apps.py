@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from scopegate.auth.principal import CredentialKind
-from scopegate.auth.scopes import ALL
 from scopegate.auth.tokens import SecretHasher
 from scopegate.contract.status import ApiError, C, does_not_exist
 from scopegate.services import change_log
@@ -17,7 +15,7 @@ from scopegate.services.checks import (
     check_length,
     validate_id,
 )
-from scopegate.services.keys import issue_key
+from scopegate.services.keys import issue_default_key
 from scopegate.store import apps, keys
 from scopegate.store.records import AppRecord
 
@@ -52,49 +50,14 @@ def create_app(
     no app had it, so an organization's members reach a new app within the bound.
     """
     actor = actor or cli_actor(user_id)
-    app, secret = _create_with_default_key(
-        conn,
-        hasher,
-        user_id,
-        app_id,
-        name=name,
-        description=description,
-        visibility=visibility,
-        actor=actor,
-    )
-    actor.record(conn, "app.create", f"app:{app_target(app)}")
-    return app, secret
-
-
-def _create_with_default_key(
-    conn: Connection,
-    hasher: SecretHasher,
-    user_id: str,
-    app_id: str,
-    *,
-    name: str,
-    description: str,
-    visibility: int,
-    actor: Actor,
-) -> tuple[AppRecord, str]:
     validate_id("app id", app_id)
     check_app_text(name, description)
     if apps.get(conn, user_id, app_id):
         raise ApiError(C.CONN_INVALID_REQUEST, "Invalid request", f"App '{app_id}' already exists.")
     app = apps.create(conn, user_id, app_id, name, description, visibility)
     change_log.record(conn, "app", app_target(app))
-    public_id, secret = issue_key(
-        conn,
-        hasher,
-        kind=CredentialKind.APP_KEY,
-        user_id=user_id,
-        app=app,
-        description=f"Default API key for {app_id}",
-        scopes=[ALL],
-    )
-    actor.record(
-        conn, "key.create", f"key:{public_id}", f"type=app_specific_key default app={app_id}"
-    )
+    secret = issue_default_key(conn, hasher, user_id=user_id, app=app, actor=actor)
+    actor.record(conn, "app.create", f"app:{app_target(app)}")
     return app, secret
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from scopegate.auth import tokens
 from scopegate.auth.principal import CredentialKind
-from scopegate.auth.scopes import ScopeAlgebra, UnknownScopeError
+from scopegate.auth.scopes import ALL, ScopeAlgebra, UnknownScopeError
 from scopegate.auth.tokens import SecretHasher, SecretKind
 from scopegate.contract.status import does_not_exist, invalid_argument
 from scopegate.services import change_log, org_policies
@@ -187,6 +187,26 @@ def _store_key(conn: Connection, digest: bytes, secret: str, key: NewKey) -> str
     )
     change_log.record(conn, "key", public_id)
     return public_id
+
+
+def issue_default_key(
+    conn: Connection, hasher: SecretHasher, *, user_id: str, app: AppRecord | None, actor: Actor
+) -> str:
+    """The all-scopes key an account starts with, audited: a new user's PAT (`app` None) or a
+    new app's app-specific key. Returns its secret, shown once."""
+    kind = CredentialKind.APP_KEY if app else CredentialKind.PAT
+    public_id, secret = issue_key(
+        conn,
+        hasher,
+        kind=kind,
+        user_id=user_id,
+        app=app,
+        description=f"Default API key for {app.app_id}" if app else "Default PAT",
+        scopes=[ALL],
+    )
+    of_app = f" app={app.app_id}" if app else ""
+    actor.record(conn, "key.create", f"key:{public_id}", f"type={kind.value} default{of_app}")
+    return secret
 
 
 def create_key(

@@ -7,14 +7,12 @@ import re
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from scopegate.auth.principal import CredentialKind
-from scopegate.auth.scopes import ALL
 from scopegate.auth.tokens import SecretHasher
 from scopegate.contract.status import ApiError, C, does_not_exist, invalid_argument
 from scopegate.services.account_ids import check_new_account_id
 from scopegate.services.audit import Actor, cli_actor
 from scopegate.services.checks import validate_id
-from scopegate.services.keys import issue_key
+from scopegate.services.keys import issue_default_key
 from scopegate.store import users
 from scopegate.store.records import UserRecord
 
@@ -42,18 +40,9 @@ def sign_up(
         user = users.create(conn, user_id, email, password_hash)
     except IntegrityError as exc:  # a concurrent sign-up won the race
         raise ApiError(C.CONN_INVALID_REQUEST, "Invalid request", _TAKEN) from exc
-    public_id, pat = issue_key(
-        conn,
-        hasher,
-        kind=CredentialKind.PAT,
-        user_id=user_id,
-        app=None,
-        description="Default PAT",
-        scopes=[ALL],
-    )
     actor = actor or cli_actor(user_id)
     actor.record(conn, "user.create", f"user:{user_id}")
-    actor.record(conn, "key.create", f"key:{public_id}", "type=personal_access_token default")
+    pat = issue_default_key(conn, hasher, user_id=user_id, app=None, actor=actor)
     return user, pat
 
 
