@@ -65,14 +65,17 @@ MethodOption = Annotated[
 
 @dataclass(frozen=True, slots=True)
 class LimitOptions:
-    rate_limit: list[str] | None = None
-    no_rate_limit: bool = False
-    usage_limit: int | None = None
-    usage_refill: str | None = None
-    no_usage_limit: bool = False
-    allow_ip: list[str] | None = None
-    no_allow_ip: bool = False
-    method: list[str] | None = None
+    """The limit options as one value; its fields are the options themselves, given to
+    `keys create` and `keys patch` by `@option_group("limits", LimitOptions)`."""
+
+    rate_limit: RateLimitOption = None
+    no_rate_limit: NoRateLimitOption = False
+    usage_limit: UsageLimitOption = None
+    usage_refill: UsageRefillOption = None
+    no_usage_limit: NoUsageLimitOption = False
+    allow_ip: AllowIpOption = None
+    no_allow_ip: NoAllowIpOption = False
+    method: MethodOption = None
 
     @property
     def given(self) -> bool:

@@ -27,20 +27,13 @@ from scopegate.cli.common import (
     with_database,
 )
 from scopegate.cli.key_limits import (
-    AllowIpOption,
     LimitOptions,
-    MethodOption,
-    NoAllowIpOption,
-    NoRateLimitOption,
-    NoUsageLimitOption,
-    RateLimitOption,
-    UsageLimitOption,
-    UsageRefillOption,
     apply_key_limits,
     describe,
     document,
     limits_by_key,
 )
+from scopegate.cli.option_groups import option_group
 from scopegate.contract.status import ApiError
 from scopegate.services import keys as key_services
 from scopegate.services import leaks as leak_services
@@ -64,6 +57,7 @@ class KeyType(enum.StrEnum):
 
 
 MAX_GRACE_SECONDS = 30 * 86400
+NO_LIMIT_OPTIONS = LimitOptions()  # a placeholder: @option_group puts the options there
 
 KeyIdArgument = Annotated[
     str, typer.Argument(help="The key's public id, or its secret.", show_default=False)
@@ -172,19 +166,13 @@ def keys_list(
 
 @keys_app.command("create")
 @with_database
+@option_group("limits", LimitOptions)
 def keys_create(
     user: UserOption,
     key_type: KeyTypeOption = KeyType.personal_access_token,
     app_id: AppOption = None,
     description: DescriptionOption = "",
-    rate_limit: RateLimitOption = None,
-    no_rate_limit: NoRateLimitOption = False,
-    usage_limit: UsageLimitOption = None,
-    usage_refill: UsageRefillOption = None,
-    no_usage_limit: NoUsageLimitOption = False,
-    allow_ip: AllowIpOption = None,
-    no_allow_ip: NoAllowIpOption = False,
-    method: MethodOption = None,
+    limits: LimitOptions = NO_LIMIT_OPTIONS,
     scope: ScopeOption = None,
     endpoint: EndpointOption = None,
     expires_in_days: ExpiresOption = None,
@@ -199,17 +187,7 @@ def keys_create(
     make a fine-grained PAT.
     """
     _check_app_option(key_type, app_id)
-    limit_options = LimitOptions(
-        rate_limit,
-        no_rate_limit,
-        usage_limit,
-        usage_refill,
-        no_usage_limit,
-        allow_ip,
-        no_allow_ip,
-        method,
-    )
-    limit_options.check()
+    limits.check()
     if (only_app or only_org) and key_type is not KeyType.personal_access_token:
         usage("--only-app and --only-org limit a personal access token only.")
     with db.services() as services:
@@ -230,7 +208,7 @@ def keys_create(
                 resources=_resources(conn, user, only_app, only_org),
                 actor=cli_actor(user),
             )
-            apply_key_limits(conn, record, limit_options, cli_actor(user))
+            apply_key_limits(conn, record, limits, cli_actor(user))
     db.show(
         {"id": record.public_id, "secret": secret, **out.key_document(record)},
         f"Created {record.kind} {record.public_id} for {user}.",
@@ -240,18 +218,12 @@ def keys_create(
 
 @keys_app.command("patch")
 @with_database
+@option_group("limits", LimitOptions)
 def keys_patch(
     key_id: KeyIdArgument,
     user: UserOption,
     description: Annotated[str | None, option("--description", "New description.")] = None,
-    rate_limit: RateLimitOption = None,
-    no_rate_limit: NoRateLimitOption = False,
-    usage_limit: UsageLimitOption = None,
-    usage_refill: UsageRefillOption = None,
-    no_usage_limit: NoUsageLimitOption = False,
-    allow_ip: AllowIpOption = None,
-    no_allow_ip: NoAllowIpOption = False,
-    method: MethodOption = None,
+    limits: LimitOptions = NO_LIMIT_OPTIONS,
     scope: ScopeOption = None,
     endpoint: EndpointOption = None,
     expires_in_days: ExpiresOption = None,
@@ -273,17 +245,7 @@ def keys_patch(
     """
     if expires_in_days is not None and no_expiry:
         usage("Give --expires-in-days or --no-expiry, not both.")
-    limit_options = LimitOptions(
-        rate_limit,
-        no_rate_limit,
-        usage_limit,
-        usage_refill,
-        no_usage_limit,
-        allow_ip,
-        no_allow_ip,
-        method,
-    )
-    limit_options.check()
+    limits.check()
     if all_resources and (only_app or only_org):
         usage("Give --all-resources or --only-app/--only-org, not both.")
     limiting = bool(only_app or only_org or all_resources)
@@ -295,7 +257,7 @@ def keys_patch(
             ("endpoints", endpoint is not None),
             ("expires_at", expires_in_days is not None or no_expiry),
             ("resources", limiting),
-            ("limits", limit_options.given),
+            ("limits", limits.given),
         )
         if given
     ]
@@ -331,7 +293,7 @@ def keys_patch(
                 record = key_services.set_key_resources(
                     conn, record, resources, actor=cli_actor(user)
                 )
-            apply_key_limits(conn, record, limit_options, cli_actor(user))
+            apply_key_limits(conn, record, limits, cli_actor(user))
     db.show(
         out.key_document(record),
         f"Updated key {record.public_id} ({', '.join(changed)}).",

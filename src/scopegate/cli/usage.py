@@ -11,9 +11,10 @@ import typer
 from scopegate.cli import output as out
 from scopegate.cli.common import Database, UserOption, option, require_app, require_user
 from scopegate.cli.common import usage as usage_error
+from scopegate.cli.option_groups import option_group
 from scopegate.contract.status import ApiError
 from scopegate.services import keys as key_services
-from scopegate.services.usage_report import Document, app_report, key_report, window
+from scopegate.services.usage_report import Document, Window, app_report, key_report, window
 
 KeyArgument = Annotated[
     str, typer.Argument(help="The key's public id, or its secret.", show_default=False)
@@ -25,7 +26,8 @@ GranularityOption = Annotated[
 ]
 
 
-def _span(days: int, granularity: str):
+def _span(days: DaysOption = 30, granularity: GranularityOption = "day") -> Window:
+    """The window --days and --granularity name, for both usage commands."""
     if days < 1:
         usage_error("--days must be at least 1.")
     try:
@@ -89,16 +91,15 @@ def _outcomes(outcomes: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items()))
 
 
+@option_group("span", _span)
 def keys_usage(
     key: KeyArgument,
     user: UserOption,
-    days: DaysOption = 30,
-    granularity: GranularityOption = "day",
     *,
+    span: Window,
     db: Database,
 ) -> None:
     """A key's requests per day (or hour) by outcome, its methods and client addresses."""
-    span = _span(days, granularity)
     with db.connect() as (services, conn):
         require_user(conn, user)
         record = key_services.find_key(conn, services.hasher, user, key)
@@ -106,16 +107,15 @@ def keys_usage(
     db.show(document, *_text(document, f"Key {record.public_id}"))
 
 
+@option_group("span", _span)
 def apps_usage(
     app: AppArgument,
     user: UserOption,
-    days: DaysOption = 30,
-    granularity: GranularityOption = "day",
     *,
+    span: Window,
     db: Database,
 ) -> None:
     """An app's requests per day (or hour) by outcome, by credential and method."""
-    span = _span(days, granularity)
     with db.connect() as (_, conn):
         require_user(conn, user)
         require_app(conn, user, app)
