@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -56,6 +57,17 @@ def _deadline(context: grpc.aio.ServicerContext) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    """A stream the dispatcher authorized: its context, its first message as it goes upstream
+    (rewritten to the target), the upstream call's metadata and timeout."""
+
+    context: RequestContext
+    first: bytes
+    metadata: Metadata
+    timeout: float
+
+
 class StreamForwarding:
     def __init__(self, dispatcher: Dispatcher, forwarder: Forwarder, peer_of: PeerOf) -> None:
         self._dispatcher = dispatcher
@@ -81,23 +93,22 @@ class StreamForwarding:
             unary, handler.request_deserializer, handler.response_serializer
         )
 
-    async def _authorize(
+    async def _admit(
         self, spec: MethodSpec, data: bytes, context: grpc.aio.ServicerContext
-    ) -> tuple[RequestContext | None, Message | None, bytes, Metadata]:
-        """(the authorized context, the first message rewritten, its bytes, the metadata for
-        the upstream), or (None, None, the in-band refusal, [])."""
+    ) -> _Admitted | bytes:
+        """A stream authorized on its first message and ready to go upstream, or the in-band
+        refusal to answer instead."""
         dispatcher = self._dispatcher
         try:
             request = spec.input_type.FromString(data)
         except DecodeError:
-            error = _undecodable(spec)
-            return None, None, _refusal(dispatcher, spec, error, dispatcher.new_request_id()), []
+            return _refusal(dispatcher, spec, _undecodable(spec), dispatcher.new_request_id())
         try:
             authorization, session_token = credential_headers.from_metadata(
                 context.invocation_metadata() or ()
             )
         except ApiError as error:
-            return None, None, _refusal(dispatcher, spec, error, dispatcher.new_request_id()), []
+            return _refusal(dispatcher, spec, error, dispatcher.new_request_id())
         captured: list[RequestContext] = []
 
         def capture(ctx: RequestContext, _request: Message) -> Message:
@@ -110,34 +121,32 @@ class StreamForwarding:
         )
         response, refusal_error = await dispatcher.dispatch(call)
         if refusal_error is not None or not captured:
-            return None, None, response.SerializeToString(), []
+            return response.SerializeToString()
         authorized = captured[0]
         try:
             metadata = await self._forwarder.prepare(authorized, request)
-        except ApiError as refusal:
-            return None, None, _refusal(dispatcher, spec, refusal, authorized.request_id), []
-        return authorized, request, request.SerializeToString(), metadata
+            timeout = self._forwarder.upstream.timeout(spec, _deadline(context))
+        except ApiError as refusal:  # refused by forwarding, or the client's deadline passed
+            return _refusal(dispatcher, spec, refusal, authorized.request_id)
+        return _Admitted(authorized, request.SerializeToString(), metadata, timeout)
 
     def _server_stream(self, spec: MethodSpec):
         upstream, dispatcher = self._forwarder.upstream, self._dispatcher
 
         async def handle(data: bytes, context) -> AsyncIterator[bytes]:
-            authorized, _request, first, metadata = await self._authorize(spec, data, context)
-            if authorized is None:
-                yield first
+            admitted = await self._admit(spec, data, context)
+            if isinstance(admitted, bytes):
+                yield admitted
                 return
-            try:
-                timeout = upstream.timeout(spec, _deadline(context))
-            except ApiError as late:
-                yield _refusal(dispatcher, spec, late, authorized.request_id)
-                return
-            call = upstream.unary_stream(spec.full_name)(first, metadata=metadata, timeout=timeout)
+            call = upstream.unary_stream(spec.full_name)(
+                admitted.first, metadata=admitted.metadata, timeout=admitted.timeout
+            )
             try:
                 async for answer in call:
                     yield answer
             except grpc.aio.AioRpcError as failure:
                 failed = upstream_failed(spec, failure)
-                yield _refusal(dispatcher, spec, failed, authorized.request_id)
+                yield _refusal(dispatcher, spec, failed, admitted.context.request_id)
             finally:
                 call.cancel()  # a no-op once it has ended; the client's cancel ends it here
 
@@ -149,21 +158,15 @@ class StreamForwarding:
 
         async def handle(requests: AsyncIterator[bytes], context) -> AsyncIterator[bytes]:
             # An empty stream is authorized as an empty request.
-            first_data = await anext(aiter(requests), b"")
-            authorized, request, first, metadata = await self._authorize(spec, first_data, context)
-            if authorized is None or request is None:
-                yield first
+            admitted = await self._admit(spec, await anext(aiter(requests), b""), context)
+            if isinstance(admitted, bytes):
+                yield admitted
                 return
-            try:
-                timeout = upstream.timeout(spec, _deadline(context))
-            except ApiError as late:
-                yield _refusal(dispatcher, spec, late, authorized.request_id)
-                return
-            call = upstream.stream_stream(spec.full_name)(metadata=metadata, timeout=timeout)
-            refused: list[ApiError] = []
-            pump = asyncio.create_task(
-                self._pump(spec, authorized, request, first, requests, call, refused)
+            call = upstream.stream_stream(spec.full_name)(
+                metadata=admitted.metadata, timeout=admitted.timeout
             )
+            refused: list[ApiError] = []
+            pump = asyncio.create_task(self._pump(spec, admitted, requests, call, refused))
             try:
                 async for answer in call:
                     yield answer
@@ -177,16 +180,14 @@ class StreamForwarding:
                 call.cancel()
                 pump.cancel()
             if refused:
-                yield _refusal(dispatcher, spec, refused[0], authorized.request_id)
+                yield _refusal(dispatcher, spec, refused[0], admitted.context.request_id)
 
         return handle
 
     async def _pump(
         self,
         spec: MethodSpec,
-        authorized: RequestContext,
-        request: Message,
-        first: bytes,
+        admitted: _Admitted,
         requests: AsyncIterator[bytes],
         call: grpc.aio.StreamStreamCall,
         refused: list[ApiError],
@@ -194,9 +195,9 @@ class StreamForwarding:
         """The client's messages to the upstream, each checked, one write at a time."""
         nested = bool(nested_id_paths(spec))
         try:
-            await call.write(first)
+            await call.write(admitted.first)
             async for data in requests:
-                await call.write(await self._checked(spec, authorized, nested, data))
+                await call.write(await self._checked(spec, admitted.context, nested, data))
             await call.done_writing()
         except ApiError as error:
             refused.append(error)
