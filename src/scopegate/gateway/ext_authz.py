@@ -20,6 +20,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3.external_auth_pb2 import CheckRequest, CheckResponse
 
 from scopegate.access.address_throttle import ThrottledError
+from scopegate.auth.limits import parse_address
 from scopegate.context import RequestContext
 from scopegate.contract.status import ApiError, C
 from scopegate.gateway.decision import ExternalAuthorizer, Verdict
@@ -27,7 +28,7 @@ from scopegate.gateway.identity import PREFIX, REQUEST_ID, identity_headers
 from scopegate.request_ids import PREFIX_HEADER
 from scopegate.transports.credential_headers import SESSION_TOKEN
 from scopegate.transports.rest.errors import http_code, status_json
-from scopegate.transports.rest.forwarded import IPNetwork, client_address, parse_ip
+from scopegate.transports.rest.forwarded import IPNetwork, client_address
 
 SERVICE = "envoy.service.auth.v3.Authorization"
 _OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
@@ -39,9 +40,8 @@ _JSON = base_pb2.HeaderValue(key="content-type", value="application/json")
 @functools.lru_cache(maxsize=1024)  # Envoy keeps a few connections: the same peers recur
 def _grpc_peer_address(peer: str) -> str:
     """`ipv4:1.2.3.4:5` / `ipv6:[::1]:5` (gRPC's peer form) as the bare address."""
-    kind, _, rest = peer.partition(":")
-    if kind in ("ipv4", "ipv6"):
-        address = parse_ip(rest)
+    if peer.startswith(("ipv4:", "ipv6:")):
+        address = parse_address(peer)
         if address is not None:
             return str(address)
     return peer

@@ -14,33 +14,19 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from scopegate.auth.limits import parse_address
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def parse_ip(text: str) -> IPAddress | None:
-    """An address as proxies write it: bare, `1.2.3.4:port` or `[v6]:port`; else None."""
-    text = text.strip()
-    if text.startswith("["):
-        text = text[1:].partition("]")[0]
-    elif text.count(":") == 1:
-        text = text.partition(":")[0]
-    try:
-        address = ipaddress.ip_address(text.partition("%")[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
 def client_address(peer: str, forwarded_for: Sequence[str], trusted: Sequence[IPNetwork]) -> str:
     """The rightmost untrusted address of `peer` preceded by the `X-Forwarded-For` hops."""
-    current = parse_ip(peer)
+    current = parse_address(peer)
     if current is None or not _inside(current, trusted):
         return peer
     for hop in reversed(forwarded_for):
-        address = parse_ip(hop)
+        address = parse_address(hop)
         if address is None:
             break  # garbage from a trusted hop: stop at the last address we can name
         current = address
@@ -63,7 +49,7 @@ class TrustedProxies:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
-        peer = parse_ip(client[0]) if client and scope["type"] == "http" else None
+        peer = parse_address(client[0]) if client and scope["type"] == "http" else None
         if peer is not None and _inside(peer, self._trusted):
             hops: list[str] = []
             proto = ""
