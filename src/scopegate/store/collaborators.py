@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
-from scopegate.store.records import json_strings, now, row_reader
+from scopegate.store.records import json_strings, now, row_reader, stored_grant
+from scopegate.store.rows import every, insert_created, one, touched
 from scopegate.store.schema import apps, collaborators, users
 
 
@@ -66,25 +66,20 @@ def add(
     scopes: Iterable[str],
     endpoints: Iterable[str],
 ) -> None:
-    at = now()
-    conn.execute(
-        insert(collaborators).values(
-            public_id=public_id,
-            app_pk=app_pk,
-            user_id=user_id,
-            scopes=json.dumps(sorted(scopes)),
-            endpoints=json.dumps(sorted(endpoints)),
-            created_at=at,
-            modified_at=at,
-        )
+    insert_created(
+        conn,
+        collaborators,
+        now(),
+        public_id=public_id,
+        app_pk=app_pk,
+        user_id=user_id,
+        **stored_grant(scopes, endpoints),
     )
 
 
 def _list(conn: Connection, condition, offset: int, limit: int) -> list[CollaboratorRecord]:
-    rows = conn.execute(
-        _select().where(condition).order_by(collaborators.c.id).offset(offset).limit(limit)
-    )
-    return [_record(r) for r in rows]
+    query = _select().where(condition).order_by(collaborators.c.id).offset(offset).limit(limit)
+    return every(conn, query, _record)
 
 
 def for_app(conn: Connection, app_pk: int, *, offset: int = 0, limit: int = 128):
@@ -98,23 +93,19 @@ def for_user(conn: Connection, user_id: str, *, offset: int = 0, limit: int = 12
 def grant(
     conn: Connection, user_id: str, owner_user_id: str, app_id: str
 ) -> CollaboratorRecord | None:
-    row = conn.execute(
-        _GRANT, {"user_id": user_id, "owner_user_id": owner_user_id, "app_id": app_id}
-    ).first()
-    return _record(row) if row else None
+    params = {"user_id": user_id, "owner_user_id": owner_user_id, "app_id": app_id}
+    return one(conn, _GRANT, _record, params)
 
 
 def find(conn: Connection, app_pk: int, key: str) -> CollaboratorRecord | None:
     """By collaborator public id, collaborator user id, or email."""
-    row = conn.execute(
-        _select().where(
-            collaborators.c.app_pk == app_pk,
-            (collaborators.c.public_id == key)
-            | (collaborators.c.user_id == key)
-            | (users.c.email == key.strip().lower()),
-        )
-    ).first()
-    return _record(row) if row else None
+    query = _select().where(
+        collaborators.c.app_pk == app_pk,
+        (collaborators.c.public_id == key)
+        | (collaborators.c.user_id == key)
+        | (users.c.email == key.strip().lower()),
+    )
+    return one(conn, query, _record)
 
 
 def set_grant(
@@ -124,13 +115,9 @@ def set_grant(
     statement = (
         update(collaborators)
         .where(collaborators.c.app_pk == app_pk, collaborators.c.user_id == user_id)
-        .values(
-            scopes=json.dumps(sorted(scopes)),
-            endpoints=json.dumps(sorted(endpoints)),
-            modified_at=now(),
-        )
+        .values(**stored_grant(scopes, endpoints), modified_at=now())
     )
-    return conn.execute(statement).rowcount > 0
+    return touched(conn, statement)
 
 
 def remove(conn: Connection, app_pk: int, user_id: str) -> bool:
@@ -138,4 +125,4 @@ def remove(conn: Connection, app_pk: int, user_id: str) -> bool:
     statement = delete(collaborators).where(
         collaborators.c.app_pk == app_pk, collaborators.c.user_id == user_id
     )
-    return conn.execute(statement).rowcount > 0
+    return touched(conn, statement)

@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from scopegate.store.records import json_object, now, row_reader
+from scopegate.store.rows import every, insert_created, one
 from scopegate.store.schema import concepts
 
 
@@ -40,26 +41,22 @@ def add(
     language: str = "",
     metadata: dict | None = None,
 ) -> int:
-    at = now()
-    return conn.execute(
-        insert(concepts).values(
-            app_pk=app_pk,
-            concept_id=concept_id,
-            name=name,
-            name_folded=fold(name),
-            language=language,
-            metadata=json.dumps(metadata or {}),
-            created_at=at,
-            modified_at=at,
-        )
-    ).inserted_primary_key[0]
+    return insert_created(
+        conn,
+        concepts,
+        now(),
+        app_pk=app_pk,
+        concept_id=concept_id,
+        name=name,
+        name_folded=fold(name),
+        language=language,
+        metadata=json.dumps(metadata or {}),
+    )
 
 
 def get(conn: Connection, app_pk: int, concept_id: str) -> ConceptRecord | None:
-    row = conn.execute(
-        select(concepts).where(concepts.c.app_pk == app_pk, concepts.c.concept_id == concept_id)
-    ).first()
-    return _record(row) if row else None
+    query = select(concepts).where(concepts.c.app_pk == app_pk, concepts.c.concept_id == concept_id)
+    return one(conn, query, _record)
 
 
 def get_many(conn: Connection, app_pk: int, concept_ids: list[str]) -> dict[str, ConceptRecord]:
@@ -80,8 +77,7 @@ def list_for_app(
     query = select(concepts).where(concepts.c.app_pk == app_pk)
     if name_pattern is not None:
         query = query.where(concepts.c.name_folded.like(name_pattern, escape="\\"))
-    rows = conn.execute(query.order_by(concepts.c.id).offset(offset).limit(limit))
-    return [_record(r) for r in rows]
+    return every(conn, query.order_by(concepts.c.id).offset(offset).limit(limit), _record)
 
 
 def set_fields(conn: Connection, pk: int, *, name: str, language: str, metadata: dict) -> None:

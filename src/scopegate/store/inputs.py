@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from scopegate.store.records import json_object, now, row_reader
+from scopegate.store.rows import insert_created, one
 from scopegate.store.schema import concepts, input_concepts, inputs
 
 # Everything but the image bytes: lists and gets never need them.
@@ -63,7 +64,6 @@ def add(
     metadata: dict,
     status_code: int,
 ) -> int:
-    at = now()
     values = dict(
         app_pk=app_pk,
         input_id=input_id,
@@ -71,14 +71,12 @@ def add(
         image=image,
         metadata=json.dumps(metadata),
         status_code=status_code,
-        created_at=at,
-        modified_at=at,
     )
     if facts:
         values.update(
             width=facts.width, height=facts.height, mime=facts.mime, color_mode=facts.color_mode
         )
-    return conn.execute(insert(inputs).values(**values)).inserted_primary_key[0]
+    return insert_created(conn, inputs, now(), **values)
 
 
 def existing_ids(conn: Connection, app_pk: int, input_ids: Iterable[str]) -> set[str]:
@@ -117,16 +115,17 @@ def _with_labels(conn: Connection, rows) -> list[InputRecord]:
     return [_record(row, concepts=tuple(labels[row.id])) for row in rows]
 
 
+def _one(conn: Connection, *conditions) -> InputRecord | None:
+    query = select(*_COLUMNS).where(*conditions)
+    return one(conn, query, lambda row: _with_labels(conn, [row])[0])
+
+
 def get(conn: Connection, app_pk: int, input_id: str) -> InputRecord | None:
-    row = conn.execute(
-        select(*_COLUMNS).where(inputs.c.app_pk == app_pk, inputs.c.input_id == input_id)
-    ).first()
-    return _with_labels(conn, [row])[0] if row else None
+    return _one(conn, inputs.c.app_pk == app_pk, inputs.c.input_id == input_id)
 
 
 def get_by_pk(conn: Connection, pk: int) -> InputRecord | None:
-    row = conn.execute(select(*_COLUMNS).where(inputs.c.id == pk)).first()
-    return _with_labels(conn, [row])[0] if row else None
+    return _one(conn, inputs.c.id == pk)
 
 
 def image_bytes(conn: Connection, app_pk: int, input_id: str) -> bytes | None:

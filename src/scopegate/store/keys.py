@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -10,7 +9,15 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select
 from sqlalchemy import update as update_stmt
 
 from scopegate.store.paging import newest_first
-from scopegate.store.records import KeyRecord, KeyResources, json_strings, now, row_reader
+from scopegate.store.records import (
+    KeyRecord,
+    KeyResources,
+    json_strings,
+    now,
+    row_reader,
+    stored_grant,
+)
+from scopegate.store.rows import every, insert_created, one, touched
 from scopegate.store.schema import apps, key_secrets, keys
 
 _COLUMNS = (
@@ -57,22 +64,20 @@ def create(
     resources: KeyResources | None = None,
 ) -> int:
     at = now()
-    pk = conn.execute(
-        insert(keys).values(
-            public_id=public_id,
-            kind=kind,
-            user_id=user_id,
-            app_pk=app_pk,
-            description=description,
-            scopes=json.dumps(sorted(scopes)),
-            endpoints=json.dumps(sorted(endpoints)),
-            masked=masked,
-            expires_at=expires_at,
-            resources=resources.to_json() if resources is not None else None,
-            created_at=at,
-            modified_at=at,
-        )
-    ).inserted_primary_key[0]
+    pk = insert_created(
+        conn,
+        keys,
+        at,
+        public_id=public_id,
+        kind=kind,
+        user_id=user_id,
+        app_pk=app_pk,
+        description=description,
+        **stored_grant(scopes, endpoints),
+        masked=masked,
+        expires_at=expires_at,
+        resources=resources.to_json() if resources is not None else None,
+    )
     conn.execute(insert(key_secrets).values(digest=digest, key_pk=pk, created_at=at))
     return pk
 
@@ -91,15 +96,12 @@ _BY_DIGEST = (
 
 def find_by_digest(conn: Connection, digest: bytes, at: datetime) -> KeyRecord | None:
     """The key a secret belongs to, if that secret is still valid (rolled ones expire)."""
-    row = conn.execute(_BY_DIGEST, {"digest": digest, "at": at}).first()
-    return _record(row) if row else None
+    return one(conn, _BY_DIGEST, _record, {"digest": digest, "at": at})
 
 
 def get(conn: Connection, user_id: str, public_id: str) -> KeyRecord | None:
-    row = conn.execute(
-        _select().where(keys.c.user_id == user_id, keys.c.public_id == public_id)
-    ).first()
-    return _record(row) if row else None
+    query = _select().where(keys.c.user_id == user_id, keys.c.public_id == public_id)
+    return one(conn, query, _record)
 
 
 def list_for_user(
@@ -119,8 +121,8 @@ def list_for_user(
         conditions.append(keys.c.app_pk == app_pk)
     if not_expired_at is not None:
         conditions.append(or_(keys.c.expires_at.is_(None), keys.c.expires_at > not_expired_at))
-    rows = conn.execute(newest_first(_select().where(and_(*conditions)), keys, offset, limit))
-    return [_record(r) for r in rows]
+    query = _select().where(and_(*conditions))
+    return every(conn, newest_first(query, keys, offset, limit), _record)
 
 
 def public_ids_for_app(conn: Connection, app_pk: int) -> list[str]:
@@ -132,7 +134,7 @@ def delete_key(conn: Connection, pk: int) -> bool:
     first, as patch and roll lock it first: concurrent changes of one key queue on that row
     instead of deadlocking. Its secrets go by the foreign key's cascade, and here too for a
     SQLite connection that does not enforce foreign keys."""
-    deleted = conn.execute(delete(keys).where(keys.c.id == pk)).rowcount > 0
+    deleted = touched(conn, delete(keys).where(keys.c.id == pk))
     conn.execute(delete(key_secrets).where(key_secrets.c.key_pk == pk))
     return deleted
 
@@ -157,20 +159,19 @@ def update(
         .where(keys.c.id == pk)
         .values(
             description=description,
-            scopes=json.dumps(sorted(scopes)),
-            endpoints=json.dumps(sorted(endpoints)),
+            **stored_grant(scopes, endpoints),
             expires_at=expires_at,
             modified_at=now(),
         )
     )
-    return conn.execute(statement).rowcount > 0
+    return touched(conn, statement)
 
 
 def set_resources(conn: Connection, pk: int, resources: KeyResources | None) -> bool:
     """Whether the key still existed to be updated. None: unlimited."""
     value = resources.to_json() if resources is not None else None
     statement = update_stmt(keys).where(keys.c.id == pk).values(resources=value, modified_at=now())
-    return conn.execute(statement).rowcount > 0
+    return touched(conn, statement)
 
 
 def add_secret(conn: Connection, pk: int, digest: bytes) -> None:
@@ -223,4 +224,4 @@ def any_imported(conn: Connection, public_ids: Iterable[str]) -> bool:
 def set_masked(conn: Connection, pk: int, masked: str) -> bool:
     """Whether the key still existed to be updated."""
     statement = update_stmt(keys).where(keys.c.id == pk).values(masked=masked, modified_at=now())
-    return conn.execute(statement).rowcount > 0
+    return touched(conn, statement)

@@ -15,6 +15,7 @@ from scopegate.store.records import (
     now,
     row_reader,
 )
+from scopegate.store.rows import every, insert_created, insert_row, one
 from scopegate.store.schema import apps, model_aliases, model_versions, model_weights, models
 
 _MODEL_COLUMNS = (
@@ -43,34 +44,32 @@ def create(
     notes: str = "",
     output_info: str = "",
 ) -> int:
-    at = now()
-    return conn.execute(
-        insert(models).values(
-            app_pk=app_pk,
-            model_id=model_id,
-            name=name or model_id,
-            description=description,
-            notes=notes,
-            model_type_id=model_type_id,
-            output_info=output_info,
-            created_at=at,
-            modified_at=at,
-        )
-    ).inserted_primary_key[0]
+    return insert_created(
+        conn,
+        models,
+        now(),
+        app_pk=app_pk,
+        model_id=model_id,
+        name=name or model_id,
+        description=description,
+        notes=notes,
+        model_type_id=model_type_id,
+        output_info=output_info,
+    )
 
 
 def get(conn: Connection, app_pk: int, model_id: str) -> ModelRecord | None:
     """The model of `app_pk` whose id, else one of whose alias ids, is `model_id`."""
-    row = conn.execute(
-        _select_models().where(models.c.app_pk == app_pk, models.c.model_id == model_id)
-    ).first()
-    if row is None:  # an alias costs a query only when the id is not a model's own
-        row = conn.execute(
+    own = _select_models().where(models.c.app_pk == app_pk, models.c.model_id == model_id)
+    found = one(conn, own, _model)
+    if found is None:  # an alias costs a query only when the id is not a model's own
+        aliased = (
             _select_models()
             .join(model_aliases, model_aliases.c.model_pk == models.c.id)
             .where(model_aliases.c.app_pk == app_pk, model_aliases.c.alias_id == model_id)
-        ).first()
-    return _model(row) if row else None
+        )
+        found = one(conn, aliased, _model)
+    return found
 
 
 def add_alias(conn: Connection, model: ModelRecord, alias_id: str) -> None:
@@ -103,8 +102,7 @@ def list_models(
         query = query.where(apps.c.user_id == user_id)
     if model_type_id:
         query = query.where(models.c.model_type_id == model_type_id)
-    rows = conn.execute(newest_first(query, models, offset, limit))
-    return [_model(r) for r in rows]
+    return every(conn, newest_first(query, models, offset, limit), _model)
 
 
 def update_model(conn: Connection, pk: int, *, name: str, description: str, notes: str) -> None:
@@ -127,6 +125,7 @@ def _labels(stored: str | None) -> tuple[tuple[str, str], ...]:
 
 
 _version = row_reader(ModelVersionRecord, labels=_labels)
+_weights = row_reader(WeightsRecord, weights=bytes, labels=_labels)
 
 
 def _versions_of(model_pk: int) -> Select:
@@ -149,38 +148,36 @@ def create_version(
     description: str = "",
 ) -> ModelVersionRecord:
     at = now()
-    pk = conn.execute(
-        insert(model_versions).values(
-            model_pk=model_pk,
-            version_id=version_id,
-            description=description,
-            status_code=status_code,
-            created_at=at,
-        )
-    ).inserted_primary_key[0]
+    pk = insert_row(
+        conn,
+        model_versions,
+        model_pk=model_pk,
+        version_id=version_id,
+        description=description,
+        status_code=status_code,
+        created_at=at,
+    )
     conn.execute(update(models).where(models.c.id == model_pk).values(modified_at=at))
     return ModelVersionRecord(pk, model_pk, version_id, description, status_code, at)
 
 
 def get_version(conn: Connection, model_pk: int, version_id: str) -> ModelVersionRecord | None:
-    row = conn.execute(
-        _select_versions().where(
-            model_versions.c.model_pk == model_pk, model_versions.c.version_id == version_id
-        )
-    ).first()
-    return _version(row) if row else None
+    query = _select_versions().where(
+        model_versions.c.model_pk == model_pk, model_versions.c.version_id == version_id
+    )
+    return one(conn, query, _version)
 
 
 def latest_version(conn: Connection, model_pk: int) -> ModelVersionRecord | None:
-    row = conn.execute(newest_first(_versions_of(model_pk), model_versions, limit=1)).first()
-    return _version(row) if row else None
+    return one(conn, newest_first(_versions_of(model_pk), model_versions, limit=1), _version)
 
 
 def list_versions(
     conn: Connection, model_pk: int, *, offset: int = 0, limit: int = 128
 ) -> list[ModelVersionRecord]:
-    rows = conn.execute(newest_first(_versions_of(model_pk), model_versions, offset, limit))
-    return [_version(r) for r in rows]
+    return every(
+        conn, newest_first(_versions_of(model_pk), model_versions, offset, limit), _version
+    )
 
 
 def count_versions(conn: Connection, model_pk: int) -> int:
@@ -216,16 +213,5 @@ def store_weights(
 
 
 def load_weights(conn: Connection, version_pk: int) -> WeightsRecord | None:
-    row = conn.execute(
-        select(model_weights).where(model_weights.c.version_pk == version_pk)
-    ).first()
-    if row is None:
-        return None
-    return WeightsRecord(
-        version_pk=row.version_pk,
-        format=row.format,
-        weights=bytes(row.weights),
-        sha256=row.sha256,
-        labels=tuple(tuple(pair) for pair in json.loads(row.labels)),
-        preprocessing=row.preprocessing,
-    )
+    query = select(model_weights).where(model_weights.c.version_pk == version_pk)
+    return one(conn, query, _weights)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -25,6 +25,12 @@ def now() -> datetime:
 def json_strings(value: str) -> tuple[str, ...]:
     """A JSON list of strings (scopes, endpoints) as stored, read back as a tuple."""
     return tuple(json.loads(value))
+
+
+def stored_grant(scopes: Iterable[str], endpoints: Iterable[str]) -> dict[str, str]:
+    """The `scopes` and `endpoints` columns of a grant (a key's, a collaborator's) as
+    stored: sorted JSON lists, read back by `json_strings`."""
+    return {"scopes": json.dumps(sorted(scopes)), "endpoints": json.dumps(sorted(endpoints))}
 
 
 def json_object(value: str | None) -> dict:

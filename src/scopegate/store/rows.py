@@ -1,0 +1,43 @@
+"""How the table modules run their statements: one record or None, every record, whether a
+change found its row, a new row's key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Executable, Table, insert
+
+R = TypeVar("R")
+
+
+def one(
+    conn: Connection,
+    statement: Executable,
+    read: Callable[[Any], R],
+    params: Mapping[str, Any] | None = None,
+) -> R | None:
+    """The first row `statement` answers, read as a record; None when there is none."""
+    row = conn.execute(statement, params).first()
+    return read(row) if row else None
+
+
+def every(conn: Connection, statement: Executable, read: Callable[[Any], R]) -> list[R]:
+    """Every row `statement` answers, each read as a record, in its order."""
+    return [read(row) for row in conn.execute(statement)]
+
+
+def touched(conn: Connection, statement: Executable) -> bool:
+    """Whether an UPDATE or DELETE found a row (False: it was gone already)."""
+    return conn.execute(statement).rowcount > 0
+
+
+def insert_row(conn: Connection, table: Table, **values: Any) -> Any:
+    """Insert one row; its primary key."""
+    return conn.execute(insert(table).values(**values)).inserted_primary_key[0]
+
+
+def insert_created(conn: Connection, table: Table, at: datetime, **values: Any) -> Any:
+    """Insert one row created, and so last modified, at `at`; its primary key."""
+    return insert_row(conn, table, created_at=at, modified_at=at, **values)
