@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert, select
 
-from scopegate.store.records import now, utc
+from scopegate.store.records import now, row_reader
+from scopegate.store.rows import every
 from scopegate.store.schema import audit_events
 
 
@@ -23,6 +24,9 @@ class AuditEvent:
     target: str
     client_address: str
     details: str
+
+
+_event = row_reader(AuditEvent)
 
 
 def record(
@@ -77,19 +81,4 @@ def search(
     if client_addresses:
         query = query.where(audit_events.c.client_address.in_(client_addresses))
     order = audit_events.c.id.asc() if ascending else audit_events.c.id.desc()
-    rows = conn.execute(query.order_by(order).offset(offset).limit(limit))
-    return [
-        AuditEvent(
-            id=r.id,
-            at=utc(r.at),
-            request_id=r.request_id,
-            action=r.action,
-            actor_user_id=r.actor_user_id,
-            credential_kind=r.credential_kind,
-            credential_id=r.credential_id,
-            target=r.target,
-            client_address=r.client_address,
-            details=r.details,
-        )
-        for r in rows
-    ]
+    return every(conn, query.order_by(order).offset(offset).limit(limit), _event)

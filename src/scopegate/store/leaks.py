@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select
 
 from scopegate.store.records import now, row_reader
+from scopegate.store.rows import every
 from scopegate.store.schema import leaked_secrets
 
 
@@ -52,10 +53,10 @@ def record(
 
 
 def for_user(conn: Connection, user_id: str, limit: int = 50) -> list[LeakRecord]:
-    rows = conn.execute(
+    query = (
         select(leaked_secrets)
         .where(leaked_secrets.c.user_id == user_id)
         .order_by(leaked_secrets.c.at.desc(), leaked_secrets.c.id.desc())
         .limit(limit)
     )
-    return [_record(row) for row in rows]
+    return every(conn, query, _record)

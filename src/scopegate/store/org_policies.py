@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, select, update
 
 from scopegate.store.records import now, row_reader
+from scopegate.store.rows import every, one
 from scopegate.store.schema import org_token_policies, token_approvals
 
 
@@ -36,10 +37,8 @@ _decision = row_reader(DecisionRecord)
 
 
 def get(conn: Connection, org_id: str) -> PolicyRecord | None:
-    row = conn.execute(
-        select(org_token_policies).where(org_token_policies.c.org_id == org_id)
-    ).first()
-    return _policy(row) if row else None
+    query = select(org_token_policies).where(org_token_policies.c.org_id == org_id)
+    return one(conn, query, _policy)
 
 
 def all_org_ids(conn: Connection) -> list[str]:
@@ -70,8 +69,8 @@ def put(
 
 
 def decisions(conn: Connection, org_id: str) -> list[DecisionRecord]:
-    rows = conn.execute(select(token_approvals).where(token_approvals.c.org_id == org_id))
-    return [_decision(row) for row in rows]
+    query = select(token_approvals).where(token_approvals.c.org_id == org_id)
+    return every(conn, query, _decision)
 
 
 def decide(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from scopegate.store.records import now, utc
+from scopegate.store.records import now, row_reader
+from scopegate.store.rows import every, one
 from scopegate.store.schema import apps, org_members, team_apps, team_members, teams, users
 
 ORGANIZATION = "organization"
@@ -44,6 +46,16 @@ class TeamRecord:
     user_ids: tuple[str, ...]
 
 
+_org = row_reader(OrgRecord)
+_member = row_reader(MemberRecord)
+# An organization's row of `users`, under its OrgRecord names.
+_ORG_COLUMNS = (
+    users.c.user_id.label("org_id"),
+    users.c.first_name.label("name"),
+    users.c.created_at,
+)
+
+
 def create(conn: Connection, org_id: str, name: str) -> OrgRecord:
     at = now()
     conn.execute(
@@ -61,21 +73,13 @@ def create(conn: Connection, org_id: str, name: str) -> OrgRecord:
 
 
 def get(conn: Connection, org_id: str) -> OrgRecord | None:
-    row = conn.execute(
-        select(users.c.user_id, users.c.first_name, users.c.created_at).where(
-            users.c.user_id == org_id, users.c.kind == ORGANIZATION
-        )
-    ).first()
-    return OrgRecord(row.user_id, row.first_name, utc(row.created_at)) if row else None
+    query = select(*_ORG_COLUMNS).where(users.c.user_id == org_id, users.c.kind == ORGANIZATION)
+    return one(conn, query, _org)
 
 
 def list_all(conn: Connection) -> list[OrgRecord]:
-    rows = conn.execute(
-        select(users.c.user_id, users.c.first_name, users.c.created_at)
-        .where(users.c.kind == ORGANIZATION)
-        .order_by(users.c.user_id)
-    )
-    return [OrgRecord(r.user_id, r.first_name, utc(r.created_at)) for r in rows]
+    query = select(*_ORG_COLUMNS).where(users.c.kind == ORGANIZATION).order_by(users.c.user_id)
+    return every(conn, query, _org)
 
 
 def is_organization(conn: Connection, user_id: str) -> bool:
@@ -96,15 +100,9 @@ def _member_select():
     ).select_from(org_members.join(users, org_members.c.user_id == users.c.user_id))
 
 
-def _member(row) -> MemberRecord:
-    return MemberRecord(row.org_id, row.user_id, row.email, row.role, utc(row.created_at))
-
-
 def members(conn: Connection, org_id: str) -> list[MemberRecord]:
-    rows = conn.execute(
-        _member_select().where(org_members.c.org_id == org_id).order_by(org_members.c.user_id)
-    )
-    return [_member(r) for r in rows]
+    query = _member_select().where(org_members.c.org_id == org_id)
+    return every(conn, query.order_by(org_members.c.user_id), _member)
 
 
 # Built once: both run on every relation lookup (see relations.py).
@@ -168,13 +166,13 @@ def count_admins(conn: Connection, org_id: str) -> int:
 
 def organizations_of(conn: Connection, user_id: str) -> list[tuple[OrgRecord, str]]:
     """The organizations a user belongs to, with the user's role in each."""
-    rows = conn.execute(
-        select(users.c.user_id, users.c.first_name, users.c.created_at, org_members.c.role)
+    query = (
+        select(*_ORG_COLUMNS, org_members.c.role)
         .select_from(org_members.join(users, org_members.c.org_id == users.c.user_id))
         .where(org_members.c.user_id == user_id)
         .order_by(users.c.user_id)
     )
-    return [(OrgRecord(r.user_id, r.first_name, utc(r.created_at)), r.role) for r in rows]
+    return every(conn, query, lambda row: (_org(row), row.role))
 
 
 # --- teams ---------------------------------------------------------------------------------
@@ -198,15 +196,13 @@ def _team(conn: Connection, row) -> TeamRecord:
 
 
 def get_team(conn: Connection, org_id: str, team_id: str) -> TeamRecord | None:
-    row = conn.execute(
-        select(teams).where(teams.c.org_id == org_id, teams.c.team_id == team_id)
-    ).first()
-    return _team(conn, row) if row else None
+    query = select(teams).where(teams.c.org_id == org_id, teams.c.team_id == team_id)
+    return one(conn, query, partial(_team, conn))
 
 
 def list_teams(conn: Connection, org_id: str) -> list[TeamRecord]:
-    rows = conn.execute(select(teams).where(teams.c.org_id == org_id).order_by(teams.c.team_id))
-    return [_team(conn, r) for r in rows]
+    query = select(teams).where(teams.c.org_id == org_id).order_by(teams.c.team_id)
+    return every(conn, query, partial(_team, conn))
 
 
 def create_team(conn: Connection, org_id: str, team_id: str, name: str, role: str) -> int:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, delete, func, select
 
 from scopegate.store.records import json_strings, row_reader
+from scopegate.store.rows import every, one
 from scopegate.store.schema import refusals
 
 
@@ -89,18 +90,17 @@ def _sqlite_time(at: float) -> str:
 
 
 def get(conn: Connection, request_id: str) -> RefusalRecord | None:
-    row = conn.execute(select(refusals).where(refusals.c.request_id == request_id)).first()
-    return _record(row) if row else None
+    return one(conn, select(refusals).where(refusals.c.request_id == request_id), _record)
 
 
 def for_caller(conn: Connection, user_id: str, limit: int = 20) -> list[RefusalRecord]:
-    rows = conn.execute(
+    query = (
         select(refusals)
         .where(refusals.c.caller_user == user_id)
         .order_by(refusals.c.at.desc())
         .limit(limit)
     )
-    return [_record(row) for row in rows]
+    return every(conn, query, _record)
 
 
 def purge(conn: Connection, before: datetime, keep_at_most: int) -> int:

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
-from scopegate.store.records import now, utc
+from scopegate.store.records import now, row_reader
+from scopegate.store.rows import one
 from scopegate.store.schema import sessions
 
 
@@ -17,6 +18,9 @@ class SessionRecord:
     user_id: str
     created_at: datetime
     expires_at: datetime
+
+
+_record = row_reader(SessionRecord)
 
 
 def create(
@@ -42,10 +46,7 @@ _BY_DIGEST = select(sessions).where(
 
 
 def find_by_digest(conn: Connection, digest: bytes, at: datetime) -> SessionRecord | None:
-    row = conn.execute(_BY_DIGEST, {"digest": digest, "at": at}).first()
-    if row is None:
-        return None
-    return SessionRecord(row.public_id, row.user_id, utc(row.created_at), utc(row.expires_at))
+    return one(conn, _BY_DIGEST, _record, {"digest": digest, "at": at})
 
 
 def end(conn: Connection, public_id: str) -> None:
