@@ -284,22 +284,22 @@ class Metrics:
     def _sync(self) -> None:
         for name, cache, misses in self._caches:
             for result, now in (("hit", cache.hits), ("miss", misses())):
-                before = self._synced.get((name, result), 0)
-                if now > before:
-                    self.cache.labels(name, result).inc(now - before)
-                self._synced[(name, result)] = now
+                self._advance((name, result), self.cache.labels(name, result), now)
         watcher = self._watcher
         if watcher is not None:
             if watcher.last_poll:
                 self.change_log_lag.set(max(0.0, time.time() - watcher.last_poll))
-            for key, counter, now in (
-                ("applied", self.change_log_applied, watcher.applied),
-                ("failures", self.change_log_failures, watcher.poll_failures),
-            ):
-                before = self._synced.get(("change_log", key), 0)
-                if now > before:
-                    counter.inc(now - before)
-                self._synced[("change_log", key)] = now
+            self._advance(("change_log", "applied"), self.change_log_applied, watcher.applied)
+            self._advance(
+                ("change_log", "failures"), self.change_log_failures, watcher.poll_failures
+            )
+
+    def _advance(self, key: tuple[str, str], counter: Counter, now: int) -> None:
+        """Add to `counter` what the plain count `key` gained since the last sync."""
+        before = self._synced.get(key, 0)
+        if now > before:
+            counter.inc(now - before)
+        self._synced[key] = now
 
     async def sync_every(self, seconds: float = SYNC_SECONDS) -> None:
         """With several workers, a scrape reads every worker's files: keep them current."""
