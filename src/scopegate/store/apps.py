@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import Connection, bindparam, delete, select
-from sqlalchemy import update as update_stmt
 
 from scopegate.contract.visibility import PRIVATE
 from scopegate.store.paging import newest_first
 from scopegate.store.records import AppRecord, now, row_reader
-from scopegate.store.rows import every, insert_created, one, touched
+from scopegate.store.rows import every, insert_created, modify, one, touched
 from scopegate.store.schema import apps
 
 _record = row_reader(AppRecord)
@@ -61,9 +60,4 @@ def delete_app(conn: Connection, pk: int) -> bool:
 
 def update(conn: Connection, pk: int, *, name: str, description: str, visibility: int) -> bool:
     """Whether the app still existed to be updated."""
-    statement = (
-        update_stmt(apps)
-        .where(apps.c.id == pk)
-        .values(name=name, description=description, visibility=visibility, modified_at=now())
-    )
-    return touched(conn, statement)
+    return modify(conn, apps, pk, name=name, description=description, visibility=visibility)

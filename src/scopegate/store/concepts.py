@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from scopegate.store.records import json_object, now, row_reader
-from scopegate.store.rows import every, insert_created, one
+from scopegate.store.rows import every, insert_created, modify, one
 from scopegate.store.schema import concepts
 
 
@@ -81,14 +81,12 @@ def list_for_app(
 
 
 def set_fields(conn: Connection, pk: int, *, name: str, language: str, metadata: dict) -> None:
-    conn.execute(
-        update(concepts)
-        .where(concepts.c.id == pk)
-        .values(
-            name=name,
-            name_folded=fold(name),
-            language=language,
-            metadata=json.dumps(metadata),
-            modified_at=now(),
-        )
+    modify(
+        conn,
+        concepts,
+        pk,
+        name=name,
+        name_folded=fold(name),
+        language=language,
+        metadata=json.dumps(metadata),
     )

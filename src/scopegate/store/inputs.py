@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from scopegate.store.records import json_object, now, row_reader
-from scopegate.store.rows import insert_created, one
+from scopegate.store.rows import count_rows, insert_created, modify, one
 from scopegate.store.schema import concepts, input_concepts, inputs
 
 # Everything but the image bytes: lists and gets never need them.
@@ -180,15 +180,11 @@ def label_map(conn: Connection, input_pk: int) -> dict[int, float]:
 
 
 def set_metadata(conn: Connection, pk: int, metadata: dict) -> None:
-    conn.execute(
-        update(inputs)
-        .where(inputs.c.id == pk)
-        .values(metadata=json.dumps(metadata), modified_at=now())
-    )
+    modify(conn, inputs, pk, metadata=json.dumps(metadata))
 
 
 def touch(conn: Connection, pk: int) -> None:
-    conn.execute(update(inputs).where(inputs.c.id == pk).values(modified_at=now()))
+    modify(conn, inputs, pk)
 
 
 def delete_many(conn: Connection, pks: list[int]) -> None:
@@ -232,9 +228,7 @@ def finish_download(
 
 
 def count(conn: Connection, app_pk: int) -> int:
-    return conn.execute(
-        select(func.count()).select_from(inputs).where(inputs.c.app_pk == app_pk)
-    ).scalar_one()
+    return count_rows(conn, inputs, inputs.c.app_pk == app_pk)
 
 
 def count_by_status(conn: Connection, app_pk: int) -> dict[int, int]:

@@ -17,7 +17,7 @@ from scopegate.store.records import (
     row_reader,
     stored_grant,
 )
-from scopegate.store.rows import every, insert_created, one, touched
+from scopegate.store.rows import every, insert_created, modify, one, touched
 from scopegate.store.schema import apps, key_secrets, keys
 
 _COLUMNS = (
@@ -154,24 +154,19 @@ def update(
     expires_at: datetime | None,
 ) -> bool:
     """Whether the key still existed to be updated."""
-    statement = (
-        update_stmt(keys)
-        .where(keys.c.id == pk)
-        .values(
-            description=description,
-            **stored_grant(scopes, endpoints),
-            expires_at=expires_at,
-            modified_at=now(),
-        )
+    return modify(
+        conn,
+        keys,
+        pk,
+        description=description,
+        **stored_grant(scopes, endpoints),
+        expires_at=expires_at,
     )
-    return touched(conn, statement)
 
 
 def set_resources(conn: Connection, pk: int, resources: KeyResources | None) -> bool:
     """Whether the key still existed to be updated. None: unlimited."""
-    value = resources.to_json() if resources is not None else None
-    statement = update_stmt(keys).where(keys.c.id == pk).values(resources=value, modified_at=now())
-    return touched(conn, statement)
+    return modify(conn, keys, pk, resources=resources.to_json() if resources is not None else None)
 
 
 def add_secret(conn: Connection, pk: int, digest: bytes) -> None:
@@ -223,5 +218,4 @@ def any_imported(conn: Connection, public_ids: Iterable[str]) -> bool:
 
 def set_masked(conn: Connection, pk: int, masked: str) -> bool:
     """Whether the key still existed to be updated."""
-    statement = update_stmt(keys).where(keys.c.id == pk).values(masked=masked, modified_at=now())
-    return touched(conn, statement)
+    return modify(conn, keys, pk, masked=masked)

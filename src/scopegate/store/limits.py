@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy import update as update_stmt
 
-from scopegate.store.records import now
+from scopegate.store.rows import modify
 from scopegate.store.schema import key_limits, keys, user_limits
 
 
@@ -96,8 +96,7 @@ def set_for_key(conn: Connection, new: StoredLimits, keep_count: bool) -> None:
 
 def touch_key(conn: Connection, key_pk: int) -> bool:
     """Mark the key modified (and lock its row); whether it still exists."""
-    statement = update_stmt(keys).where(keys.c.id == key_pk).values(modified_at=now())
-    return conn.execute(statement).rowcount > 0
+    return modify(conn, keys, key_pk)
 
 
 def set_user_rates(conn: Connection, user_id: str, rates: tuple[str, ...]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import Connection, Select, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, insert, select, update
 
 from scopegate.store.paging import newest_first
 from scopegate.store.records import (
@@ -15,7 +15,7 @@ from scopegate.store.records import (
     now,
     row_reader,
 )
-from scopegate.store.rows import every, insert_created, insert_row, one
+from scopegate.store.rows import count_rows, every, insert_created, insert_row, modify, one
 from scopegate.store.schema import apps, model_aliases, model_versions, model_weights, models
 
 _MODEL_COLUMNS = (
@@ -106,11 +106,7 @@ def list_models(
 
 
 def update_model(conn: Connection, pk: int, *, name: str, description: str, notes: str) -> None:
-    conn.execute(
-        update(models)
-        .where(models.c.id == pk)
-        .values(name=name, description=description, notes=notes, modified_at=now())
-    )
+    modify(conn, models, pk, name=name, description=description, notes=notes)
 
 
 def delete_model(conn: Connection, pk: int) -> None:
@@ -181,11 +177,7 @@ def list_versions(
 
 
 def count_versions(conn: Connection, model_pk: int) -> int:
-    return conn.execute(
-        select(func.count())
-        .select_from(model_versions)
-        .where(model_versions.c.model_pk == model_pk)
-    ).scalar_one()
+    return count_rows(conn, model_versions, model_versions.c.model_pk == model_pk)
 
 
 # --- weights -------------------------------------------------------------------------------

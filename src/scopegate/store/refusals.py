@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, select
 
 from scopegate.store.records import json_strings, row_reader
-from scopegate.store.rows import every, one
+from scopegate.store.rows import count_rows, every, one
 from scopegate.store.schema import refusals
 
 
@@ -106,7 +106,7 @@ def for_caller(conn: Connection, user_id: str, limit: int = 20) -> list[RefusalR
 def purge(conn: Connection, before: datetime, keep_at_most: int) -> int:
     """Drop records older than `before`, then the oldest beyond `keep_at_most`."""
     dropped = conn.execute(delete(refusals).where(refusals.c.at < before)).rowcount
-    count = conn.execute(select(func.count()).select_from(refusals)).scalar_one()
+    count = count_rows(conn, refusals)
     if count > keep_at_most:
         cutoff = conn.execute(
             select(refusals.c.at).order_by(refusals.c.at.desc()).offset(keep_at_most).limit(1)

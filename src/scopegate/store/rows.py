@@ -1,5 +1,5 @@
-"""How the table modules run their statements: one record or None, every record, whether a
-change found its row, a new row's key."""
+"""How the table modules run their statements: one record or None, every record, how many
+rows, whether a change found its row, a new row's key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Executable, Table, insert
+from sqlalchemy import Connection, Executable, Table, func, insert, select, update
+
+from scopegate.store.records import now
 
 R = TypeVar("R")
 
@@ -28,9 +30,20 @@ def every(conn: Connection, statement: Executable, read: Callable[[Any], R]) -> 
     return [read(row) for row in conn.execute(statement)]
 
 
+def count_rows(conn: Connection, table: Table, *conditions: Any) -> int:
+    """How many rows of `table` meet every condition."""
+    return conn.execute(select(func.count()).select_from(table).where(*conditions)).scalar_one()
+
+
 def touched(conn: Connection, statement: Executable) -> bool:
     """Whether an UPDATE or DELETE found a row (False: it was gone already)."""
     return conn.execute(statement).rowcount > 0
+
+
+def modify(conn: Connection, table: Table, pk: int, **values: Any) -> bool:
+    """Change the row of `table` whose `id` is `pk`, its `modified_at` now; whether it still
+    existed to be changed."""
+    return touched(conn, update(table).where(table.c.id == pk).values(**values, modified_at=now()))
 
 
 def insert_row(conn: Connection, table: Table, **values: Any) -> Any:
