@@ -9,8 +9,9 @@ the shapes of the organization methods' answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
@@ -19,6 +20,7 @@ from sqlalchemy import Connection
 from scopegate.auth.roles import OrgRole, TeamRole
 from scopegate.cli import output as out
 from scopegate.cli.common import Database, names, option, require_user, usage, with_database
+from scopegate.cli.option_groups import option_group
 from scopegate.contract.status import does_not_exist
 from scopegate.handlers.organizations import member_json, org_json, team_json
 from scopegate.services import organizations
@@ -66,6 +68,21 @@ def _changing(db: Database, org_id: str) -> Iterator[Connection]:
     with db.begin() as (_, conn):
         _require_org(conn, org_id)
         yield conn
+
+
+def _run(
+    db: Database,
+    operation: Callable[..., object],
+    org_id: str,
+    *args: object,
+    shown: dict[str, object],
+    text: str,
+) -> None:
+    """`operation(conn, org_id, *args, actor)` as the operator, in one transaction on an
+    existing organization; then `shown` (after the org id) for --json, else `text`."""
+    with _changing(db, org_id) as conn:
+        operation(conn, org_id, *args, cli_actor(org_id))
+    db.show({"org_id": org_id, **shown}, text)
 
 
 def _require_org(conn: Connection, org_id: str) -> None:
@@ -236,11 +253,14 @@ def members_set_role(
     db: Database,
 ) -> None:
     """Change a member's role; the last admin keeps theirs."""
-    with _changing(db, org_id) as conn:
-        organizations.set_role(conn, org_id, user_id, role.value, cli_actor(org_id))
-    db.show(
-        {"org_id": org_id, "user_id": user_id, "role": role.value},
-        f"{user_id} is now {role.value} in {org_id}.",
+    _run(
+        db,
+        organizations.set_role,
+        org_id,
+        user_id,
+        role.value,
+        shown={"user_id": user_id, "role": role.value},
+        text=f"{user_id} is now {role.value} in {org_id}.",
     )
 
 
@@ -248,82 +268,86 @@ def members_set_role(
 @with_database
 def members_remove(org_id: OrgArgument, user_id: MemberArgument, *, db: Database) -> None:
     """Remove a member from the organization and its teams; the last admin stays."""
-    with _changing(db, org_id) as conn:
-        organizations.remove_member(conn, org_id, user_id, cli_actor(org_id))
-    db.show(
-        {"org_id": org_id, "user_id": user_id, "removed": True},
-        f"Removed {user_id} from {org_id}.",
+    _run(
+        db,
+        organizations.remove_member,
+        org_id,
+        user_id,
+        shown={"user_id": user_id, "removed": True},
+        text=f"Removed {user_id} from {org_id}.",
     )
 
 
 # --- teams ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class TeamOptions:
+    """A team's --name, --role, --app and --member, as `teams create` and `teams patch`
+    take them (`@option_group("team", TeamOptions)`)."""
+
+    name: TeamNameOption = None
+    role: TeamRoleOption = None
+    app: TeamAppsOption = None
+    member: TeamMembersOption = None
+
+
+NO_TEAM_OPTIONS = TeamOptions()  # a placeholder: @option_group puts the options there
+
+
 def _save_team(
     db: Database,
     org_id: str,
     team_id: str,
+    team: TeamOptions,
     *,
     create: bool,
-    name: str | None,
-    role: TeamRole | None,
     app_ids: list[str] | None,
     user_ids: list[str] | None,
 ) -> None:
     """Create or change a team, then show it."""
     with _changing(db, org_id) as conn:
-        team = organizations.save_team(
+        saved = organizations.save_team(
             conn,
             org_id,
             team_id,
-            name=name,
-            role=role.value if role else None,
+            name=team.name,
+            role=team.role.value if team.role else None,
             app_ids=app_ids,
             user_ids=user_ids,
             create=create,
             actor=cli_actor(org_id),
         )
     db.show(
-        {"org_id": team.org_id, "team": team_json(team)},
-        f"{'Created' if create else 'Updated'} team {team.team_id} in {org_id}.",
-        _team_rows([team], ""),
+        {"org_id": saved.org_id, "team": team_json(saved)},
+        f"{'Created' if create else 'Updated'} team {saved.team_id} in {org_id}.",
+        _team_rows([saved], ""),
     )
 
 
 @teams_app.command("create")
 @with_database
+@option_group("team", TeamOptions)
 def teams_create(
     org_id: OrgArgument,
     team_id: TeamArgument,
-    name: TeamNameOption = None,
-    role: TeamRoleOption = None,
-    app: TeamAppsOption = None,
-    member: TeamMembersOption = None,
+    team: TeamOptions = NO_TEAM_OPTIONS,
     *,
     db: Database,
 ) -> None:
     """Create a team: its members reach its apps with the team's role."""
     _save_team(
-        db,
-        org_id,
-        team_id,
-        create=True,
-        name=name,
-        role=role,
-        app_ids=names(app),
-        user_ids=names(member),
+        db, org_id, team_id, team, create=True, app_ids=names(team.app), user_ids=names(team.member)
     )
 
 
 @teams_app.command("patch")
 @with_database
+@option_group("team", TeamOptions)
 def teams_patch(
     org_id: OrgArgument,
     team_id: TeamArgument,
-    name: TeamNameOption = None,
-    role: TeamRoleOption = None,
-    app: TeamAppsOption = None,
-    member: TeamMembersOption = None,
+    team: TeamOptions = NO_TEAM_OPTIONS,
     no_apps: Annotated[bool, typer.Option("--no-apps", help="Take every app away.")] = False,
     no_members: Annotated[
         bool, typer.Option("--no-members", help="Take every member away.")
@@ -333,17 +357,17 @@ def teams_patch(
 ) -> None:
     """Change a team: the fields given are overwritten (--app and --member replace the
     whole list), the others kept."""
+    app, member = team.app, team.member
     if (app and no_apps) or (member and no_members):
         usage("Give --app or --no-apps, --member or --no-members, not both.")
-    if name is None and role is None and not (app or member or no_apps or no_members):
+    if team.name is None and team.role is None and not (app or member or no_apps or no_members):
         usage("Nothing to change: give --name, --role, --app, --member, --no-apps or --no-members.")
     _save_team(
         db,
         org_id,
         team_id,
+        team,
         create=False,
-        name=name,
-        role=role,
         app_ids=[] if no_apps else (names(app) if app else None),
         user_ids=[] if no_members else (names(member) if member else None),
     )
@@ -353,9 +377,11 @@ def teams_patch(
 @with_database
 def teams_delete(org_id: OrgArgument, team_id: TeamArgument, *, db: Database) -> None:
     """Delete a team: its members keep what their organization role gives them."""
-    with _changing(db, org_id) as conn:
-        organizations.delete_team(conn, org_id, team_id, cli_actor(org_id))
-    db.show(
-        {"org_id": org_id, "id": team_id, "deleted": True},
-        f"Deleted team {team_id} of {org_id}.",
+    _run(
+        db,
+        organizations.delete_team,
+        org_id,
+        team_id,
+        shown={"id": team_id, "deleted": True},
+        text=f"Deleted team {team_id} of {org_id}.",
     )
