@@ -105,17 +105,17 @@ def members(conn: Connection, org_id: str) -> list[MemberRecord]:
     return every(conn, query.order_by(org_members.c.user_id), _member)
 
 
+# A team with each of its members and each of its apps: who reaches which app through it.
+_TEAM_ACCESS = teams.join(team_members, team_members.c.team_pk == teams.c.id).join(
+    team_apps, team_apps.c.team_pk == teams.c.id
+)
 # Built once: both run on every relation lookup (see relations.py).
 _ROLE_OF = select(org_members.c.role).where(
     org_members.c.org_id == bindparam("org_id"), org_members.c.user_id == bindparam("user_id")
 )
 _TEAM_ROLES_ON_APP = (
     select(teams.c.role)
-    .select_from(
-        teams.join(team_members, team_members.c.team_pk == teams.c.id).join(
-            team_apps, team_apps.c.team_pk == teams.c.id
-        )
-    )
+    .select_from(_TEAM_ACCESS)
     .where(
         team_members.c.user_id == bindparam("user_id"),
         team_apps.c.app_pk == bindparam("app_pk"),
@@ -242,11 +242,7 @@ def team_app_pks(conn: Connection, org_id: str, user_id: str) -> set[int]:
     """The apps of `org_id` that `user_id` reaches through teams."""
     rows = conn.execute(
         select(team_apps.c.app_pk)
-        .select_from(
-            teams.join(team_members, team_members.c.team_pk == teams.c.id).join(
-                team_apps, team_apps.c.team_pk == teams.c.id
-            )
-        )
+        .select_from(_TEAM_ACCESS)
         .where(teams.c.org_id == org_id, team_members.c.user_id == user_id)
     )
     return {r.app_pk for r in rows}
