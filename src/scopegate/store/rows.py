@@ -48,7 +48,9 @@ def modify(conn: Connection, table: Table, pk: int, **values: Any) -> bool:
 
 def insert_row(conn: Connection, table: Table, **values: Any) -> Any:
     """Insert one row; its primary key."""
-    return conn.execute(insert(table).values(**values)).inserted_primary_key[0]
+    key = conn.execute(insert(table).values(**values)).inserted_primary_key
+    assert key is not None  # None only for a many-row insert
+    return key[0]
 
 
 def insert_created(conn: Connection, table: Table, at: datetime, **values: Any) -> Any:
