@@ -4,6 +4,8 @@ within the change-log poll interval elsewhere."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from clarifai_grpc.grpc.api import resources_pb2
 
 from scopegate.context import RequestContext
@@ -39,18 +41,17 @@ def _owner(conn, app) -> resources_pb2.User:
     return resources_pb2.User(id=app.user_id, primary_email=owner.email if owner else "")
 
 
-def post_collaborators(ctx: RequestContext, request):
-    if not request.collaborators:
-        raise invalid_argument("Give at least one collaborator in 'collaborators'.")
+def _grant_each(ctx: RequestContext, request, grant: Callable[..., CollaboratorRecord]):
+    """Apply `grant(conn, app, collaborator, scopes=, endpoints=, names=, actor=)` to each
+    collaborator of the request in one transaction; answers the grants and the app's owner."""
     response = ctx.spec.output_type()
     with ctx.services.transaction() as conn:
         app = target_app(conn, ctx)
         for collaborator in request.collaborators:
-            named = collaborator.user
-            record = add_collaborator(
+            record = grant(
                 conn,
                 app,
-                find_person(conn, named.id, named.primary_email),
+                collaborator,
                 scopes=collaborator.scopes,
                 endpoints=collaborator.endpoints,
                 names=ctx.services.grant_names(),
@@ -59,6 +60,17 @@ def post_collaborators(ctx: RequestContext, request):
             response.collaborators.append(_message(record))
         response.app_owner.CopyFrom(_owner(conn, app))
     return response
+
+
+def post_collaborators(ctx: RequestContext, request):
+    if not request.collaborators:
+        raise invalid_argument("Give at least one collaborator in 'collaborators'.")
+
+    def add(conn, app, collaborator, **grant):
+        person = find_person(conn, collaborator.user.id, collaborator.user.primary_email)
+        return add_collaborator(conn, app, person, **grant)
+
+    return _grant_each(ctx, request, add)
 
 
 def list_collaborators(ctx: RequestContext, request):
@@ -73,22 +85,13 @@ def list_collaborators(ctx: RequestContext, request):
 def patch_collaborators(ctx: RequestContext, request):
     if request.action not in ("", "overwrite"):
         raise invalid_argument(f"Unsupported action '{request.action}': use 'overwrite'.")
-    response = ctx.spec.output_type()
-    with ctx.services.transaction() as conn:
-        app = target_app(conn, ctx)
-        for collaborator in request.collaborators:
-            updated = patch_collaborator(
-                conn,
-                app,
-                collaborator.id or collaborator.user.id or collaborator.user.primary_email,
-                scopes=collaborator.scopes,
-                endpoints=collaborator.endpoints,
-                names=ctx.services.grant_names(),
-                actor=ctx.actor(),
-            )
-            response.collaborators.append(_message(updated))
-        response.app_owner.CopyFrom(_owner(conn, app))
-    return response
+
+    def patch(conn, app, collaborator, **grant):
+        # Named by collaborator id, user id or email.
+        key = collaborator.id or collaborator.user.id or collaborator.user.primary_email
+        return patch_collaborator(conn, app, key, **grant)
+
+    return _grant_each(ctx, request, patch)
 
 
 def delete_collaborators(ctx: RequestContext, request):
