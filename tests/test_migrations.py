@@ -1,4 +1,5 @@
-"""Migrations: the quick up-to-date check agrees with Alembic, and skips it when it can."""
+"""Migrations: the quick up-to-date check agrees with Alembic, and skips it when it can; a
+migrated database is the schema store/schema.py describes."""
 
 from __future__ import annotations
 
