@@ -13,7 +13,7 @@ from scopegate.contract.status import invalid_argument
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import timestamp
 from scopegate.handlers.paging import offset_limit
-from scopegate.handlers.target_app import target_app
+from scopegate.handlers.target_app import reading_app, target_app
 from scopegate.services.collaborators import (
     add_collaborator,
     patch_collaborator,
@@ -75,8 +75,7 @@ def post_collaborators(ctx: RequestContext, request):
 
 def list_collaborators(ctx: RequestContext, request):
     offset, limit = offset_limit(request.page, request.per_page)
-    with ctx.services.engine.connect() as conn:
-        app = target_app(conn, ctx)
+    with reading_app(ctx) as (conn, app):
         found = collaborators.for_app(conn, app.pk, offset=offset, limit=limit)
         owner = _owner(conn, app)
     return ctx.spec.output_type(collaborators=[_message(c) for c in found], app_owner=owner)

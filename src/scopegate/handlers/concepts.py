@@ -11,11 +11,11 @@ from clarifai_grpc.grpc.api import resources_pb2
 from sqlalchemy.exc import IntegrityError
 
 from scopegate.context import RequestContext
-from scopegate.contract.status import ApiError, C, does_not_exist
+from scopegate.contract.status import ApiError, C
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import struct_dict, timestamp
 from scopegate.handlers.paging import offset_limit
-from scopegate.handlers.target_app import target_app
+from scopegate.handlers.target_app import app_item, reading_app, target_app
 from scopegate.store import concepts
 from scopegate.store.concepts import ConceptRecord
 from scopegate.store.records import AppRecord
@@ -129,18 +129,14 @@ def post_concepts(ctx: RequestContext, request):
 
 
 def get_concept(ctx: RequestContext, request):
-    with ctx.services.engine.connect() as conn:
-        app = target_app(conn, ctx)
-        record = concepts.get(conn, app.pk, request.concept_id) if request.concept_id else None
-    if record is None:
-        raise does_not_exist(f"Concept '{request.concept_id}' is not in this app.")
+    with reading_app(ctx) as (conn, app):
+        record = app_item(conn, app, concepts.get, "Concept", request.concept_id)
     return ctx.spec.output_type(concept=concept_message(record, app))
 
 
 def list_concepts(ctx: RequestContext, request):
     offset, limit = offset_limit(request.page, request.per_page)
-    with ctx.services.engine.connect() as conn:
-        app = target_app(conn, ctx)
+    with reading_app(ctx) as (conn, app):
         found = concepts.list_for_app(conn, app.pk, offset=offset, limit=limit)
     return ctx.spec.output_type(concepts=[concept_message(c, app) for c in found])
 
@@ -157,9 +153,7 @@ def patch_concepts(ctx: RequestContext, request):
     with ctx.services.engine.begin() as conn:
         app = target_app(conn, ctx)
         for patch in request.concepts:
-            record = concepts.get(conn, app.pk, patch.id) if patch.id else None
-            if record is None:
-                raise does_not_exist(f"Concept '{patch.id}' is not in this app.")
+            record = app_item(conn, app, concepts.get, "Concept", patch.id)
             metadata = _metadata(patch)
             concepts.set_fields(
                 conn,
@@ -184,8 +178,7 @@ def post_concepts_searches(ctx: RequestContext, request):
         raise concepts_invalid("Give the name to search for in concept_query.name.")
     pagination = request.pagination
     offset, limit = offset_limit(pagination.page, pagination.per_page)
-    with ctx.services.engine.connect() as conn:
-        app = target_app(conn, ctx)
+    with reading_app(ctx) as (conn, app):
         found = concepts.list_for_app(
             conn, app.pk, offset=offset, limit=limit, name_pattern=like_pattern(name)
         )

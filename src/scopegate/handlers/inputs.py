@@ -26,7 +26,7 @@ from scopegate.handlers.input_data import (
     validate_labels,
 )
 from scopegate.handlers.paging import offset_limit
-from scopegate.handlers.target_app import target_app
+from scopegate.handlers.target_app import app_item, reading_app, target_app
 from scopegate.media import images as media
 from scopegate.store import concepts, inputs
 from scopegate.store.inputs import ImageFacts
@@ -186,19 +186,15 @@ def post_inputs(ctx: RequestContext, request):
 
 
 def get_input(ctx: RequestContext, request):
-    with ctx.services.engine.connect() as conn:
-        app = target_app(conn, ctx)
-        record = inputs.get(conn, app.pk, request.input_id) if request.input_id else None
-    if record is None:
-        raise does_not_exist(f"Input '{request.input_id}' is not in this app.")
+    with reading_app(ctx) as (conn, app):
+        record = app_item(conn, app, inputs.get, "Input", request.input_id)
     return ctx.spec.output_type(input=input_message(record, app))
 
 
 def list_inputs(ctx: RequestContext, request):
     """Newest first; `ids` and `status.code` filter."""
     offset, limit = offset_limit(request.page, request.per_page)
-    with ctx.services.engine.connect() as conn:
-        app = target_app(conn, ctx)
+    with reading_app(ctx) as (conn, app):
         found = inputs.list_for_app(
             conn,
             app.pk,
@@ -228,9 +224,7 @@ def patch_inputs(ctx: RequestContext, request):
         with ctx.services.engine.begin() as conn:
             app = target_app(conn, ctx)
             for patch in request.inputs:
-                record = inputs.get(conn, app.pk, patch.id) if patch.id else None
-                if record is None:
-                    raise does_not_exist(f"Input '{patch.id}' is not in this app.")
+                record = app_item(conn, app, inputs.get, "Input", patch.id)
                 if patch.data.image.url or patch.data.image.base64:
                     raise invalid_argument("An input's image cannot be changed: post a new input.")
                 if patch.data.HasField("metadata"):

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
 from sqlalchemy import Connection
 
 from scopegate.context import RequestContext
 from scopegate.contract.status import does_not_exist
 from scopegate.store import apps
 from scopegate.store.records import AppRecord
+
+Item = TypeVar("Item")
 
 
 def target_app(conn: Connection, ctx: RequestContext) -> AppRecord:
@@ -16,3 +22,25 @@ def target_app(conn: Connection, ctx: RequestContext) -> AppRecord:
     if app is None:
         raise does_not_exist()
     return app
+
+
+@contextmanager
+def reading_app(ctx: RequestContext) -> Iterator[tuple[Connection, AppRecord]]:
+    """A connection for reading, and the app of `ctx.target` read through it."""
+    with ctx.services.engine.connect() as conn:
+        yield conn, target_app(conn, ctx)
+
+
+def app_item(
+    conn: Connection,
+    app: AppRecord,
+    get: Callable[[Connection, int, str], Item | None],
+    kind: str,
+    item_id: str,
+) -> Item:
+    """The `kind` (Concept, Input) `item_id` of `app`, as `get(conn, app.pk, item_id)` reads
+    it; a missing or unnamed one answers 11101 naming it."""
+    found = get(conn, app.pk, item_id) if item_id else None
+    if found is None:
+        raise does_not_exist(f"{kind} '{item_id}' is not in this app.")
+    return found
