@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from sqlalchemy import Connection
 
@@ -42,22 +42,28 @@ def model_type(model_type_id: str):
     return found
 
 
+class ModelText(TypedDict, total=False):
+    """A new model's texts, each "" unless given (a model without a name shows its id)."""
+
+    name: str
+    description: str
+    notes: str
+    output_info: str
+
+
 def create_model(
     conn: Connection,
     app: AppRecord,
     model_id: str,
     *,
     model_type_id: str,
-    name: str = "",
-    description: str = "",
-    notes: str = "",
-    output_info: str = "",
+    **text: Unpack[ModelText],
 ) -> ModelRecord:
     """A new model in `app`. A built-in type gets a trained version at once; a classifier
     waits for weights (`scopegate models register`). `output_info` is kept as given
     (protobuf JSON) and answered back."""
     validate_id("model id", model_id)
-    validate_model_name(name)
+    validate_model_name(text.get("name", ""))
     kind = model_type(model_type_id)
     if models.get(conn, app.pk, model_id) is not None:
         raise ApiError(
@@ -65,16 +71,7 @@ def create_model(
             "Invalid request",
             f"Model '{model_id}' already exists in app '{app.app_id}'.",
         )
-    pk = models.create(
-        conn,
-        app.pk,
-        model_id,
-        model_type_id=kind.id,
-        name=name,
-        description=description,
-        notes=notes,
-        output_info=output_info,
-    )
+    pk = models.create(conn, app.pk, model_id, model_type_id=kind.id, **text)
     if kind.builtin:
         models.create_version(
             conn, pk, new_version_id(), status_code=C.MODEL_TRAINED, description="Built in"
