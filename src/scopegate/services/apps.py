@@ -3,6 +3,8 @@ logged (`change_log`) so every process drops what it cached about the app and it
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 from sqlalchemy import Connection
 
 from scopegate.auth.tokens import SecretHasher
@@ -19,8 +21,6 @@ from scopegate.services.keys import issue_default_key
 from scopegate.store import apps, keys
 from scopegate.store.records import AppRecord
 
-PRIVATE = 10
-
 
 def app_target(app: AppRecord) -> str:
     """How the change log and the audit log name an app."""
@@ -32,16 +32,22 @@ def check_app_text(name: str, description: str) -> None:
     check_length("An app's description", description, MAX_DESCRIPTION_LENGTH)
 
 
+class AppFields(TypedDict, total=False):
+    """A new app's name and description ("" unless given) and visibility (private)."""
+
+    name: str
+    description: str
+    visibility: int
+
+
 def create_app(
     conn: Connection,
     hasher: SecretHasher,
     user_id: str,
     app_id: str,
     *,
-    name: str = "",
-    description: str = "",
-    visibility: int = PRIVATE,
     actor: Actor | None = None,
+    **fields: Unpack[AppFields],
 ) -> tuple[AppRecord, str]:
     """Create an app and its default app-specific API key (all scopes), audited (by default
     as the operator); returns the app and the key's secret, shown once.
@@ -51,10 +57,10 @@ def create_app(
     """
     actor = actor or cli_actor(user_id)
     validate_id("app id", app_id)
-    check_app_text(name, description)
+    check_app_text(fields.get("name", ""), fields.get("description", ""))
     if apps.get(conn, user_id, app_id):
         raise ApiError(C.CONN_INVALID_REQUEST, "Invalid request", f"App '{app_id}' already exists.")
-    app = apps.create(conn, user_id, app_id, name, description, visibility)
+    app = apps.create(conn, user_id, app_id, **fields)
     change_log.record(conn, "app", app_target(app))
     secret = issue_default_key(conn, hasher, user_id=user_id, app=app, actor=actor)
     actor.record(conn, "app.create", f"app:{app_target(app)}")
