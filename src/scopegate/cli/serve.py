@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -11,14 +12,18 @@ import typer
 
 from scopegate.cli import output as out
 from scopegate.cli.common import DatabaseUrl, DataDir, settings, usage
+from scopegate.cli.option_groups import option_group
 from scopegate.server.config import observability_settings
 from scopegate.store.database import SchemaMismatch
 
 
-def serve(
-    host: Annotated[str, typer.Option(envvar="SCOPEGATE_HOST")] = "127.0.0.1",
-    grpc_port: Annotated[int, typer.Option(envvar="SCOPEGATE_GRPC_PORT")] = 18080,
-    http_port: Annotated[int, typer.Option(envvar="SCOPEGATE_HTTP_PORT")] = 8000,
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """Where `serve` listens: the options named as the settings they give."""
+
+    host: Annotated[str, typer.Option(envvar="SCOPEGATE_HOST")] = "127.0.0.1"
+    grpc_port: Annotated[int, typer.Option(envvar="SCOPEGATE_GRPC_PORT")] = 18080
+    http_port: Annotated[int, typer.Option(envvar="SCOPEGATE_HTTP_PORT")] = 8000
     port: Annotated[
         int | None,
         typer.Option(
@@ -26,7 +31,67 @@ def serve(
             help="Serve gRPC and HTTP (REST, the portal) on this one port, chosen per "
             "connection, instead of --grpc-port and --http-port.",
         ),
-    ] = None,
+    ] = None
+
+
+DEFAULT_LISTENING = Listening()  # a placeholder: @option_group puts the options there
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamOptions:
+    """The --upstream* options: where and how methods are forwarded (`_upstream`)."""
+
+    upstream: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream",
+            help="HOST:PORT of a gRPC server implementing clarifai.api.V2: every method without "
+            "a local handler is forwarded there after authorization (SCOPEGATE_UPSTREAM).",
+        ),
+    ] = None
+    upstream_tls: Annotated[
+        bool, typer.Option("--upstream-tls", help="Speak TLS to the upstream.")
+    ] = False
+    upstream_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--upstream-ca",
+            help="PEM roots the upstream's certificate must chain to (implies --upstream-tls).",
+        ),
+    ] = None
+    upstream_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--upstream-timeout",
+            help="Seconds a forwarded call may take (default 30; a client's deadline, if "
+            "nearer, wins).",
+        ),
+    ] = None
+    upstream_method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upstream-method",
+            help="Also forward this method although served here (repeatable; fnmatch "
+            "patterns, e.g. 'PostModelOutputs').",
+        ),
+    ] = None
+    upstream_assertion: Annotated[
+        bool,
+        typer.Option(
+            "--upstream-assertion",
+            help="Sign each forwarded call's identity (x-scopegate-assertion, EdDSA JWT); "
+            "public keys at /.well-known/jwks.json.",
+        ),
+    ] = False
+
+
+NO_UPSTREAM = UpstreamOptions()  # a placeholder: @option_group puts the options there
+
+
+@option_group("forwarding", UpstreamOptions)
+@option_group("listen", Listening)
+def serve(
+    listen: Listening = DEFAULT_LISTENING,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     tls_cert: Annotated[
@@ -96,48 +161,7 @@ def serve(
             help="DEBUG, INFO (default: the access log is INFO), WARNING, ERROR.",
         ),
     ] = None,
-    upstream: Annotated[
-        str | None,
-        typer.Option(
-            "--upstream",
-            help="HOST:PORT of a gRPC server implementing clarifai.api.V2: every method without "
-            "a local handler is forwarded there after authorization (SCOPEGATE_UPSTREAM).",
-        ),
-    ] = None,
-    upstream_tls: Annotated[
-        bool, typer.Option("--upstream-tls", help="Speak TLS to the upstream.")
-    ] = False,
-    upstream_ca: Annotated[
-        Path | None,
-        typer.Option(
-            "--upstream-ca",
-            help="PEM roots the upstream's certificate must chain to (implies --upstream-tls).",
-        ),
-    ] = None,
-    upstream_timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--upstream-timeout",
-            help="Seconds a forwarded call may take (default 30; a client's deadline, if "
-            "nearer, wins).",
-        ),
-    ] = None,
-    upstream_method: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--upstream-method",
-            help="Also forward this method although served here (repeatable; fnmatch "
-            "patterns, e.g. 'PostModelOutputs').",
-        ),
-    ] = None,
-    upstream_assertion: Annotated[
-        bool,
-        typer.Option(
-            "--upstream-assertion",
-            help="Sign each forwarded call's identity (x-scopegate-assertion, EdDSA JWT); "
-            "public keys at /.well-known/jwks.json.",
-        ),
-    ] = False,
+    forwarding: UpstreamOptions = NO_UPSTREAM,
     no_migrate: Annotated[
         bool,
         typer.Option(
@@ -174,22 +198,12 @@ def serve(
     config = settings(
         data_dir,
         database_url,
-        host=host,
-        grpc_port=grpc_port,
-        http_port=http_port,
-        port=port,
+        **asdict(listen),
         tls_cert=tls_cert,
         tls_key=tls_key,
         trusted_proxies=trusted_proxy or (),
         migrate=not no_migrate,
-        upstream=_upstream(
-            upstream,
-            upstream_tls,
-            upstream_ca,
-            upstream_timeout,
-            upstream_method,
-            upstream_assertion,
-        ),
+        upstream=_upstream(forwarding),
         observability=observing,
         redis_url=redis_url,
         limits_on_store_failure=limits_on_store_failure,
@@ -219,24 +233,17 @@ def _announce(line: str) -> None:
     sys.stdout.flush()
 
 
-def _upstream(
-    address: str | None,
-    tls: bool,
-    ca_file: Path | None,
-    timeout: float | None,
-    methods: list[str] | None,
-    assertion: bool,
-):
+def _upstream(options: UpstreamOptions):
     from scopegate.server.config import upstream_settings
 
     try:
         return upstream_settings(
-            address,
-            tls=tls,
-            ca_file=ca_file,
-            timeout=timeout,
-            methods=methods or (),
-            assertion=assertion,
+            options.upstream,
+            tls=options.upstream_tls,
+            ca_file=options.upstream_ca,
+            timeout=options.upstream_timeout,
+            methods=options.upstream_method or (),
+            assertion=options.upstream_assertion,
         )
     except ValueError as exc:
         usage(str(exc))
