@@ -30,6 +30,9 @@ KINDS = {
     "noauth": "/v2/status_codes/10000",
     "collaborator": "/v2/users/owner/apps/private/myscopes",
     "public": "/v2/users/owner/apps/public/workflows/general",
+    # Issue 17's pair: the same method with the caller's own PAT and with an app key.
+    "pat": "/v2/myscopes",
+    "appkey": "/v2/myscopes",
 }
 
 
@@ -50,7 +53,13 @@ def _measure_in_this_process(kind: str, waves: int) -> None:
         services = open_services(data_dir)
         users = {name: sign_up(services, name) for name in ("owner", "guest", "stranger")}
         app = _build_app(services)
-        secret = users["stranger"] if kind == "public" else users["guest"]
+        from scopegate.services.apps import create_app
+
+        with services.engine.begin() as conn:
+            _keyed, app_key = create_app(conn, services.hasher, "owner", "keyed")
+        secret = {"public": users["stranger"], "pat": users["owner"], "appkey": app_key}.get(
+            kind, users["guest"]
+        )
 
         async def main() -> None:
             for path, body in (
