@@ -17,8 +17,9 @@ catalog, empty and filled at random.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
+from typing import Any
 
 from clarifai_grpc.channel.custom_converters.custom_dict_to_message import _CustomParser
 from clarifai_grpc.channel.custom_converters.custom_message_to_dict import _CustomPrinter
@@ -28,8 +29,21 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 
-@cache
-def _shown_if_empty(descriptor: Descriptor) -> tuple[tuple[str, FieldDescriptor], ...]:
+class _Memo(dict):
+    """`memo[key]` is `compute(key)`, worked out on first use. Cheaper per hit than
+    `functools.cache`, which builds, hashes and compares a tuple key on every call: these
+    lookups run for every field of every message an answer prints."""
+
+    def __init__(self, compute: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self._compute(key)
+        return value
+
+
+def _shown_if_empty_fields(descriptor: Descriptor) -> tuple[tuple[str, FieldDescriptor], ...]:
     """The fields `_CustomPrinter` adds when empty: marked, not a singular message, not in
     a oneof."""
     shown = []
@@ -45,6 +59,9 @@ def _shown_if_empty(descriptor: Descriptor) -> tuple[tuple[str, FieldDescriptor]
     return tuple(shown)
 
 
+_shown_if_empty = _Memo(_shown_if_empty_fields)
+
+
 @cache
 def _default_floats(descriptor: Descriptor) -> tuple[tuple[str, float], ...]:
     defaults = []
@@ -55,8 +72,11 @@ def _default_floats(descriptor: Descriptor) -> tuple[tuple[str, float], ...]:
     return tuple(defaults)
 
 
-# How a field's value becomes JSON, worked out once per field (see `_Printer`).
-_AS_IS, _MESSAGE, _CONVERTED, _OFFICIAL = range(4)
+# How a field's value becomes JSON, worked out once per field (see `_Printer`): as it is, a
+# message printed by the fast path here, one printed by the official code (well-known
+# types, wrappers), converted by the official code value by value, or the whole message by
+# the official code (maps, extensions).
+_AS_IS, _MESSAGE, _SPECIAL_MESSAGE, _CONVERTED, _OFFICIAL = range(5)
 # Values the official `_FieldToJsonObject` returns unchanged when enums are written as
 # numbers: enums, bools, 32-bit integers, strings (bytes are base64, 64-bit integers strings,
 # floats special-cased).
@@ -70,13 +90,12 @@ _UNCHANGED = frozenset(
 )
 
 
-@cache
-def _field_plan(field: FieldDescriptor) -> tuple[str, int, bool]:
+def _plan_field(field: FieldDescriptor) -> tuple[str, int, bool]:
     """(JSON name, how its value converts, whether it is repeated)."""
     if field.is_extension or json_format._IsMapEntry(field):
         kind = _OFFICIAL
     elif field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-        kind = _MESSAGE
+        kind = _MESSAGE if _is_regular_message(field.message_type) else _SPECIAL_MESSAGE
     elif field.cpp_type in _UNCHANGED or (
         field.cpp_type == FieldDescriptor.CPPTYPE_STRING
         and field.type != FieldDescriptor.TYPE_BYTES
@@ -87,8 +106,7 @@ def _field_plan(field: FieldDescriptor) -> tuple[str, int, bool]:
     return field.name, kind, field.is_repeated
 
 
-@cache
-def _is_regular(descriptor: Descriptor) -> bool:
+def _is_regular_message(descriptor: Descriptor) -> bool:
     """Neither a wrapper nor another well-known type with its own JSON form."""
     return (
         not json_format._IsWrapperMessage(descriptor)
@@ -96,23 +114,33 @@ def _is_regular(descriptor: Descriptor) -> bool:
     )
 
 
+_field_plan = _Memo(_plan_field)
+_is_regular = _Memo(_is_regular_message)
+
+
 class _Printer(_CustomPrinter):
     """The official printer's answers, with its per-field decisions made once per field
     rather than on every value: most of a small response's cost otherwise."""
 
     def _MessageToJsonObject(self, message):
-        if _is_regular(message.DESCRIPTOR):
+        if _is_regular[message.DESCRIPTOR]:
             return self._RegularMessageToJsonObject(message, {})
         return super()._MessageToJsonObject(message)
 
     def _RegularMessageToJsonObject(self, message, js):
+        plans = _field_plan
         try:
             for field, value in message.ListFields():
-                name, kind, repeated = _field_plan(field)
+                name, kind, repeated = plans[field]
                 if kind == _AS_IS:
                     # A slice copies in C; list() iterates until an IndexError, 3x slower.
                     js[name] = value[:] if repeated else value
-                elif kind == _MESSAGE:
+                elif kind == _MESSAGE:  # straight here: one Python frame less per message
+                    convert = self._RegularMessageToJsonObject
+                    js[name] = (
+                        [convert(item, {}) for item in value] if repeated else convert(value, {})
+                    )
+                elif kind == _SPECIAL_MESSAGE:
                     convert = self._MessageToJsonObject
                     js[name] = [convert(item) for item in value] if repeated else convert(value)
                 elif kind == _CONVERTED:
@@ -130,7 +158,7 @@ class _Printer(_CustomPrinter):
             raise json_format.SerializeToJsonError(
                 f"Failed to serialize {field.name} field: {e}."
             ) from e
-        for name, field in _shown_if_empty(message.DESCRIPTOR):
+        for name, field in _shown_if_empty[message.DESCRIPTOR]:
             if name in js:
                 continue
             if json_format._IsMapEntry(field):
