@@ -220,29 +220,27 @@ def create_key(
     return _stored(conn, key["user_id"], public_id), secret
 
 
+class KeyChanges(TypedDict):
+    """A key's mutable fields, all overwritten by `patch_key`."""
+
+    description: str
+    scopes: Iterable[str]
+    endpoints: Iterable[str]
+    expires_at: datetime | None
+
+
 def patch_key(
     conn: Connection,
     record: KeyRecord,
     *,
-    description: str,
-    scopes: Iterable[str],
-    endpoints: Iterable[str],
-    expires_at: datetime | None,
     actor: Actor,
     details: str = "",
+    **changes: Unpack[KeyChanges],
 ) -> KeyRecord:
     """Overwrite a key's mutable fields."""
-    check_length("A key's description", description, MAX_DESCRIPTION_LENGTH)
-    updated = keys.update(
-        conn,
-        record.pk,
-        description=description,
-        scopes=scopes,
-        endpoints=endpoints,
-        expires_at=expires_at,
-    )
-    if not updated:  # deleted by a concurrent request since the caller found it
-        raise does_not_exist("No such key.")
+    check_length("A key's description", changes["description"], MAX_DESCRIPTION_LENGTH)
+    if not keys.update(conn, record.pk, **changes):
+        raise does_not_exist("No such key.")  # deleted by a concurrent request since found
     change_log.record(conn, "key", record.public_id)
     actor.record(conn, "key.patch", f"key:{record.public_id}", details)
     return _stored(conn, record.user_id, record.public_id)
