@@ -132,7 +132,9 @@ def _record(
     peer: str,
 ) -> RefusalRecord:
     code, description, details = status
-    facts = explanations.explain(spec, stage, code, details, principal, user_id, app_id)
+    facts = explanations.explain(
+        explanations.Refused(spec, stage, code, details, principal, user_id, app_id)
+    )
     return RefusalRecord(
         request_id=request_id,
         at=datetime.fromtimestamp(at, UTC),

@@ -66,15 +66,22 @@ class Facts:
     missing: tuple[str, ...]
 
 
-def explain(
-    spec: MethodSpec,
-    stage: str,
-    code: int,
-    details: str,
-    principal: Principal | None,
-    target_user: str,
-    target_app: str,
-) -> Facts:
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A refusal as the dispatcher saw it: the method, the stage that refused, the status,
+    the caller (None before authentication) and the target the request named."""
+
+    spec: MethodSpec
+    stage: str
+    code: int
+    details: str
+    principal: Principal | None
+    target_user: str
+    target_app: str
+
+
+def explain(refused: Refused) -> Facts:
+    spec, principal = refused.spec, refused.principal
     required = tuple(sorted(spec.scopes))
     held: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
@@ -82,23 +89,20 @@ def explain(
         held = tuple(sorted(principal.scopes))
         if spec.full_name not in principal.endpoints:
             missing = tuple(sorted(scopes.missing(spec.scopes, principal.scopes)))
-    layer = _layer(spec, stage, code, details, principal, target_user, target_app, missing)
+    layer = _layer(refused, missing)
     if layer == GRANT:
         # The credential lacks nothing: what the refusal names is what the grant lacks.
-        missing = tuple(sorted(n for n in details.partition(_LACKS)[2].split(", ") if n))
+        missing = tuple(sorted(n for n in refused.details.partition(_LACKS)[2].split(", ") if n))
     return Facts(layer, required, held, missing)
 
 
-def _layer(
-    spec: MethodSpec,
-    stage: str,
-    code: int,
-    details: str,
-    principal: Principal | None,
-    target_user: str,
-    target_app: str,
-    missing: tuple[str, ...],
-) -> str:
+def _layer(refused: Refused, missing: tuple[str, ...]) -> str:
+    stage, code, details, principal = (
+        refused.stage,
+        refused.code,
+        refused.details,
+        refused.principal,
+    )
     if stage == "limits":
         return LIMITS
     if stage == "policy":
@@ -116,7 +120,7 @@ def _layer(
     if code == C.CONN_DOES_NOT_EXIST:
         resources = principal.resources
         if resources is not None and not resources.covers(
-            target_user, "" if spec.account_level else target_app
+            refused.target_user, "" if refused.spec.account_level else refused.target_app
         ):
             return FINE_GRAINED
         return NAMED_RESOURCE if stage == "handler" else RELATION
