@@ -19,10 +19,28 @@ pytest_plugins = ("tests.support.in_process", "tests.support.portal_fixtures")
 # Started first: the schemathesis run takes minutes on its own (its two subprocesses fill
 # both cores), and collected last it kept one worker busy long after the other was done.
 LONGEST_FIRST = frozenset({"tests/test_openapi.py::test_schemathesis_with_a_pat_and_with_none"})
+# Then the files that take longest (pytest's --durations in CI), so that the two workers
+# finish together; the rest in collection order. xdist keeps this order of files because
+# pyproject.toml passes --no-loadscope-reorder (by default it orders files by their number
+# of tests, which put the schemathesis file, four tests, last).
+SLOWEST_FILES = (
+    "tests/test_openapi.py",
+    "tests/test_cli_orgs.py",
+    "tests/test_authorization_matrix.py",
+    "tests/test_cli_admin.py",
+    "tests/test_lifecycle.py",
+    "tests/test_portal.py",
+)
+
+
+def _start_rank(item: pytest.Item) -> tuple[int, bool]:
+    path = item.nodeid.partition("::")[0]
+    rank = SLOWEST_FILES.index(path) if path in SLOWEST_FILES else len(SLOWEST_FILES)
+    return rank, item.nodeid not in LONGEST_FIRST
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.nodeid not in LONGEST_FIRST)  # stable: the rest in order
+    items.sort(key=_start_rank)  # stable: the rest in order
 
 
 @pytest.fixture(scope="session")
