@@ -48,25 +48,9 @@ def _limited_pat(server, user_id: str, body: dict) -> str:
 def _limited_key(server, user_id: str, body: dict) -> tuple[str, str]:
     """(secret, public id) of a second PAT of `user_id` with `body` as its limits (set
     through the service)."""
-    from scopegate.auth.limits import from_document
-    from scopegate.auth.principal import CredentialKind
-    from scopegate.services import keys, limits
-    from scopegate.services.audit import cli_actor
+    from tests.support.limits import new_key
 
-    engine, hasher = server._accounts()
-    with engine.begin() as conn:
-        record, secret = keys.create_key(
-            conn,
-            hasher,
-            kind=CredentialKind.PAT,
-            user_id=user_id,
-            app=None,
-            description="limited",
-            scopes={"All"},
-            actor=cli_actor(user_id),
-        )
-        limits.set_key_limits(conn, record, from_document(body), actor=cli_actor(user_id))
-    return secret, record.public_id
+    return new_key(server, user_id, limits=body)
 
 
 def _compare(label, server, free, limited, duration, pairs, results, details) -> None:

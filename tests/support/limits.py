@@ -12,10 +12,15 @@ from tests.support.clients import make_stub
 from tests.support.server_process import ServerProcess
 
 
-def new_key(server: ServerProcess, user_id: str, **kwargs) -> tuple[str, str]:
-    """(secret, public id) of a new PAT of `user_id` with scope All."""
+def new_key(
+    server: ServerProcess, user_id: str, limits: dict | None = None, **kwargs
+) -> tuple[str, str]:
+    """(secret, public id) of a new PAT of `user_id` with scope All, and `limits` (the
+    extension's document) set through the service when given."""
+    from scopegate.auth.limits import from_document
     from scopegate.auth.principal import CredentialKind
     from scopegate.services import keys
+    from scopegate.services import limits as key_limits
     from scopegate.services.audit import cli_actor
 
     engine, hasher = server._accounts()
@@ -31,6 +36,8 @@ def new_key(server: ServerProcess, user_id: str, **kwargs) -> tuple[str, str]:
             actor=cli_actor(user_id),
             **kwargs,
         )
+        if limits is not None:
+            key_limits.set_key_limits(conn, record, from_document(limits), actor=cli_actor(user_id))
     return secret, record.public_id
 
 
