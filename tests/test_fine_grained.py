@@ -60,6 +60,14 @@ def _resources_path(key_id: str, user: str = "me") -> str:
     return f"/scopegate/v1/users/{user}/keys/{key_id}/resources"
 
 
+def _newest_key_id(client, pat: str) -> str:
+    """The public id of the newest key of the PAT's user (ListKeys lists newest first)."""
+    listed = client.stub.ListKeys(
+        service_pb2.ListKeysRequest(user_app_id=me()), metadata=client.auth(pat)
+    )
+    return ok(listed).keys[0].id
+
+
 def test_limited_pat_reaches_its_apps_only_and_answers_as_a_stranger(server, client: Client, user):
     owner, owner_pat = user
     mine, other = _app(client, owner_pat), _app(client, owner_pat)
@@ -116,15 +124,7 @@ def test_limits_are_shown_set_and_narrowed_at_once(server, client: Client, user)
     )
     secret = created.keys[0].id
     assert list(created.keys[0].apps) == []
-    public_id = (
-        ok(
-            client.stub.ListKeys(
-                service_pb2.ListKeysRequest(user_app_id=me()), metadata=client.auth(owner_pat)
-            )
-        )
-        .keys[0]
-        .id
-    )  # newest first
+    public_id = _newest_key_id(client, owner_pat)
     status, body = rest(server, "GET", _resources_path(public_id), owner_pat)
     assert status == 200 and body["resources"] is None, body
 
@@ -204,15 +204,7 @@ def test_only_ones_own_and_ones_organizations_resources_can_be_named(server, cli
     not_member = _limited_pat(client, guest_pat, [R.App(user_id=owner, id="*")])
     assert not_member.status.code == codes.CONN_INVALID_REQUEST
     # A body naming another user's app on PUT .../resources: refused alike.
-    guest_key = (
-        ok(
-            client.stub.ListKeys(
-                service_pb2.ListKeysRequest(user_app_id=me()), metadata=client.auth(guest_pat)
-            )
-        )
-        .keys[0]
-        .id
-    )
+    guest_key = _newest_key_id(client, guest_pat)
     status, body = rest(
         server, "PUT", _resources_path(guest_key), guest_pat, {"apps": [f"{owner}/{shared}"]}
     )
