@@ -1,8 +1,4 @@
-"""initial schema
-
-Revision ID: 0001
-Revises:
-"""
+"""initial schema"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -11,8 +7,6 @@ from scopegate.store.migrations.columns import cascade, created_and_modified, se
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,4 @@
-"""collaborators
-
-Revision ID: 0002
-Revises: 0001
-"""
+"""collaborators"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -11,8 +7,6 @@ from scopegate.store.migrations.columns import cascade, created_and_modified, se
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

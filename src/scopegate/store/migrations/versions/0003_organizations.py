@@ -1,8 +1,4 @@
-"""organizations and teams
-
-Revision ID: 0003
-Revises: 0002
-"""
+"""organizations and teams"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -11,8 +7,6 @@ from scopegate.store.migrations.columns import cascade, serial_id, timestamp
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,4 @@
-"""concepts, inputs and their labels
-
-Revision ID: 0004
-Revises: 0003
-"""
+"""concepts, inputs and their labels"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -11,8 +7,6 @@ from scopegate.store.migrations.columns import cascade, created_and_modified, se
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,4 @@
-"""models, model versions and registered weights
-
-Revision ID: 0005
-Revises: 0003
-"""
+"""models, model versions and registered weights"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -11,8 +7,6 @@ from scopegate.store.migrations.columns import cascade, created_and_modified, se
 
 revision = "0005"
 down_revision = "0003"  # beside 0004 (inputs): the server upgrades to all heads
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,16 +1,10 @@
-"""input concepts keep the order they were given
-
-Revision ID: 0006
-Revises: 0004
-"""
+"""input concepts keep the order they were given"""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
 down_revision = "0004"  # inputs' branch; beside 0005 (models)
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,4 @@
-"""models keep the output_info given to PostModels, and answer to alias ids
-
-Revision ID: 0007
-Revises: 0005
-"""
+"""models keep the output_info given to PostModels, and answer to alias ids"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -11,8 +7,6 @@ from scopegate.store.migrations.columns import cascade
 
 revision = "0007"
 down_revision = "0005"  # models' branch; beside 0006 (input concept order)
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

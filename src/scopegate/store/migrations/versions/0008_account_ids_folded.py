@@ -1,8 +1,4 @@
-"""one account per id whatever its letter case
-
-Revision ID: 0008
-Revises: 0003
-"""
+"""one account per id whatever its letter case"""
 
 import logging
 
@@ -11,8 +7,6 @@ from alembic import op
 
 revision = "0008"
 down_revision = "0003"  # accounts' branch (users and organizations share the id space)
-branch_labels = None
-depends_on = None
 
 log = logging.getLogger("alembic.runtime.migration")
 INDEX = "ux_users_user_id_folded"

@@ -1,8 +1,4 @@
-"""per-key rate limits, usage quotas and address allowlists; per-user rates
-
-Revision ID: 0009
-Revises: 0003
-"""
+"""per-key rate limits, usage quotas and address allowlists; per-user rates"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -11,8 +7,6 @@ from scopegate.store.migrations.columns import cascade
 
 revision = "0009"
 down_revision = "0003"  # a branch of its own: limits hang off keys and users only
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,16 +1,10 @@
-"""usage analytics: requests counted per hour by credential, app, method and outcome
-
-Revision ID: 0010
-Revises: 0001
-"""
+"""usage analytics: requests counted per hour by credential, app, method and outcome"""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
 down_revision = "0001"  # an independent branch: the tables depend on nothing else
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

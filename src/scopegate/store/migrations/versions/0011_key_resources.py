@@ -1,16 +1,10 @@
-"""fine-grained PATs: the apps and organizations a key is limited to
-
-Revision ID: 0011
-Revises: 0003
-"""
+"""fine-grained PATs: the apps and organizations a key is limited to"""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
 down_revision = "0003"  # credential governance's branch (keys exist since 0001)
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,6 @@
 """credential governance: leaked secrets (what secret-scanning reports revoked, for their
 owners to see), refusal records (why requests were refused, by request id), organization
 token policies and admins' decisions on members' tokens
-
-Revision ID: 0012
-Revises: 0011
 """
 
 import sqlalchemy as sa
@@ -13,8 +10,6 @@ from scopegate.store.migrations.columns import cascade, serial_id, timestamp
 
 revision = "0012"
 down_revision = "0011"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
