@@ -8,6 +8,7 @@ the client's; their deadline is the nearer of `--upstream-timeout` and the clien
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from contextvars import ContextVar
@@ -27,53 +28,51 @@ MAX_MESSAGE_BYTES = 128 * 1024 * 1024  # as the gRPC transport accepts (transpor
 Metadata = list[tuple[str, str]]
 
 
-def unavailable(spec: MethodSpec) -> ApiError:
-    # Never the channel's own text: it names the upstream's address.
-    return ApiError(
+# What a failed upstream call answers, by its gRPC status: the Clarifai code, the description,
+# what the service that answers the method did, the HTTP status. Never the channel's own
+# text: it names the upstream's address.
+_FAILURES = {
+    grpc.StatusCode.UNAVAILABLE: (
         C.RPC_SERVER_UNAVAILABLE,
         "Service unavailable",
-        f"The service that answers {spec.name} cannot be reached; try again later.",
-        http_status=503,
-    )
+        "cannot be reached; try again later.",
+        503,
+    ),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (
+        C.RPC_REQUEST_TIMEOUT,
+        "Request timed out",
+        "did not answer in time.",
+        504,
+    ),
+    grpc.StatusCode.CANCELLED: (C.RPC_CANCELED, "Request canceled", "canceled the call.", 503),
+}
+_OTHER_FAILURE = (C.FAILURE, "Upstream failure", "failed (gRPC status {status}).", 502)
+
+
+def _failure(spec: MethodSpec, status: grpc.StatusCode) -> ApiError:
+    code, description, outcome, http_status = _FAILURES.get(status, _OTHER_FAILURE)
+    details = f"The service that answers {spec.name} {outcome.format(status=status.name)}"
+    return ApiError(code, description, details, http_status=http_status)
 
 
 def timed_out(spec: MethodSpec) -> ApiError:
-    return ApiError(
-        C.RPC_REQUEST_TIMEOUT,
-        "Request timed out",
-        f"The service that answers {spec.name} did not answer in time.",
-        http_status=504,
-    )
+    return _failure(spec, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 def upstream_failed(spec: MethodSpec, error: grpc.aio.AioRpcError) -> ApiError:
     """The status a failed upstream call answers with; its own details are logged, not
     answered (they may name internal hosts)."""
-    code = error.code()
-    if code is grpc.StatusCode.UNAVAILABLE:
-        return unavailable(spec)
-    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-        return timed_out(spec)
-    if code is grpc.StatusCode.UNIMPLEMENTED:
+    status = error.code()
+    if status in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return _failure(spec, status)
+    if status is grpc.StatusCode.UNIMPLEMENTED:
         return ApiError(
             C.NOT_IMPLEMENTED,
             "Not implemented",
             f"The service behind scopegate does not implement {spec.full_name}.",
         )
-    log.warning("upstream %s failed: %s %s", spec.name, code.name, error.details())
-    if code is grpc.StatusCode.CANCELLED:
-        return ApiError(
-            C.RPC_CANCELED,
-            "Request canceled",
-            f"The service that answers {spec.name} canceled the call.",
-            http_status=503,
-        )
-    return ApiError(
-        C.FAILURE,
-        "Upstream failure",
-        f"The service that answers {spec.name} failed (gRPC status {code.name}).",
-        http_status=502,
-    )
+    log.warning("upstream %s failed: %s %s", spec.name, status.name, error.details())
+    return _failure(spec, status)
 
 
 class Upstream:
@@ -93,9 +92,9 @@ class Upstream:
         else:
             self.channel = grpc.aio.insecure_channel(settings.address, options)
         # Multi-callables by method path, made once: bytes in, bytes out.
-        self._unary: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
-        self._unary_stream: dict[str, grpc.aio.UnaryStreamMultiCallable] = {}
-        self._stream_stream: dict[str, grpc.aio.StreamStreamMultiCallable] = {}
+        self.unary = functools.cache(self.channel.unary_unary)
+        self.unary_stream = functools.cache(self.channel.unary_stream)
+        self.stream_stream = functools.cache(self.channel.stream_stream)
 
     def timeout(self, spec: MethodSpec, deadline: float | None = None) -> float:
         """Seconds the call may take: the nearer of the configured bound and the client's
@@ -108,24 +107,6 @@ class Upstream:
             if timeout <= 0:
                 raise timed_out(spec)
         return timeout
-
-    def unary(self, path: str) -> grpc.aio.UnaryUnaryMultiCallable:
-        call = self._unary.get(path)
-        if call is None:
-            call = self._unary[path] = self.channel.unary_unary(path)
-        return call
-
-    def unary_stream(self, path: str) -> grpc.aio.UnaryStreamMultiCallable:
-        call = self._unary_stream.get(path)
-        if call is None:
-            call = self._unary_stream[path] = self.channel.unary_stream(path)
-        return call
-
-    def stream_stream(self, path: str) -> grpc.aio.StreamStreamMultiCallable:
-        call = self._stream_stream.get(path)
-        if call is None:
-            call = self._stream_stream[path] = self.channel.stream_stream(path)
-        return call
 
     async def close(self) -> None:
         await self.channel.close()
