@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.schema import SchemaItem
 
 metadata = MetaData()
 
@@ -54,6 +55,23 @@ def _created_and_modified() -> tuple[Column, Column]:
     return _timestamp("created_at"), _timestamp("modified_at")
 
 
+def _named_within(name: str, owner: Column, item_id: Column, *columns: SchemaItem) -> Table:
+    """A table whose rows belong to an `owner` (an account or a row) and are named by an
+    `item_id` unique within it, as concepts by `concept_id` within their app (`app_pk`).
+    The unique constraint is named uq_<table>_<owner>_<item>: uq_concepts_app_concept."""
+    owner_stem, item_stem = (column.name.rsplit("_", 1)[0] for column in (owner, item_id))
+    unique_name = f"uq_{name}_{owner_stem}_{item_stem}"
+    return Table(
+        name,
+        metadata,
+        _serial_id(),
+        owner,
+        item_id,
+        *columns,
+        UniqueConstraint(owner.name, item_id.name, name=unique_name),
+    )
+
+
 users = Table(
     "users",
     metadata,
@@ -68,17 +86,14 @@ users = Table(
     Column("kind", String(16), nullable=False, server_default="user"),
 )
 
-apps = Table(
+apps = _named_within(
     "apps",
-    metadata,
-    _serial_id(),
     _account("user_id", nullable=False),
     Column("app_id", String(ID_LENGTH), nullable=False),
     Column("name", String(255), nullable=False, server_default=""),
     Column("description", Text, nullable=False, server_default=""),
     Column("visibility", Integer, nullable=False, server_default="10"),
     *_created_and_modified(),
-    UniqueConstraint("user_id", "app_id", name="uq_apps_user_app"),
 )
 
 keys = Table(
@@ -208,16 +223,13 @@ org_members = Table(
 )
 
 # A team gives its members access, with the team's role, to chosen apps of its organization.
-teams = Table(
+teams = _named_within(
     "teams",
-    metadata,
-    _serial_id(),
     _account("org_id", nullable=False),
     Column("team_id", String(64), nullable=False),
     Column("name", String(255), nullable=False, server_default=""),
     Column("role", String(32), nullable=False),
     _timestamp("created_at"),
-    UniqueConstraint("org_id", "team_id", name="uq_teams_org_team"),
 )
 
 team_members = Table(
@@ -237,10 +249,8 @@ team_apps = Table(
 
 # Concepts of an app. `name_folded` is casefold(name), computed in Python, so a
 # case-insensitive search means the same on SQLite and PostgreSQL, Unicode included.
-concepts = Table(
+concepts = _named_within(
     "concepts",
-    metadata,
-    _serial_id(),
     _row_of("app_pk", "apps", nullable=False),
     Column("concept_id", String(255), nullable=False),
     Column("name", String(255), nullable=False),
@@ -248,16 +258,13 @@ concepts = Table(
     Column("language", String(16), nullable=False, server_default=""),
     Column("metadata", Text, nullable=False, server_default="{}"),  # JSON object
     *_created_and_modified(),
-    UniqueConstraint("app_pk", "concept_id", name="uq_concepts_app_concept"),
     Index("ix_concepts_app_name", "app_pk", "name_folded"),
 )
 
 # Inputs of an app: an image kept in the database once decoded (from bytes at once, from a
 # URL by the background downloader), with the input's download status.
-inputs = Table(
+inputs = _named_within(
     "inputs",
-    metadata,
-    _serial_id(),
     _row_of("app_pk", "apps", nullable=False),
     Column("input_id", String(255), nullable=False),
     Column("url", Text, nullable=False, server_default=""),
@@ -270,7 +277,6 @@ inputs = Table(
     Column("status_code", Integer, nullable=False),
     Column("status_details", Text, nullable=False, server_default=""),
     *_created_and_modified(),
-    UniqueConstraint("app_pk", "input_id", name="uq_inputs_app_input"),
     Index("ix_inputs_status", "status_code"),
 )
 
@@ -287,10 +293,8 @@ input_concepts = Table(
 )
 
 # Models of an app. What a model runs is decided by its type (scopegate.runners.registry).
-models = Table(
+models = _named_within(
     "models",
-    metadata,
-    _serial_id(),
     _row_of("app_pk", "apps", nullable=False),
     Column("model_id", String(64), nullable=False),
     Column("name", String(255), nullable=False, server_default=""),
@@ -300,7 +304,6 @@ models = Table(
     *_created_and_modified(),
     # The OutputInfo given to PostModels (protobuf JSON), answered back; "" when none was.
     Column("output_info", Text, nullable=False, server_default=""),
-    UniqueConstraint("app_pk", "model_id", name="uq_models_app_model"),
 )
 
 # Other ids a model answers to in its app (clarifai/main's general model keeps Clarifai's
@@ -314,16 +317,13 @@ model_aliases = Table(
 )
 
 # Versions are immutable: new weights make a new version, so a loaded runner never goes stale.
-model_versions = Table(
+model_versions = _named_within(
     "model_versions",
-    metadata,
-    _serial_id(),
     _row_of("model_pk", "models", nullable=False),
     Column("version_id", String(64), nullable=False),
     Column("description", Text, nullable=False, server_default=""),
     Column("status_code", Integer, nullable=False),
     _timestamp("created_at"),
-    UniqueConstraint("model_pk", "version_id", name="uq_model_versions_model_version"),
 )
 
 # Registered weights, in the database so every instance sharing it can serve them.
