@@ -14,8 +14,7 @@ from scopegate.context import RequestContext
 from scopegate.contract.status import ApiError, C
 from scopegate.handlers import Handler
 from scopegate.handlers.convert import struct_dict, timestamp
-from scopegate.handlers.paging import offset_limit
-from scopegate.handlers.target_app import app_item, reading_app, target_app
+from scopegate.handlers.target_app import app_item, read_app_item, read_app_page, target_app
 from scopegate.store import concepts
 from scopegate.store.concepts import ConceptRecord
 from scopegate.store.records import AppRecord
@@ -129,15 +128,12 @@ def post_concepts(ctx: RequestContext, request):
 
 
 def get_concept(ctx: RequestContext, request):
-    with reading_app(ctx) as (conn, app):
-        record = app_item(conn, app, concepts.get, "Concept", request.concept_id)
+    record, app = read_app_item(ctx, concepts.get, "Concept", request.concept_id)
     return ctx.spec.output_type(concept=concept_message(record, app))
 
 
 def list_concepts(ctx: RequestContext, request):
-    offset, limit = offset_limit(request.page, request.per_page)
-    with reading_app(ctx) as (conn, app):
-        found = concepts.list_for_app(conn, app.pk, offset=offset, limit=limit)
+    found, app = read_app_page(ctx, request, concepts.list_for_app)
     return ctx.spec.output_type(concepts=[concept_message(c, app) for c in found])
 
 
@@ -176,12 +172,9 @@ def post_concepts_searches(ctx: RequestContext, request):
     name = request.concept_query.name
     if not name:
         raise concepts_invalid("Give the name to search for in concept_query.name.")
-    pagination = request.pagination
-    offset, limit = offset_limit(pagination.page, pagination.per_page)
-    with reading_app(ctx) as (conn, app):
-        found = concepts.list_for_app(
-            conn, app.pk, offset=offset, limit=limit, name_pattern=like_pattern(name)
-        )
+    found, app = read_app_page(
+        ctx, request.pagination, concepts.list_for_app, name_pattern=like_pattern(name)
+    )
     return ctx.spec.output_type(concepts=[concept_message(c, app) for c in found])
 
 

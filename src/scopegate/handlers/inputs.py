@@ -25,8 +25,7 @@ from scopegate.handlers.input_data import (
     resolve_labels,
     validate_labels,
 )
-from scopegate.handlers.paging import offset_limit
-from scopegate.handlers.target_app import app_item, reading_app, target_app
+from scopegate.handlers.target_app import app_item, read_app_item, read_app_page, target_app
 from scopegate.media import images as media
 from scopegate.store import concepts, inputs
 from scopegate.store.inputs import ImageFacts
@@ -186,23 +185,19 @@ def post_inputs(ctx: RequestContext, request):
 
 
 def get_input(ctx: RequestContext, request):
-    with reading_app(ctx) as (conn, app):
-        record = app_item(conn, app, inputs.get, "Input", request.input_id)
+    record, app = read_app_item(ctx, inputs.get, "Input", request.input_id)
     return ctx.spec.output_type(input=input_message(record, app))
 
 
 def list_inputs(ctx: RequestContext, request):
     """Newest first; `ids` and `status.code` filter."""
-    offset, limit = offset_limit(request.page, request.per_page)
-    with reading_app(ctx) as (conn, app):
-        found = inputs.list_for_app(
-            conn,
-            app.pk,
-            offset=offset,
-            limit=limit,
-            input_ids=list(request.ids),
-            status_code=request.status.code or None,
-        )
+    found, app = read_app_page(
+        ctx,
+        request,
+        inputs.list_for_app,
+        input_ids=list(request.ids),
+        status_code=request.status.code or None,
+    )
     return ctx.spec.output_type(inputs=[input_message(r, app) for r in found])
 
 

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection
 
 from scopegate.context import RequestContext
 from scopegate.contract.status import does_not_exist
+from scopegate.handlers.paging import offset_limit
 from scopegate.store import apps
 from scopegate.store.records import AppRecord
 
 Item = TypeVar("Item")
+
+
+class Paging(Protocol):
+    """A request's paging fields (the request itself, or its `pagination`)."""
+
+    page: int
+    per_page: int
 
 
 def target_app(conn: Connection, ctx: RequestContext) -> AppRecord:
@@ -44,3 +52,28 @@ def app_item(
     if found is None:
         raise does_not_exist(f"{kind} '{item_id}' is not in this app.")
     return found
+
+
+def read_app_item(
+    ctx: RequestContext,
+    get: Callable[[Connection, int, str], Item | None],
+    kind: str,
+    item_id: str,
+) -> tuple[Item, AppRecord]:
+    """The `kind` `item_id` of the app of `ctx.target` (as `app_item` finds it), and that app."""
+    with reading_app(ctx) as (conn, app):
+        return app_item(conn, app, get, kind, item_id), app
+
+
+def read_app_page(
+    ctx: RequestContext,
+    paging: Paging,
+    list_items: Callable[..., list[Item]],
+    **filters: Any,
+) -> tuple[list[Item], AppRecord]:
+    """A page of the items of the app of `ctx.target`, as `list_items(conn, app.pk,
+    offset=..., limit=..., **filters)` reads them, and that app; a bad page size answers
+    before anything is read."""
+    offset, limit = offset_limit(paging.page, paging.per_page)
+    with reading_app(ctx) as (conn, app):
+        return list_items(conn, app.pk, offset=offset, limit=limit, **filters), app
