@@ -56,9 +56,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from scopegate.access import authentication, invalidation, relations
 from scopegate.auth.limits import LimitsError, Rate, parse_rates
@@ -78,6 +79,8 @@ AUTH_FAILURE_DELAY_SECONDS = 1.0
 MAX_AUTH_FAILURE_DELAY_SECONDS = 30.0  # a tarpitted request holds its connection this long
 FETCH_CONNECT_TO_ENV = "SCOPEGATE_FETCH_CONNECT_TO"
 TRUSTED_PROXIES_ENV = "SCOPEGATE_TRUSTED_PROXIES"
+
+T = TypeVar("T")
 
 
 def default_data_dir() -> Path:
@@ -158,15 +161,24 @@ class Settings:
         return self.login.session_seconds
 
 
+def _raw(name: str) -> str:
+    return os.environ.get(f"SCOPEGATE_{name}", "").strip()
+
+
+def _parsed(name: str, default: T, parse: Callable[[str], T], kind: str) -> tuple[str, T]:
+    """SCOPEGATE_<name> and its value, parsed (the default when unset or empty)."""
+    key = f"SCOPEGATE_{name}"
+    raw = _raw(name)
+    try:
+        return key, parse(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{key} must be {kind}") from None
+
+
 def _number(name: str, default: float, *, low: float | None = None, high: float = 0.0) -> float:
     """SCOPEGATE_<name> as a number: positive, or within [low, high] when `low` is given;
     the default when unset or empty."""
-    key = f"SCOPEGATE_{name}"
-    raw = os.environ.get(key, "").strip()
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{key} must be a number") from None
+    key, value = _parsed(name, default, float, "a number")
     if low is None and not value > 0:
         raise ValueError(f"{key} must be positive")
     if low is not None and not low <= value <= high:
@@ -176,19 +188,14 @@ def _number(name: str, default: float, *, low: float | None = None, high: float 
 
 def _count(name: str, default: int) -> int:
     """SCOPEGATE_<name> as a positive whole number."""
-    key = f"SCOPEGATE_{name}"
-    raw = os.environ.get(key, "").strip()
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{key} must be a whole number") from None
+    key, value = _parsed(name, default, int, "a whole number")
     if value <= 0:
         raise ValueError(f"{key} must be positive")
     return value
 
 
 def _flag(name: str) -> bool:
-    return os.environ.get(f"SCOPEGATE_{name}", "").strip().lower() in ("1", "true", "yes")
+    return _raw(name).lower() in ("1", "true", "yes")
 
 
 def login_settings() -> LoginSettings:
@@ -339,7 +346,7 @@ def upstream_settings(
 
 
 def _path(name: str) -> Path | None:
-    raw = os.environ.get(f"SCOPEGATE_{name}", "").strip()
+    raw = _raw(name)
     return Path(raw).expanduser() if raw else None
 
 
