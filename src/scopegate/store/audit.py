@@ -29,31 +29,11 @@ class AuditEvent:
 _event = row_reader(AuditEvent)
 
 
-def record(
-    conn: Connection,
-    action: str,
-    *,
-    actor_user_id: str = "",
-    credential_kind: str = "",
-    credential_id: str = "",
-    target: str = "",
-    client_address: str = "",
-    request_id: str = "",
-    details: str = "",
-) -> None:
-    conn.execute(
-        insert(audit_events).values(
-            at=now(),
-            action=action,
-            actor_user_id=actor_user_id,
-            credential_kind=credential_kind,
-            credential_id=credential_id,
-            target=target,
-            client_address=client_address,
-            request_id=request_id,
-            details=details,
-        )
-    )
+def record(conn: Connection, action: str, **values: str) -> None:
+    """Append an `action` event at this moment; `values` are its other columns (actor_user_id,
+    credential_kind, credential_id, target, client_address, request_id, details: see
+    `AuditEvent`), '' when not given."""
+    conn.execute(insert(audit_events).values(at=now(), action=action, **values))
 
 
 def search(
