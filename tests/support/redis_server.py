@@ -20,9 +20,10 @@ def available() -> str | None:
 
 
 class RedisServer:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.directory = directory
         self.port = free_port()
+        self.extra_args = extra_args  # e.g. --requirepass, --unixsocket, --tls-port
         self.process: subprocess.Popen | None = None
 
     @property
@@ -39,6 +40,7 @@ class RedisServer:
                 "--save", "",
                 "--appendonly", "no",
                 "--dir", str(self.directory),
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -48,7 +50,7 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                     sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
+                    if sock.recv(16).startswith((b"+PONG", b"-NOAUTH")):
                         return self
             except OSError:
                 time.sleep(0.05)
