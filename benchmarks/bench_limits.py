@@ -24,7 +24,7 @@ import time
 
 from benchmarks import loadgen
 from benchmarks.bench_throughput import GRPC_CONCURRENCY, PYTHON_REST_CONNECTIONS, REST_CONNECTIONS
-from benchmarks.common import Result, log, median, stop_server, temp_dir
+from benchmarks.common import Result, log, median, process_cpu_seconds, stop_server, temp_dir
 
 NAME = "16. per-key limits"
 METHOD = "MyScopes"
@@ -53,10 +53,29 @@ def _limited_key(server, user_id: str, body: dict) -> tuple[str, str]:
     return new_key(server, user_id, limits=body)
 
 
-def _compare(label, server, free, limited, duration, pairs, results, details) -> None:
+def _compare(
+    label, server, free, limited, duration, pairs, results, details, redis_pid=None
+) -> None:
+    """Rounds of MyScopes with the unlimited and the limited credential, alternating. Each
+    round also records the server's CPU per request and, with Redis, Redis's: on two cores
+    both come out of the same budget as the load generator's."""
     use_wrk = loadgen.wrk_path() is not None
     connections = REST_CONNECTIONS if use_wrk else PYTHON_REST_CONNECTIONS
     secrets = {FREE: free, LIMITED: limited}
+
+    def measured(go):
+        def round_of(mode: str, seconds: float = duration):
+            before = process_cpu_seconds(redis_pid) if redis_pid else None
+            result = go(mode, seconds)
+            after = process_cpu_seconds(redis_pid) if redis_pid else None
+            result.helper_cpu_us = (
+                (after - before) / result.requests * 1e6
+                if before is not None and after is not None and result.requests
+                else None
+            )
+            return result
+
+        return round_of
 
     def rest(mode: str, seconds: float = duration):
         result = loadgen.start_http(
@@ -81,7 +100,7 @@ def _compare(label, server, free, limited, duration, pairs, results, details) ->
         result.label = mode
         return result
 
-    for transport, go in (("REST", rest), ("gRPC", grpc)):
+    for transport, go in (("REST", measured(rest)), ("gRPC", measured(grpc))):
         log(f"{NAME}: {label}, {transport}: warm-up then {pairs} pairs of {duration}s rounds")
         go(FREE, 1.0)
         go(LIMITED, 1.0)
@@ -115,12 +134,17 @@ def _compare(label, server, free, limited, duration, pairs, results, details) ->
             results.append(Result(NAME, f"{label}, {transport}: non-success", bad, "", "0", False))
         details.append(f"**{label}, {transport}** ({runs[0].tool}), rounds in the order run:")
         details.append("")
-        details.append("| round | credential | req/s | p50 ms | p99 ms |")
-        details.append("| ---: | --- | ---: | ---: | ---: |")
+        details.append(
+            "| round | credential | req/s | p50 ms | p99 ms | server CPU µs/req "
+            "| Redis CPU µs/req |"
+        )
+        details.append("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
         for i, run in enumerate(runs):
+            cpu, redis_cpu = run.server_cpu_us_per_request, run.helper_cpu_us
             details.append(
                 f"| {i + 1} | {run.label} | {run.rps:,.0f} | {run.p50_us / 1000:.1f} | "
-                f"{run.p99_us / 1000:.1f} |"
+                f"{run.p99_us / 1000:.1f} | {'' if cpu is None else f'{cpu:.0f}'} | "
+                f"{'' if redis_cpu is None else f'{redis_cpu:.0f}'} |"
             )
         details.append("")
 
@@ -401,7 +425,10 @@ def run(options) -> tuple[list[Result], list[str]]:
             ).start()
             free = server.create_user("bench")
             rate = _limited_pat(server, "bench", {"rate_limits": ["100000/s"]})
-            _compare("Redis rate", server, free, rate, duration, pairs, results, details)
+            _compare(
+                "Redis rate", server, free, rate, duration, pairs, results, details,
+                redis_pid=redis.process.pid,
+            )  # fmt: skip
             stop_server(server)
             server = None
             _accuracy(base_dir, redis.url, results, details, 5.0 if options.quick else 10.0)

@@ -45,6 +45,9 @@ class LoadResult:
     server_cpu_seconds: float | None = None
     server_wall_seconds: float = 0.0
     client_cpu_seconds: float | None = None
+    # Another process's CPU per request over the window (Redis's in benchmark 16), when the
+    # benchmark measures one.
+    helper_cpu_us: float | None = None
 
     @property
     def rps(self) -> float:

@@ -85,6 +85,22 @@ def test_rates_survive_redis_forgetting_the_script(redis):
     assert [r.remaining[0] for r in results] == [2, 1, 0, 0]
 
 
+def test_rates_hold_every_window_of_a_check(redis):
+    key, user = Window("k:test:3/60", 3, 60), Window("u:test:2/60", 2, 60)
+
+    async def scenario():
+        rates = RedisRates(redis.url)
+        both = [await rates.hit((key, user)) for _ in range(3)]
+        alone = await rates.hit((key,))  # the user's window refused the third: not counted
+        await rates.close()
+        return both, alone
+
+    both, alone = run(scenario())
+    assert [r.refused for r in both] == [-1, -1, 1]
+    assert [r.remaining for r in both] == [[2, 1], [1, 0], [0, 0]]
+    assert alone.refused == -1 and alone.remaining == [0]
+
+
 def silent_server():
     """A TCP listener that accepts connections and never answers."""
     listener = socket.create_server(("127.0.0.1", 0))

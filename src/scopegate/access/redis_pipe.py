@@ -32,13 +32,18 @@ class RedisUnavailable(ConnectionError):
     """The connection could not be opened, was lost, or a reply was late."""
 
 
-def encode(args: tuple) -> bytes:
-    """A command as RESP: an array of bulk strings."""
-    parts = [b"*%d\r\n" % len(args)]
+def bulk(args: tuple) -> bytes:
+    """Arguments as RESP bulk strings, without the array's header."""
+    parts = []
     for arg in args:
         data = arg if isinstance(arg, bytes) else str(arg).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
+
+
+def encode(args: tuple) -> bytes:
+    """A command as RESP: an array of bulk strings."""
+    return b"*%d\r\n" % len(args) + bulk(args)
 
 
 class _Address:
@@ -107,13 +112,17 @@ class RedisPipe:
     async def call(self, *args: bytes | str | int) -> Reply:
         """One command's reply; an error reply is returned as a `RedisReplyError`, not
         raised (a caller may act on it, as on NOSCRIPT). Raises RedisUnavailable."""
+        return await self.send(encode(args))
+
+    async def send(self, command: bytes) -> Reply:
+        """`call` for a command already encoded (`encode`), as `call` answers."""
         if self._transport is None:
             await self._connect()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Reply] = loop.create_future()
         if not self._outgoing:
             loop.call_soon(self._flush)
-        self._outgoing.append(encode(args))
+        self._outgoing.append(command)
         self._waiting.append((future, loop.time()))
         return await future
 

@@ -18,11 +18,12 @@ import time
 from itertools import count
 
 from scopegate.access.rate_windows import LocalRates, RateResult, Window
-from scopegate.access.redis_pipe import RedisPipe, RedisReplyError
+from scopegate.access.redis_pipe import RedisPipe, RedisReplyError, bulk
 
 log = logging.getLogger("scopegate.access.redis_rates")
 
 RETRY_SECONDS = 1.0
+COMMANDS_KEPT = 10_000  # encoded commands kept (one per credential's tuple of windows)
 TIMEOUT_SECONDS = 0.5
 
 # KEYS: one sorted set per window. ARGV: count and length (microseconds) of each window,
@@ -80,7 +81,9 @@ class RedisRates:
         self._pipe = RedisPipe(url, timeout=TIMEOUT_SECONDS)
         self._prefix = prefix
         self._members = count()
-        self._instance = os.urandom(6).hex()
+        self._instance = os.urandom(6).hex().encode()
+        # Per tuple of windows, the encoded command but for its last argument (the member).
+        self._commands: dict[tuple[Window, ...], tuple[bytes, bytes]] = {}
         self.fail_open = fail_open
         self.local = LocalRates()
         self._down_until = 0.0
@@ -89,16 +92,16 @@ class RedisRates:
     async def hit(self, windows: tuple[Window, ...]) -> RateResult:
         if time.monotonic() < self._down_until:
             return self._unavailable(windows)
-        args: list[bytes | str | int] = [len(windows)]
-        args += [self._prefix + w.bucket for w in windows]
-        for w in windows:
-            args += (w.count, w.seconds * 1_000_000)
-        args.append(f"{self._instance}:{next(self._members)}")
+        commands = self._commands.get(windows)
+        if commands is None:
+            commands = self._commands_for(windows)
+        member = b"%s:%d" % (self._instance, next(self._members))
+        last = b"$%d\r\n%s\r\n" % (len(member), member)
         try:
-            reply = await self._pipe.call(b"EVALSHA", SCRIPT_SHA, *args)
+            reply = await self._pipe.send(commands[0] + last)
             if isinstance(reply, RedisReplyError) and str(reply).startswith("NOSCRIPT"):
                 # Redis restarted and forgot the script: EVAL sends it, and Redis keeps it.
-                reply = await self._pipe.call(b"EVAL", SCRIPT, *args)
+                reply = await self._pipe.send(commands[1] + last)
             if isinstance(reply, RedisReplyError):
                 raise reply
         except (RedisReplyError, OSError) as exc:
@@ -115,6 +118,24 @@ class RedisRates:
         remaining = [int(v) for v in reply[2::2]]
         reset = [int(v) / 1e6 for v in reply[3::2]]
         return RateResult(int(reply[0]) - 1, int(reply[1]) / 1e6, remaining, reset)
+
+    def _commands_for(self, windows: tuple[Window, ...]) -> tuple[bytes, bytes]:
+        """EVALSHA and EVAL of the script over these windows, encoded but for the member
+        (the same for every check of the windows: worked out once)."""
+        args: list[bytes | str | int] = [len(windows)]
+        args += [self._prefix + w.bucket for w in windows]
+        for w in windows:
+            args += (w.count, w.seconds * 1_000_000)
+        header = b"*%d\r\n" % (len(args) + 3)  # the command, the script, ..., the member
+        common = bulk(tuple(args))
+        commands = (
+            header + bulk((b"EVALSHA", SCRIPT_SHA)) + common,
+            header + bulk((b"EVAL", SCRIPT)) + common,
+        )
+        if len(self._commands) >= COMMANDS_KEPT:
+            self._commands.clear()
+        self._commands[windows] = commands
+        return commands
 
     def _unavailable(self, windows: tuple[Window, ...]) -> RateResult:
         if not self.fail_open:
