@@ -3,16 +3,18 @@
 Two servers side by side (SQLite, plaintext, one process each, everything else at its
 defaults), a user made on each: **off** (`SCOPEGATE_USAGE_COUNTING=0`) and **on** (the
 default: every request counted in memory, written every 5 s). Benchmark 2's pair, `MyScopes`
-with a PAT against `GetStatusCode` (NoAuth), in rounds that visit both servers and both
-methods in an order rotated each pass (drift hits all alike), with benchmark 2's load
-generators. Reports per server the ratio auth/NoAuth and the ratio of the two ratios, on /
-off (target >= 0.98: counting leaves the ratio unchanged within noise), and each method's
-throughput on / off.
+with a PAT against `GetStatusCode` (NoAuth). Each round loads **both servers at the same
+time** with the same method (half of benchmark 2's connections each), so whatever else the
+machine does in that round falls on both alike and their throughputs' quotient on / off is
+free of the drift between rounds that, on two shared cores, swings a round's req/s by 10-30 %
+(rounds one after the other could not resolve a cost of a few percent). Reports per server
+the ratio auth/NoAuth and the ratio of the two ratios, on / off, which equals (MyScopes
+on / off) / (GetStatusCode on / off) (target >= 0.98: counting leaves the ratio unchanged
+within noise), and each method's throughput on / off.
 
-Throughput on a shared 2-core machine moves with whatever else runs, so the cost is also
-measured where load elsewhere cannot hide it: in process, the CPU time (`process_time`) of
-dispatching the same two calls through a dispatcher without and with the usage counter, in
-interleaved batches, and of `observe` alone (CPU time of 100,000 calls).
+The cost is also measured where load elsewhere cannot hide it: in process, the CPU time
+(`process_time`) of dispatching the same two calls through a dispatcher without and with the
+usage counter, in interleaved batches, and of `observe` alone (CPU time of 100,000 calls).
 """
 
 from __future__ import annotations
@@ -93,6 +95,12 @@ def _section(transport: str, tool: str, runs, results: list[Result], details: li
             )
         )
     kept = ratios[ON] / ratios[OFF] if ratios[OFF] else float("nan")
+    # Rounds come in simultaneous pairs (off, on) of one method; a pass is one pair of each.
+    on_over_off = {AUTH: [], NOAUTH: []}
+    for off, on in zip(runs[::2], runs[1::2], strict=True):
+        if off.rps:
+            on_over_off[off.label[1]].append(on.rps / off.rps)
+    per_pass = [a / n for a, n in zip(on_over_off[AUTH], on_over_off[NOAUTH], strict=False) if n]
     results.append(
         Result(
             NAME,
@@ -101,6 +109,7 @@ def _section(transport: str, tool: str, runs, results: list[Result], details: li
             "",
             f">= {TARGET}",
             kept >= TARGET,
+            note=f"median of passes {median(per_pass):.3f}" if per_pass else "",
         )
     )
     for method in (AUTH, NOAUTH):
@@ -129,16 +138,6 @@ def _section(transport: str, tool: str, runs, results: list[Result], details: li
             f"{run.p99_us / 1000:.1f} | {'' if used is None else f'{used:.0f}'} |"
         )
     details.append("")
-
-
-def _order(passes: int) -> list[tuple[str, str]]:
-    cells = [(mode, method) for mode in MODES for method in (AUTH, NOAUTH)]
-    order = []
-    for i in range(passes):
-        shift = i % len(cells)
-        rotated = cells[shift:] + cells[:shift]
-        order += rotated if i % 2 == 0 else rotated[::-1]
-    return order
 
 
 def _in_process(quick: bool, results: list[Result], details: list[str]) -> None:
@@ -226,9 +225,20 @@ def _in_process(quick: bool, results: list[Result], details: list[str]) -> None:
     details.append("")
 
 
+def _passes(passes: int) -> list[tuple[str, tuple[str, str]]]:
+    """Per pass, each method once, with both servers loaded at the same time; the order of
+    the methods, and which server's load starts first, alternate."""
+    order = []
+    for i in range(passes):
+        methods = (AUTH, NOAUTH) if i % 2 == 0 else (NOAUTH, AUTH)
+        for j, method in enumerate(methods):
+            order.append((method, MODES if (i + j) % 2 == 0 else MODES[::-1]))
+    return order
+
+
 def run(options) -> tuple[list[Result], list[str]]:
-    duration = 1.0 if options.quick else 2.0
-    passes = 2 if options.quick else 4
+    duration = 1.5 if options.quick else 3.0
+    passes = 2 if options.quick else 6
     results: list[Result] = []
     details: list[str] = []
     with temp_dir("sg-bench-usage-off-") as off_dir, temp_dir("sg-bench-usage-on-") as on_dir:
@@ -237,50 +247,53 @@ def run(options) -> tuple[list[Result], list[str]]:
             for mode, where in zip(MODES, (off_dir, on_dir), strict=True):
                 servers[mode] = _start(where, mode)
             use_wrk = loadgen.wrk_path() is not None
-            connections = REST_CONNECTIONS if use_wrk else PYTHON_REST_CONNECTIONS
+            connections = (REST_CONNECTIONS if use_wrk else PYTHON_REST_CONNECTIONS) // 2
+            concurrency = GRPC_CONCURRENCY // 2
             paths = {AUTH: "/v2/myscopes", NOAUTH: "/v2/status_codes/10000"}
 
-            def rest(cell: tuple[str, str], seconds: float = duration):
-                server, pat = servers[cell[0]]
-                result = loadgen.start_http(
-                    server.http_url + paths[cell[1]],
+            def rest(mode: str, method: str, seconds: float):
+                server, pat = servers[mode]
+                started = loadgen.start_http(
+                    server.http_url + paths[method],
                     duration=seconds,
                     connections=connections,
                     headers={"authorization": "Key " + pat},
                     server_pid=server.process.pid,
-                ).wait(seconds + 30)
-                result.label = cell
-                return result
+                )
+                return lambda: started.wait(seconds + 30)
 
-            def grpc(cell: tuple[str, str], seconds: float = duration):
-                server, pat = servers[cell[0]]
-                (result,) = loadgen.start_grpc(
+            def grpc(mode: str, method: str, seconds: float):
+                server, pat = servers[mode]
+                started = loadgen.start_grpc(
                     server.grpc_address,
-                    [cell[1]],
+                    [method],
                     duration=seconds,
-                    concurrency=GRPC_CONCURRENCY,
+                    concurrency=concurrency,
                     secret=pat,
                     server_pid=server.process.pid,
-                ).wait_all(seconds + 60)
-                result.label = cell
-                return result
+                )
+                return lambda: started.wait_all(seconds + 60)[0]
 
-            log(f"{NAME}: REST, warm-up then {passes} passes over 2 servers x 2 methods")
-            for cell in _order(1):
-                rest(cell, 0.5)
-            runs = [rest(cell) for cell in _order(passes)]
-            tool = f"{runs[0].tool}, {connections} keep-alive connections"
-            _section("REST", tool, runs, results, details)
+            def together(start, method: str, modes: tuple[str, ...], seconds: float):
+                waits = {mode: start(mode, method, seconds) for mode in modes}
+                rounds = []
+                for mode in MODES:
+                    result = waits[mode]()
+                    result.label = (mode, method)
+                    rounds.append(result)
+                return rounds
 
-            # A gRPC round moves by up to 30 % (the Python client shares the two cores with
-            # the server): twice the passes halve the variance of the quotient.
-            grpc_passes = 2 * passes
-            log(f"{NAME}: gRPC, warm-up then {grpc_passes} passes")
-            for cell in _order(1):
-                grpc(cell, 0.5)
-            runs = [grpc(cell) for cell in _order(grpc_passes)]
-            tool = f"grpc.aio client, {GRPC_CONCURRENCY} concurrent calls on one channel"
-            _section("gRPC", tool, runs, results, details)
+            for transport, start, tool in (
+                ("REST", rest, f"{connections} keep-alive connections per server"),
+                ("gRPC", grpc, f"grpc.aio client, {concurrency} concurrent calls per server"),
+            ):
+                log(f"{NAME}: {transport}, warm-up then {passes} passes, both servers at once")
+                for method in (AUTH, NOAUTH):
+                    together(start, method, MODES, 1.0)
+                runs = []
+                for method, modes in _passes(passes):
+                    runs += together(start, method, modes, duration)
+                _section(transport, f"{runs[0].tool}, {tool}", runs, results, details)
         finally:
             for server, _ in servers.values():
                 stop_server(server)
