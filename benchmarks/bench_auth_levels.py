@@ -13,6 +13,13 @@ times:
 - gRPC: a `grpc.aio` client process per build and credential, one channel, N calls in
   flight (8: 4 s rounds, 256: 2 s rounds).
 
+The servers run on a core of their own, the load generators on the other
+(`common.servers_pinned`; `BENCH_NO_PIN=1` lets the scheduler place them): a saturated server
+then serves at the inverse of its CPU per request, and rounds no longer move by the 10-20 %
+that the scheduler's placement caused on two shared cores. A server that does not saturate
+its core (the load generator is then the limit) shows it in its CPU per request, reported
+beside the req/s.
+
 Reports, per build, transport and concurrency: req/s of each method, the ratios
 MyScopes/GetStatusCode (target >= 0.95), and the server CPU per request of each (from
 /proc), whose ratio NoAuth/auth is what a CPU-bound server would show.
@@ -21,6 +28,7 @@ MyScopes/GetStatusCode (target >= 0.95), and the server CPU per request of each 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -29,7 +37,16 @@ import time
 from pathlib import Path
 
 from benchmarks import loadgen
-from benchmarks.common import REPO_ROOT, Result, log, median, stop_server, temp_dir
+from benchmarks.common import (
+    REPO_ROOT,
+    Result,
+    log,
+    median,
+    pinning_wanted,
+    servers_pinned,
+    stop_server,
+    temp_dir,
+)
 
 NAME = "13. auth at every concurrency"
 TARGET_RATIO = 0.95
@@ -317,28 +334,36 @@ def run(options) -> tuple[list[Result], list[str]]:
             use_wrk = loadgen.wrk_path() is not None
             # BENCH_AUTH_IN_PROCESS_ONLY=1: the in-process part alone (a busy machine).
             transports = () if os.environ.get("BENCH_AUTH_IN_PROCESS_ONLY") else ("REST", "gRPC")
-            for transport in transports:
-                for level, seconds in LEVELS.items():
-                    log(f"{NAME}: {transport}, {level} connections, {rounds} rounds of each")
-                    runs = []
-                    for r in range(rounds):
-                        order = builds if r % 2 == 0 else builds[::-1]
-                        labels = list(LABELS[r % 3 :] + LABELS[: r % 3])
-                        for build in order:
-                            if transport == "REST":
-                                got = [_rest(build, label, level, seconds) for label in labels]
-                            else:
-                                got = _grpc(build, labels, level, seconds)
-                            runs += [(build.name, result) for result in got]
-                    tool = (
-                        f"wrk -t1 -c{level}, {seconds:g} s rounds"
-                        if transport == "REST" and use_wrk
-                        else f"{level} connections, {seconds:g} s rounds"
-                        if transport == "REST"
-                        else f"grpc.aio, one channel, {level} calls in flight, {seconds:g} s rounds"
-                    )
-                    for build in builds:
-                        _report(transport, level, build.name, runs, results, details, tool)
+            pids = [b.server.process.pid for b in builds if b.server is not None]
+            pinned = (
+                servers_pinned(pids) if pids and pinning_wanted() else contextlib.nullcontext("")
+            )
+            with pinned as note:
+                if note:
+                    details += [note, ""]
+                for transport in transports:
+                    for level, seconds in LEVELS.items():
+                        log(f"{NAME}: {transport}, {level} connections, {rounds} rounds of each")
+                        runs = []
+                        for r in range(rounds):
+                            order = builds if r % 2 == 0 else builds[::-1]
+                            labels = list(LABELS[r % 3 :] + LABELS[: r % 3])
+                            for build in order:
+                                if transport == "REST":
+                                    got = [_rest(build, label, level, seconds) for label in labels]
+                                else:
+                                    got = _grpc(build, labels, level, seconds)
+                                runs += [(build.name, result) for result in got]
+                        tool = (
+                            f"wrk -t1 -c{level}, {seconds:g} s rounds"
+                            if transport == "REST" and use_wrk
+                            else f"{level} connections, {seconds:g} s rounds"
+                            if transport == "REST"
+                            else f"grpc.aio, one channel, {level} calls in flight, "
+                            f"{seconds:g} s rounds"
+                        )
+                        for build in builds:
+                            _report(transport, level, build.name, runs, results, details, tool)
             log(f"{NAME}: in process, 8 and 256 requests in flight, builds alternating")
             figures = _in_process_rounds(builds, 3 if options.quick else IN_PROCESS_BLOCKS)
             for build in builds:

@@ -4,13 +4,16 @@ Two servers side by side (SQLite, plaintext, one process each, everything else a
 defaults), a user made on each: **off** (`SCOPEGATE_USAGE_COUNTING=0`) and **on** (the
 default: every request counted in memory, written every 5 s). Benchmark 2's pair, `MyScopes`
 with a PAT against `GetStatusCode` (NoAuth). Each round loads **both servers at the same
-time** with the same method (half of benchmark 2's connections each), so whatever else the
-machine does in that round falls on both alike and their throughputs' quotient on / off is
-free of the drift between rounds that, on two shared cores, swings a round's req/s by 10-30 %
-(rounds one after the other could not resolve a cost of a few percent). Reports per server
-the ratio auth/NoAuth and the ratio of the two ratios, on / off, which equals (MyScopes
-on / off) / (GetStatusCode on / off) (target >= 0.98: counting leaves the ratio unchanged
-within noise), and each method's throughput on / off.
+time** with the same method (half of benchmark 2's connections each), and **both servers
+share one core** while the load generators have the other (`BENCH_NO_PIN=1` turns the
+pinning off): the scheduler then gives the two servers equal CPU time, so their throughputs'
+quotient on / off is the inverse of their CPU per request, free of the drift between rounds
+and of where the scheduler puts whom (rounds one after the other swung a round's req/s by
+10-30 % on two shared cores, and simultaneous rounds without pinning still differed by up to
+25 % within a pair). Reports per server the ratio auth/NoAuth and the ratio of the two
+ratios, on / off, which equals (MyScopes on / off) / (GetStatusCode on / off) (target >=
+0.98: counting leaves the ratio unchanged within noise), and each method's throughput on /
+off with the server CPU per request.
 
 The cost is also measured where load elsewhere cannot hide it: in process, the CPU time
 (`process_time`) of dispatching the same two calls through a dispatcher without and with the
@@ -20,6 +23,7 @@ usage counter, in interleaved batches, and of `observe` alone (CPU time of 100,0
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from benchmarks import loadgen
@@ -35,6 +39,8 @@ from benchmarks.common import (
     log,
     median,
     open_services,
+    pinning_wanted,
+    servers_pinned,
     sign_up,
     stop_server,
     temp_dir,
@@ -246,6 +252,10 @@ def run(options) -> tuple[list[Result], list[str]]:
         try:
             for mode, where in zip(MODES, (off_dir, on_dir), strict=True):
                 servers[mode] = _start(where, mode)
+            # Both servers share one core: the scheduler gives them equal CPU time, so their
+            # throughputs' quotient is that of their CPU per request.
+            pids = [server.process.pid for server, _ in servers.values()]
+            pinned = servers_pinned(pids) if pinning_wanted() else contextlib.nullcontext("")
             use_wrk = loadgen.wrk_path() is not None
             connections = (REST_CONNECTIONS if use_wrk else PYTHON_REST_CONNECTIONS) // 2
             concurrency = GRPC_CONCURRENCY // 2
@@ -283,17 +293,20 @@ def run(options) -> tuple[list[Result], list[str]]:
                     rounds.append(result)
                 return rounds
 
-            for transport, start, tool in (
-                ("REST", rest, f"{connections} keep-alive connections per server"),
-                ("gRPC", grpc, f"grpc.aio client, {concurrency} concurrent calls per server"),
-            ):
-                log(f"{NAME}: {transport}, warm-up then {passes} passes, both servers at once")
-                for method in (AUTH, NOAUTH):
-                    together(start, method, MODES, 1.0)
-                runs = []
-                for method, modes in _passes(passes):
-                    runs += together(start, method, modes, duration)
-                _section(transport, f"{runs[0].tool}, {tool}", runs, results, details)
+            with pinned as note:
+                if note:
+                    details += [note, ""]
+                for transport, start, tool in (
+                    ("REST", rest, f"{connections} keep-alive connections per server"),
+                    ("gRPC", grpc, f"grpc.aio client, {concurrency} concurrent calls per server"),
+                ):
+                    log(f"{NAME}: {transport}, warm-up then {passes} passes, both servers at once")
+                    for method in (AUTH, NOAUTH):
+                        together(start, method, MODES, 1.0)
+                    runs = []
+                    for method, modes in _passes(passes):
+                        runs += together(start, method, modes, duration)
+                    _section(transport, f"{runs[0].tool}, {tool}", runs, results, details)
         finally:
             for server, _ in servers.values():
                 stop_server(server)
