@@ -13,12 +13,14 @@ times:
 - gRPC: a `grpc.aio` client process per build and credential, one channel, N calls in
   flight (8: 4 s rounds, 256: 2 s rounds).
 
-The servers run on a core of their own, the load generators on the other
-(`common.servers_pinned`; `BENCH_NO_PIN=1` lets the scheduler place them): a saturated server
-then serves at the inverse of its CPU per request, and rounds no longer move by the 10-20 %
-that the scheduler's placement caused on two shared cores. A server that does not saturate
-its core (the load generator is then the limit) shows it in its CPU per request, reported
-beside the req/s.
+With one build and two cores or more (the default), the rounds are **paired**: two servers
+of the build share one core (`common.servers_pinned`) while the load generators have the
+other, and each round loads both at once, one with an authenticated call and the other with
+NoAuth, then again with the servers swapped. Under a fair share of one core their
+throughputs are in the inverse ratio of their CPU per request, so each round's quotient is
+free of the drift between rounds (10-20 % for one method's rounds one after the other on two
+shared cores) and of any difference between the two servers. With `BENCH_AUTH_BASELINE` (two
+builds) or `BENCH_NO_PIN=1`, the rounds run one after the other as described above.
 
 Reports, per build, transport and concurrency: req/s of each method, the ratios
 MyScopes/GetStatusCode (target >= 0.95), and the server CPU per request of each (from
@@ -199,6 +201,94 @@ def _report(transport, level, build, runs, results, details, tool) -> None:
     details.append("")
 
 
+# Paired rounds: two servers of one build, pinned to one core, loaded at once, one with an
+# authenticated call and the other with NoAuth, then the same with the servers swapped.
+PAIRS = ((PAT, NOAUTH), (NOAUTH, PAT), (KEY, NOAUTH), (NOAUTH, KEY))
+
+
+def _start_round(transport: str, build: Build, label: str, level: int, seconds: float):
+    """Starts one server's load for a round; returns what waits for its result."""
+    server = build.server
+    secret = build.pat if label == PAT else build.key
+    if transport == "REST":
+        path = "/v2/status_codes/10000" if label == NOAUTH else "/v2/myscopes"
+        run = loadgen.start_http(
+            f"{server.http_url}{path}",
+            duration=seconds,
+            connections=level,
+            headers={"authorization": "Key " + secret},
+            server_pid=server.process.pid,
+        )
+        return lambda: run.wait(seconds + 30)
+    run = loadgen.start_grpc(
+        server.grpc_address,
+        [NOAUTH if label == NOAUTH else "MyScopes"],
+        duration=seconds,
+        concurrency=level,
+        secret=secret,
+        server_pid=server.process.pid,
+    )
+    return lambda: run.wait_all(seconds + 60)[0]
+
+
+def _paired(transport, level, seconds, twins, rounds, results, details, tool) -> None:
+    """Under a fair share of one core, two servers' throughputs are in the inverse ratio of
+    their CPU per request: each round's quotient auth / NoAuth is free of the drift between
+    rounds, and swapping the servers cancels any difference between them."""
+    where = f"{transport}, {level} conn., paired"
+    quotients: dict[str, list[float]] = {PAT: [], KEY: []}
+    sums: dict[str, list] = {PAT: [], KEY: []}
+    rows = []
+    for _ in range(rounds):
+        for labels in PAIRS:
+            waits = [
+                _start_round(transport, build, label, level, seconds)
+                for build, label in zip(twins, labels, strict=True)
+            ]
+            got = [wait() for wait in waits]
+            auth = labels[0] if labels[0] != NOAUTH else labels[1]
+            a, n = got[labels.index(auth)], got[labels.index(NOAUTH)]
+            if n.rps:
+                quotients[auth].append(a.rps / n.rps)
+            sums[auth].append((a, n))
+            rows.append((labels, got))
+    for label in (PAT, KEY):
+        pairs = sums[label]
+        auth_rps = sum(a.rps for a, _ in pairs)
+        noauth_rps = sum(n.rps for _, n in pairs)
+        ratio = auth_rps / noauth_rps if noauth_rps else float("nan")
+        cpu_a, cpu_n = _rate([a for a, _ in pairs])[1], _rate([n for _, n in pairs])[1]
+        note = f"median of {len(quotients[label])} rounds {median(quotients[label]):.3f}"
+        if cpu_a and cpu_n:
+            note += f"; server CPU {cpu_a:.0f} vs {cpu_n:.0f} µs/req"
+        results.append(
+            Result(
+                NAME,
+                f"{where}: {label} / NoAuth",
+                ratio,
+                "",
+                f">= {TARGET_RATIO}",
+                ratio >= TARGET_RATIO,
+                note,
+            )
+        )
+    bad = sum(r.non_ok + r.errors for _, got in rows for r in got)
+    if bad:
+        results.append(Result(NAME, f"{where}: non-success responses", bad, "", "0", False))
+    details.append(f"**{where}** ({tool}; two servers of the build, pinned to one core):")
+    details.append("")
+    details.append("| round | server A | req/s | server B | req/s | auth / NoAuth |")
+    details.append("| ---: | --- | ---: | --- | ---: | ---: |")
+    for i, (labels, got) in enumerate(rows):
+        auth = 0 if labels[0] != NOAUTH else 1
+        quotient = got[auth].rps / got[1 - auth].rps if got[1 - auth].rps else float("nan")
+        details.append(
+            f"| {i + 1} | {labels[0]} | {got[0].rps:,.0f} | {labels[1]} | {got[1].rps:,.0f} "
+            f"| {quotient:.3f} |"
+        )
+    details.append("")
+
+
 async def _in_process(blocks: int) -> dict[int, dict[str, list[float]]]:
     """CPU µs per request of each method through the server's ASGI app, in process (as
     benchmark 6 drives it), 8 and 256 requests in flight, in interleaved blocks."""
@@ -316,7 +406,8 @@ def run(options) -> tuple[list[Result], list[str]]:
         "",
     ]
     with temp_dir("sg-bench-levels-") as root:
-        builds = []
+        builds: list[Build] = []
+        extra: list[Build] = []  # the second server of paired rounds
         baseline = os.environ.get("BENCH_AUTH_BASELINE")
         revision = os.environ.get("BENCH_AUTH_REVISION")
         if revision:
@@ -334,14 +425,34 @@ def run(options) -> tuple[list[Result], list[str]]:
             use_wrk = loadgen.wrk_path() is not None
             # BENCH_AUTH_IN_PROCESS_ONLY=1: the in-process part alone (a busy machine).
             transports = () if os.environ.get("BENCH_AUTH_IN_PROCESS_ONLY") else ("REST", "gRPC")
-            pids = [b.server.process.pid for b in builds if b.server is not None]
+            # One build and a core to pin to: paired rounds on two servers of that build.
+            paired = bool(transports) and len(builds) == 1 and pinning_wanted()
+            if paired:
+                twin = Build(builds[0].name, builds[0].src)
+                twin.start(root / "twin")
+                extra.append(twin)
+            pids = [b.server.process.pid for b in builds + extra if b.server is not None]
             pinned = (
                 servers_pinned(pids) if pids and pinning_wanted() else contextlib.nullcontext("")
             )
             with pinned as note:
                 if note:
                     details += [note, ""]
-                for transport in transports:
+                for transport in transports if paired else ():
+                    for level, seconds in LEVELS.items():
+                        passes = max(1, rounds // 2)
+                        log(f"{NAME}: {transport}, {level} connections, {passes} paired passes")
+                        tool = (
+                            f"wrk -t1 -c{level} per server, {seconds:g} s rounds"
+                            if transport == "REST" and use_wrk
+                            else f"{level} connections per server, {seconds:g} s rounds"
+                            if transport == "REST"
+                            else f"grpc.aio, one channel per server, {level} calls in flight, "
+                            f"{seconds:g} s rounds"
+                        )
+                        twins = [builds[0], extra[0]]
+                        _paired(transport, level, seconds, twins, passes, results, details, tool)
+                for transport in () if paired else transports:
                     for level, seconds in LEVELS.items():
                         log(f"{NAME}: {transport}, {level} connections, {rounds} rounds of each")
                         runs = []
@@ -369,7 +480,7 @@ def run(options) -> tuple[list[Result], list[str]]:
             for build in builds:
                 _report_in_process(build.name, figures[build.name], results, details)
         finally:
-            for build in builds:
+            for build in builds + extra:
                 if build.server is not None:
                     stop_server(build.server)
     details.append(f"Load average at the end: {' / '.join(f'{v:.2f}' for v in os.getloadavg())}.")
