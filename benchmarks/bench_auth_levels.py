@@ -115,16 +115,7 @@ def _source(revision: str, into: Path) -> Path:
 
 
 def _rest(build: Build, label: str, connections: int, seconds: float):
-    server = build.server
-    path = "/v2/status_codes/10000" if label == NOAUTH else "/v2/myscopes"
-    secret = build.pat if label == PAT else build.key
-    result = loadgen.start_http(
-        f"{server.http_url}{path}",
-        duration=seconds,
-        connections=connections,
-        headers={"authorization": "Key " + secret},
-        server_pid=server.process.pid,
-    ).wait(seconds + 30)
+    result = _start_round("REST", build, label, connections, seconds)()
     result.label = label
     return result
 
@@ -159,17 +150,16 @@ def _rate(runs) -> tuple[float, float | None]:
     return (requests / seconds if seconds else 0.0), per
 
 
-def _report(transport, level, build, runs, results, details, tool) -> None:
-    by = {label: [r for b, r in runs if r.label == label and b == build] for label in LABELS}
-    rate = {label: _rate(rs) for label, rs in by.items()}
-    where = f"{transport}, {level} conn., {build}"
+def _ratios(where, auth_runs, noauth_runs, quotients, results, all_runs) -> None:
+    """Per authenticated label: its req/s over NoAuth's (target), with the median of the
+    rounds' `quotients` and the CPU per request of each side; then any failed requests."""
     for label in (PAT, KEY):
-        ratio = rate[label][0] / rate[NOAUTH][0] if rate[NOAUTH][0] else float("nan")
-        pairs = [a.rps / b.rps for a, b in zip(by[label], by[NOAUTH], strict=True) if b.rps]
-        cpu_a, cpu_n = rate[label][1], rate[NOAUTH][1]
-        note = f"{rate[label][0]:,.0f} vs {rate[NOAUTH][0]:,.0f} req/s"
-        if pairs:
-            note += f"; median of rounds {median(pairs):.3f}"
+        auth_rps, cpu_a = _rate(auth_runs[label])
+        noauth_rps, cpu_n = _rate(noauth_runs[label])
+        ratio = auth_rps / noauth_rps if noauth_rps else float("nan")
+        note = f"{auth_rps:,.0f} vs {noauth_rps:,.0f} req/s"
+        if quotients[label]:
+            note += f"; median of rounds {median(quotients[label]):.3f}"
         if cpu_a and cpu_n:
             note += (
                 f"; server CPU {cpu_a:.0f} vs {cpu_n:.0f} µs/req (NoAuth/auth {cpu_n / cpu_a:.3f})"
@@ -185,9 +175,22 @@ def _report(transport, level, build, runs, results, details, tool) -> None:
                 note,
             )
         )
-    bad = sum(r.non_ok + r.errors for rounds in by.values() for r in rounds)
+    bad = sum(r.non_ok + r.errors for r in all_runs)
     if bad:
         results.append(Result(NAME, f"{where}: non-success responses", bad, "", "0", False))
+
+
+def _report(transport, level, build, runs, results, details, tool) -> None:
+    by = {label: [r for b, r in runs if r.label == label and b == build] for label in LABELS}
+    rate = {label: _rate(rs) for label, rs in by.items()}
+    where = f"{transport}, {level} conn., {build}"
+    quotients = {
+        label: [a.rps / b.rps for a, b in zip(by[label], by[NOAUTH], strict=True) if b.rps]
+        for label in (PAT, KEY)
+    }
+    noauth = {label: by[NOAUTH] for label in (PAT, KEY)}
+    everything = [r for rounds in by.values() for r in rounds]
+    _ratios(where, by, noauth, quotients, results, everything)
     details.append(f"**{where}** ({tool}):")
     details.append("")
     details.append("| method | req/s | server CPU µs/req | rounds' req/s |")
@@ -252,29 +255,10 @@ def _paired(transport, level, seconds, twins, rounds, results, details, tool) ->
                 quotients[auth].append(a.rps / n.rps)
             sums[auth].append((a, n))
             rows.append((labels, got))
-    for label in (PAT, KEY):
-        pairs = sums[label]
-        auth_rps = sum(a.rps for a, _ in pairs)
-        noauth_rps = sum(n.rps for _, n in pairs)
-        ratio = auth_rps / noauth_rps if noauth_rps else float("nan")
-        cpu_a, cpu_n = _rate([a for a, _ in pairs])[1], _rate([n for _, n in pairs])[1]
-        note = f"median of {len(quotients[label])} rounds {median(quotients[label]):.3f}"
-        if cpu_a and cpu_n:
-            note += f"; server CPU {cpu_a:.0f} vs {cpu_n:.0f} µs/req"
-        results.append(
-            Result(
-                NAME,
-                f"{where}: {label} / NoAuth",
-                ratio,
-                "",
-                f">= {TARGET_RATIO}",
-                ratio >= TARGET_RATIO,
-                note,
-            )
-        )
-    bad = sum(r.non_ok + r.errors for _, got in rows for r in got)
-    if bad:
-        results.append(Result(NAME, f"{where}: non-success responses", bad, "", "0", False))
+    auth_runs = {label: [a for a, _ in sums[label]] for label in (PAT, KEY)}
+    noauth_runs = {label: [n for _, n in sums[label]] for label in (PAT, KEY)}
+    everything = [r for _, got in rows for r in got]
+    _ratios(where, auth_runs, noauth_runs, quotients, results, everything)
     details.append(f"**{where}** ({tool}; two servers of the build, pinned to one core):")
     details.append("")
     details.append("| round | server A | req/s | server B | req/s | auth / NoAuth |")
