@@ -3,6 +3,7 @@ the path-only fast path builds exactly the message the JSON parser builds."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -10,9 +11,12 @@ from clarifai_grpc.channel.custom_converters.custom_dict_to_message import dict_
 from clarifai_grpc.channel.custom_converters.custom_message_to_dict import protobuf_to_dict
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from google.protobuf import json_format
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scopegate.contract.catalog import load_catalog
 from scopegate.transports.rest.codec import dict_to_message, message_from_path, message_to_dict
+from scopegate.transports.rest.errors import encode
 
 CATALOG = load_catalog()
 MESSAGE_TYPES = sorted(
@@ -201,3 +205,21 @@ def test_messages_filled_at_random_convert_as_the_official_converter(message_typ
         assert message_to_dict(message) == protobuf_to_dict(message, use_integers_for_enums=True), (
             message
         )
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=30,
+)
+
+
+@given(JSON_VALUES)
+def test_the_answer_encoder_writes_what_json_dumps_writes(value):
+    # errors.encode drives the C encoder itself (no per-call set-up): same text, always.
+    assert encode(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_the_answer_encoder_refuses_what_json_refuses():
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        encode({"a": object()})

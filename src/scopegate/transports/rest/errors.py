@@ -7,6 +7,7 @@ gate and the extensions answer through here.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import Response
@@ -16,8 +17,31 @@ from scopegate.contract.status import ApiError, C, http_status
 from scopegate.request_ids import RESPONSE_HEADER
 
 MEDIA_TYPE = "application/json"
-# One encoder for every answer: `json.dumps` with any option builds a new one per call.
-encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """`json.dumps(o, separators=(",", ":"), ensure_ascii=False)`, for every answer.
+    `JSONEncoder.encode` builds a C encoder and a table of the containers it is inside on
+    every call: a third of the instructions of encoding a small answer (~10k of ~30k). This
+    one C encoder serves every call, without that table: an answer is a tree printed from a
+    message or built here, never a structure that contains itself."""
+    from json import encoder as c_json
+
+    standard = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    if c_json.c_make_encoder is None:  # an interpreter without the C accelerator
+        return standard.encode
+    parts = c_json.c_make_encoder(
+        None, standard.default, c_json.encode_basestring, None, ":", ",", False, False, True
+    )
+    join = "".join
+
+    def encode(value: Any) -> str:
+        return join(parts(value, 0))
+
+    return encode
+
+
+encode = _compact_encoder()
 
 
 def http_code(error: ApiError | None) -> int:
