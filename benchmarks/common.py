@@ -169,6 +169,17 @@ def pinning_wanted() -> bool:
     return not os.environ.get("BENCH_NO_PIN") and len(os.sched_getaffinity(0)) >= 2
 
 
+def _with_children(pids: Sequence[int]) -> list[int]:
+    """The processes and their children (a one-port server's relay process, say)."""
+    found = list(pids)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as children:
+                    found += [int(child) for child in children.read().split()]
+    return found
+
+
 @contextlib.contextmanager
 def servers_pinned(pids: Sequence[int]) -> Iterator[str]:
     """Every thread of the server processes on the last core this process may use, and
@@ -179,7 +190,7 @@ def servers_pinned(pids: Sequence[int]) -> Iterator[str]:
     mine = os.sched_getaffinity(0)
     cpus = sorted(mine)
     server_cpu, others = {cpus[-1]}, set(cpus[:-1])
-    for pid in pids:
+    for pid in _with_children(pids):
         for tid in os.listdir(f"/proc/{pid}/task"):  # a thread made later inherits it
             with contextlib.suppress(ProcessLookupError):
                 os.sched_setaffinity(int(tid), server_cpu)

@@ -18,6 +18,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -317,3 +318,51 @@ def test_node_client_predicts_through_the_one_tls_port(one_port, tmp_path):
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"]["code"] == codes.SUCCESS, answer
     assert answer["outputs"][0]["data"]["colors"][0]["raw_hex"] == "#c81e1e"
+
+
+def _relay_processes(server: ServerProcess) -> list[int]:
+    """The server's relay processes (its children running scopegate.transports.grpc_relay)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if parent == server.process.pid and b"scopegate.transports.grpc_relay" in command:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not hasattr(os, "splice"), reason="the relay process needs os.splice")
+def test_a_dead_relay_process_is_replaced_by_the_next_connection(plain_one_port):
+    pat = plain_one_port.create_user(new_id())
+    first = make_stub(plain_one_port, "grpc")
+    assert (
+        first.MyScopes(
+            service_pb2.MyScopesRequest(), metadata=(("authorization", f"Key {pat}"),)
+        ).status.code
+        == codes.SUCCESS
+    )
+    (relay,) = _relay_processes(plain_one_port)  # one, started by the first connection
+    os.kill(relay, 9)
+    deadline = time.monotonic() + PATIENCE
+    while "relay process ended" not in plain_one_port.log():
+        assert time.monotonic() < deadline, "the server did not notice its relay's end"
+        time.sleep(0.05)
+    # A new connection starts a new relay and is served; nothing else was disturbed.
+    channel = grpc.insecure_channel(
+        f"127.0.0.1:{plain_one_port.http_port}", options=[("grpc.use_local_subchannel_pool", 1)]
+    )
+    try:
+        reply = service_pb2_grpc.V2Stub(channel).MyScopes(
+            service_pb2.MyScopesRequest(), metadata=(("authorization", f"Key {pat}"),), timeout=10
+        )
+    finally:
+        channel.close()
+    assert reply.status.code == codes.SUCCESS
+    (replacement,) = _relay_processes(plain_one_port)
+    assert replacement != relay

@@ -95,10 +95,19 @@ def _socket_inodes(pid: int) -> set[int]:
 ESTABLISHED = "01"
 
 
+def _held_inodes(worker: int) -> set[int]:
+    """The sockets a worker serves: its own, and its relay process's (a one-port worker
+    hands plaintext gRPC connections to a child process that relays them)."""
+    inodes = _socket_inodes(worker)
+    for child in children(worker):
+        inodes |= _socket_inodes(child)
+    return inodes
+
+
 def connections_by_worker(pids: list[int], port: int) -> dict[int, int]:
     """How many established connections to `port` each worker holds."""
     accepted = {inode for lp, _, st, inode in _tcp_sockets() if lp == port and st == ESTABLISHED}
-    return {pid: len(_socket_inodes(pid) & accepted) for pid in pids}
+    return {pid: len(_held_inodes(pid) & accepted) for pid in pids}
 
 
 def owner_of(client_port: int, port: int, pids: list[int]) -> int:
@@ -108,7 +117,7 @@ def owner_of(client_port: int, port: int, pids: list[int]) -> int:
         for lp, rp, st, inode in _tcp_sockets()
         if lp == port and rp == client_port and st == ESTABLISHED
     ]
-    (pid,) = [pid for pid in pids if inode in _socket_inodes(pid)]
+    (pid,) = [pid for pid in pids if inode in _held_inodes(pid)]
     return pid
 
 

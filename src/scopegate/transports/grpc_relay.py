@@ -1,7 +1,18 @@
-"""Relaying plaintext one-port gRPC connections off the event loop: one thread moves the
-bytes socket → kernel pipe → socket with `os.splice`, so the copying does not compete with
-the handlers for the loop. The guarantees are those of `grpc_pipe.GrpcPipe`: the same flow
-control, real-peer record, EOF and close semantics.
+"""Relaying plaintext one-port gRPC connections off the event loop and out of the server's
+process: a relay process (`python -m scopegate.transports.grpc_relay`, one per serving
+process, started with the first such connection) moves the bytes socket → kernel pipe →
+socket with `os.splice`. In a thread of the server's own process the relay handed the
+interpreter lock back and forth with the handlers several times per call (benchmark 7: a
+fifth of a call's CPU); a process of its own never waits for it.
+
+The server keeps what it must answer for: it opens the internal connection to gRPC and
+records its real peer before any byte can reach gRPC, and keeps a copy of that socket until
+the relay says it closed its own, so the local port cannot be reused while the record still
+names it. It passes both descriptors over a Unix socket (SCM_RIGHTS); the relay says when it
+closes each side, and the server then drops its record and its place in uvicorn's
+`connections`. The guarantees are those of `grpc_pipe.GrpcPipe`: the same flow control,
+real-peer record, EOF and close semantics. If the relay process dies, its connections are
+dropped and the next connection starts another.
 """
 
 from __future__ import annotations
@@ -9,19 +20,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import select
+import signal
 import socket
-import threading
+import struct
+import subprocess
+import sys
 import time
+from itertools import count
 from typing import Any
 
 from scopegate.transports.grpc_pipe import DRAIN_SECONDS, PipedPeers, grpc_peer
+
+log = logging.getLogger("scopegate.transports.grpc_relay")
 
 _CHUNK = 64 * 1024  # a kernel pipe's default capacity: at most this is held per direction
 _SPLICE = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK", 0)
 _READ, _WRITE = select.EPOLLIN, select.EPOLLOUT  # type: ignore[attr-defined, unused-ignore]
 CONNECTING, OPEN, CLIENT_GONE, GRPC_GONE, DONE = range(5)
+# Messages on the control socket. Server → relay: a link's id and the bytes already read,
+# with the client's and the internal socket's descriptors. Relay → server: which side of
+# which link it closed.
+_LINK = struct.Struct("!Q")
+CLIENT_CLOSED, GRPC_CLOSED = b"C", b"G"
+_MESSAGE_MAX = 256 * 1024
 
 
 class _Counted:
@@ -94,41 +118,43 @@ class _Flow:
 class _Link:
     """A relayed connection: the client's socket and the internal one, to gRPC."""
 
-    def __init__(self, client: socket.socket, first_bytes: bytes, real_peer: str) -> None:
+    def __init__(self, link_id: int, client: socket.socket, upstream: socket.socket, head: bytes):
+        self.id = link_id
         self.client = client
-        self.real_peer = real_peer
-        self.upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.upstream.setblocking(False)
-        self.upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.internal_peer = ""
+        self.upstream = upstream
         self.phase = CONNECTING
         self.deadline = 0.0
         self.wrote_eof = False
-        c, u = client.fileno(), self.upstream.fileno()
-        self.up = _Flow(c, u, first_bytes)
+        c, u = client.fileno(), upstream.fileno()
+        self.up = _Flow(c, u, head)
         self.down = _Flow(u, c, b"")
-        self.counted: _Counted = _Counted()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.connections: set[Any] = set()
+
+
+class _Held:
+    """What the server keeps of a relayed link until the relay closes its sides."""
+
+    __slots__ = ("connections", "counted", "internal_peer", "upstream")
+
+    def __init__(self, upstream: socket.socket, internal_peer: str, connections: set[Any]):
+        self.upstream = upstream  # a copy: holds the local port while the peer is recorded
+        self.internal_peer = internal_peer
+        self.connections = connections
+        self.counted = _Counted()
 
 
 class SpliceRelay:
-    """Relays plaintext piped connections to the internal gRPC listener in a thread of
-    its own, with the guarantees of `GrpcPipe`: the same flow control, EOF and close
-    semantics, peer record and place in uvicorn's `connections`."""
+    """The server's side: hands plaintext piped connections to the relay process, with the
+    guarantees of `GrpcPipe`: the same flow control, EOF and close semantics, peer record
+    and place in uvicorn's `connections`. Used on the event loop only."""
 
     def __init__(self, target: tuple[str, int], peers: PipedPeers) -> None:
         self._target = target
         self._peers = peers
-        self._lock = threading.Lock()
-        self._incoming: list[_Link] = []
-        self._thread: threading.Thread | None = None
-        self._epoll = select.epoll()  # type: ignore[attr-defined, unused-ignore]
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._epoll.register(self._wake_r, _READ)
-        self._links: dict[int, _Link] = {}  # by both of its fds
-        self._masks: dict[int, int] = {}
-        self._draining: set[_Link] = set()
+        self._ids = count(1)
+        self._held: dict[int, _Held] = {}
+        self._control: socket.socket | None = None
+        self._process: subprocess.Popen | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def take(
         self,
@@ -138,41 +164,121 @@ class SpliceRelay:
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         """Take a plaintext connection over from the event loop (called on the loop)."""
-        sock = transport.get_extra_info("socket").dup()  # keeps it open past the transport
-        link = _Link(sock, first_bytes, grpc_peer(transport.get_extra_info("peername")))
+        client = transport.get_extra_info("socket").dup()  # keeps it open past the transport
+        real_peer = grpc_peer(transport.get_extra_info("peername"))
         transport.abort()  # closes only the loop's descriptor: nothing is sent
-        link.loop, link.connections = loop, connections
-        connections.add(link.counted)
-        with self._lock:
-            self._incoming.append(link)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="scopegate-grpc-relay", daemon=True
-                )
-                self._thread.start()
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        with client:  # ours: the relay gets its own copy of the descriptor
+            upstream.setblocking(False)
+            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if upstream.connect_ex(self._target) not in (0, errno.EINPROGRESS):
+                upstream.close()  # the gRPC server is stopping or gone
                 return
-        os.write(self._wake_w, b"\0")
+            # Recorded before any byte can reach gRPC; its local port is bound by now.
+            internal_peer = grpc_peer(upstream.getsockname())
+            self._peers.add(internal_peer, real_peer)
+            link_id = next(self._ids)
+            held = self._held[link_id] = _Held(upstream, internal_peer, connections)
+            connections.add(held.counted)
+            message = _LINK.pack(link_id) + first_bytes
+            fds = [client.fileno(), upstream.fileno()]
+            try:
+                try:
+                    socket.send_fds(self._relay(loop), [message], fds)
+                except (BrokenPipeError, ConnectionError):  # it died before we heard: again
+                    self._relay_gone()
+                    socket.send_fds(self._relay(loop), [message], fds)
+            except OSError as exc:  # no relay process, or its queue is full: drop this one
+                log.warning("one-port gRPC: cannot hand a connection to the relay: %s", exc)
+                self._release(link_id, client_too=True)
 
-    # The relay thread.
+    def _relay(self, loop: asyncio.AbstractEventLoop) -> socket.socket:
+        """The control socket of a running relay process, started if there is none."""
+        if self._control is not None:
+            return self._control
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with theirs:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "scopegate.transports.grpc_relay", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        ours.setblocking(False)
+        loop.add_reader(ours.fileno(), self._on_message)
+        self._control, self._loop = ours, loop
+        return ours
 
-    def _run(self) -> None:
+    def _on_message(self) -> None:
+        control = self._control
+        assert control is not None
         while True:
-            with self._lock:
-                incoming, self._incoming = self._incoming, []
-                if not incoming and not self._links:
-                    self._thread = None  # the next connection starts another
-                    return
-            for link in incoming:
-                self._connect(link)
-            if not self._links:
-                continue  # every new one failed: nothing to wait for
+            try:
+                message = control.recv(64)
+            except BlockingIOError:
+                return
+            except OSError:
+                message = b""
+            if not message:  # the relay process is gone: so are its connections
+                self._relay_gone()
+                return
+            side, link_id = message[:1], _LINK.unpack_from(message, 1)[0]
+            self._release(link_id, client_too=side == CLIENT_CLOSED)
+
+    def _release(self, link_id: int, *, client_too: bool) -> None:
+        """The relay closed its side of the internal socket (and, `client_too`, the
+        client's): drop the record and our copy; and the connection's place once the
+        client's side is closed."""
+        held = self._held.get(link_id)
+        if held is None:
+            return
+        if held.upstream.fileno() >= 0:
+            # Just before our copy closes: after it, its port may be reused.
+            self._peers.discard(held.internal_peer)
+            held.upstream.close()
+        if client_too:
+            held.connections.discard(held.counted)
+            del self._held[link_id]
+
+    def _relay_gone(self) -> None:
+        if self._control is None:
+            return
+        if self._loop is not None:
+            self._loop.remove_reader(self._control.fileno())
+        self._control.close()
+        self._control = None
+        if self._process is not None:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                self._process.wait(1)
+            self._process = None
+        log.warning(
+            "one-port gRPC: the relay process ended; %d connections dropped", len(self._held)
+        )
+        for link_id in list(self._held):
+            self._release(link_id, client_too=True)
+
+
+class RelayEngine:
+    """The relay process: links from the control socket, bytes moved with `os.splice`,
+    and word of each closed side sent back."""
+
+    def __init__(self, control: socket.socket) -> None:
+        self._control = control
+        self._epoll = select.epoll()  # type: ignore[attr-defined, unused-ignore]
+        self._epoll.register(control.fileno(), _READ)
+        self._links: dict[int, _Link] = {}  # by both of its fds
+        self._masks: dict[int, int] = {}
+        self._draining: set[_Link] = set()
+
+    def run(self) -> None:
+        control_fd = self._control.fileno()
+        while True:
             timeout = -1.0
             if self._draining:
                 timeout = max(0.0, min(k.deadline for k in self._draining) - time.monotonic())
             for fd, _ in self._epoll.poll(timeout):
-                if fd == self._wake_r:
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(self._wake_r, 4096)
+                if fd == control_fd:
+                    if not self._receive():
+                        return  # the server is gone: so is everything relayed for it
                     continue
                 ready = self._links.get(fd)
                 if ready is not None:
@@ -182,18 +288,27 @@ class SpliceRelay:
                 for link in [k for k in self._draining if k.deadline <= now]:
                     self._end(link)  # its far side did not let it finish: abort
 
-    def _connect(self, link: _Link) -> None:
-        up = link.upstream
-        err = up.connect_ex(self._target)
-        if err not in (0, errno.EINPROGRESS):
-            self._register(link)
-            self._end(link)
-            return
-        # Recorded before any byte can reach gRPC; its local port is bound by now.
-        link.internal_peer = grpc_peer(up.getsockname())
-        self._peers.add(link.internal_peer, link.real_peer)
+    def _receive(self) -> bool:
+        """New links from the server; False once it has closed the control socket."""
+        message, fds, _, _ = socket.recv_fds(self._control, _MESSAGE_MAX, 2)
+        if not message:
+            return False
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            return True
+        client = socket.socket(fileno=fds[0])
+        upstream = socket.socket(fileno=fds[1])
+        client.setblocking(False)
+        upstream.setblocking(False)
+        link = _Link(_LINK.unpack_from(message)[0], client, upstream, message[_LINK.size :])
         self._register(link)
-        self._want(link)
+        self._want(link)  # connecting: its first writable event says how that went
+        return True
+
+    def _tell(self, side: bytes, link: _Link) -> None:
+        with contextlib.suppress(OSError):  # the server is gone: nobody to tell
+            self._control.send(side + _LINK.pack(link.id))
 
     def _register(self, link: _Link) -> None:
         self._links[link.client.fileno()] = link
@@ -273,18 +388,15 @@ class SpliceRelay:
             return
         self._forget(link.client.fileno())
         link.client.close()
-        loop = link.loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
-                loop.call_soon_threadsafe(link.connections.discard, link.counted)
+        if link.upstream.fileno() < 0:
+            self._tell(CLIENT_CLOSED, link)
 
     def _close_upstream(self, link: _Link) -> None:
         if link.upstream.fileno() < 0:
             return
         self._forget(link.upstream.fileno())
-        # Just before the socket closes: after it, its addresses may be reused.
-        self._peers.discard(link.internal_peer)
         link.upstream.close()
+        self._tell(CLIENT_CLOSED if link.client.fileno() < 0 else GRPC_CLOSED, link)
 
     def _forget(self, fd: int) -> None:
         self._links.pop(fd, None)
@@ -325,3 +437,20 @@ class SpliceRelay:
         else:
             (self._epoll.modify if old else self._epoll.register)(fd, mask)
             self._masks[fd] = mask
+
+
+def main(argv: list[str]) -> int:
+    """The relay process: `python -m scopegate.transports.grpc_relay CONTROL_FD`."""
+    # A Ctrl-C or SIGTERM sent to the server's process group is the server's to act on: the
+    # relay keeps its connections through the graceful stop and ends with the server
+    # (its control socket's end of file).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    control = socket.socket(fileno=int(argv[0]))
+    control.setblocking(True)
+    RelayEngine(control).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
