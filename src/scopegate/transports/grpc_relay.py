@@ -202,6 +202,7 @@ class SpliceRelay:
                 [sys.executable, "-m", "scopegate.transports.grpc_relay", str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # it prints nothing; a crash still reaches stderr
             )
         ours.setblocking(False)
         loop.add_reader(ours.fileno(), self._on_message)
