@@ -42,7 +42,7 @@ _READ, _WRITE = select.EPOLLIN, select.EPOLLOUT  # type: ignore[attr-defined, un
 CONNECTING, OPEN, CLIENT_GONE, GRPC_GONE, DONE = range(5)
 # Messages on the control socket. Server → relay: a link's id and the bytes already read,
 # with the client's and the internal socket's descriptors. Relay → server: which side of
-# which link it closed.
+# which link it closed (each side once).
 _LINK = struct.Struct("!Q")
 CLIENT_CLOSED, GRPC_CLOSED = b"C", b"G"
 _MESSAGE_MAX = 256 * 1024
@@ -190,7 +190,7 @@ class SpliceRelay:
                     socket.send_fds(self._relay(loop), [message], fds)
             except OSError as exc:  # no relay process, or its queue is full: drop this one
                 log.warning("one-port gRPC: cannot hand a connection to the relay: %s", exc)
-                self._release(link_id, client_too=True)
+                self._release(link_id, client=True, grpc=True)
 
     def _relay(self, loop: asyncio.AbstractEventLoop) -> socket.socket:
         """The control socket of a running relay process, started if there is none."""
@@ -223,21 +223,21 @@ class SpliceRelay:
                 self._relay_gone()
                 return
             side, link_id = message[:1], _LINK.unpack_from(message, 1)[0]
-            self._release(link_id, client_too=side == CLIENT_CLOSED)
+            self._release(link_id, client=side == CLIENT_CLOSED, grpc=side == GRPC_CLOSED)
 
-    def _release(self, link_id: int, *, client_too: bool) -> None:
-        """The relay closed its side of the internal socket (and, `client_too`, the
-        client's): drop the record and our copy; and the connection's place once the
-        client's side is closed."""
+    def _release(self, link_id: int, *, client: bool = False, grpc: bool = False) -> None:
+        """The relay closed the client's side (`client`: the connection leaves uvicorn's
+        `connections`) or the internal one (`grpc`: the record and our copy go)."""
         held = self._held.get(link_id)
         if held is None:
             return
-        if held.upstream.fileno() >= 0:
+        if grpc and held.upstream.fileno() >= 0:
             # Just before our copy closes: after it, its port may be reused.
             self._peers.discard(held.internal_peer)
             held.upstream.close()
-        if client_too:
+        if client:
             held.connections.discard(held.counted)
+        if held.upstream.fileno() < 0 and held.counted not in held.connections:
             del self._held[link_id]
 
     def _relay_gone(self) -> None:
@@ -255,7 +255,7 @@ class SpliceRelay:
             "one-port gRPC: the relay process ended; %d connections dropped", len(self._held)
         )
         for link_id in list(self._held):
-            self._release(link_id, client_too=True)
+            self._release(link_id, client=True, grpc=True)
 
 
 class RelayEngine:
@@ -389,15 +389,14 @@ class RelayEngine:
             return
         self._forget(link.client.fileno())
         link.client.close()
-        if link.upstream.fileno() < 0:
-            self._tell(CLIENT_CLOSED, link)
+        self._tell(CLIENT_CLOSED, link)
 
     def _close_upstream(self, link: _Link) -> None:
         if link.upstream.fileno() < 0:
             return
         self._forget(link.upstream.fileno())
         link.upstream.close()
-        self._tell(CLIENT_CLOSED if link.client.fileno() < 0 else GRPC_CLOSED, link)
+        self._tell(GRPC_CLOSED, link)
 
     def _forget(self, fd: int) -> None:
         self._links.pop(fd, None)
