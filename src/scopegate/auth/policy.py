@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass
 
 from scopegate.auth import scopes
-from scopegate.auth.principal import CredentialKind, Principal
+from scopegate.auth.principal import AppRef, CredentialKind, Principal
 from scopegate.contract.catalog import AuthType, MethodSpec
 from scopegate.contract.status import KEY_INVALID_DESCRIPTION, ApiError, C, does_not_exist
 
@@ -63,11 +63,10 @@ def is_public_read(spec: MethodSpec) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
-    """The resource owner a request names, with `me` and empty ids already resolved."""
-
-    user_id: str
-    app_id: str
+class Target(AppRef):
+    """The resource owner a request names, with `me` and empty ids already resolved: an app
+    as an app-specific key names one (`AppRef`, compared field by field with it), its app_id
+    empty when the request names an account."""
 
 
 @dataclass(frozen=True, slots=True)
