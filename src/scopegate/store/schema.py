@@ -72,6 +72,14 @@ def _named_within(name: str, owner: Column, item_id: Column, *columns: SchemaIte
     )
 
 
+def _pairing(name: str, first: Column, second: Column, *columns: SchemaItem) -> Table:
+    """A table relating two rows or accounts, one row per pair: the two references are its
+    primary key, in that order (team_apps: a team and one of its apps)."""
+    return Table(
+        name, metadata, first, second, *columns, PrimaryKeyConstraint(first.name, second.name)
+    )
+
+
 users = Table(
     "users",
     metadata,
@@ -212,11 +220,10 @@ collaborators = Table(
 )
 
 # Members of an organization, each with one organization role (see scopegate.orgs.roles).
-org_members = Table(
+org_members = _pairing(
     "org_members",
-    metadata,
-    _account("org_id", primary_key=True),
-    _account("user_id", primary_key=True),
+    _account("org_id"),
+    _account("user_id"),
     Column("role", String(32), nullable=False),
     _timestamp("created_at"),
     Index("ix_org_members_user", "user_id"),
@@ -232,20 +239,14 @@ teams = _named_within(
     _timestamp("created_at"),
 )
 
-team_members = Table(
+team_members = _pairing(
     "team_members",
-    metadata,
-    _row_of("team_pk", "teams", primary_key=True),
-    _account("user_id", primary_key=True),
+    _row_of("team_pk", "teams"),
+    _account("user_id"),
     Index("ix_team_members_user", "user_id"),
 )
 
-team_apps = Table(
-    "team_apps",
-    metadata,
-    _row_of("team_pk", "teams", primary_key=True),
-    _row_of("app_pk", "apps", primary_key=True),
-)
+team_apps = _pairing("team_apps", _row_of("team_pk", "teams"), _row_of("app_pk", "apps"))
 
 # Concepts of an app. `name_folded` is casefold(name), computed in Python, so a
 # case-insensitive search means the same on SQLite and PostgreSQL, Unicode included.
@@ -281,11 +282,10 @@ inputs = _named_within(
 )
 
 # The concepts an input is labelled with: value 1 (present) or 0 (absent), as Clarifai has it.
-input_concepts = Table(
+input_concepts = _pairing(
     "input_concepts",
-    metadata,
-    _row_of("input_pk", "inputs", primary_key=True),
-    _row_of("concept_pk", "concepts", primary_key=True),
+    _row_of("input_pk", "inputs"),
+    _row_of("concept_pk", "concepts"),
     Column("value", Float, nullable=False),
     # Where the concept stands in the input's list: the order it was given in (0, 1, ...).
     Column("position", Integer, nullable=False, server_default="0"),
