@@ -11,6 +11,7 @@ which run against both modes.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -29,10 +30,12 @@ from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from PIL import Image
 
 from scopegate.transports.grpc_pipe import PipedPeers, grpc_peer
 from tests.support.api import me, ok, pat_reads_its_user
 from tests.support.clients import TRANSPORTS, make_stub, new_id, trust_only
+from tests.support.raw_grpc import RawGrpc
 from tests.support.server_process import ServerProcess
 from tests.support.servers import SERVER_ENV
 
@@ -274,6 +277,103 @@ def test_audit_log_names_the_real_client_of_a_piped_grpc_call(plain_one_port):
     assert addresses[1].startswith("ipv4:127.0.0.7:"), addresses
 
 
+def test_messages_larger_than_a_relay_read_cross_the_one_port_whole(plain_one_port):
+    """Requests and answers several times the relay's 64 KiB read, four callers at once on
+    one channel: every byte arrives, in order, both ways (the relay's held bytes and its
+    wait for a writable socket)."""
+    pat = plain_one_port.create_user(new_id())
+    key = (("authorization", f"Key {pat}"),)
+    stub = make_stub(plain_one_port, "grpc")
+    apps = [resources_pb2.App(id="big")]
+    ok(stub.PostApps(service_pb2.PostAppsRequest(user_app_id=me(), apps=apps), metadata=key))
+    app = me(app_id="big")
+
+    def names_of(batch: int) -> list[str]:
+        return [f"{batch}-{n:03d}-" + "x" * 240 for n in range(192)]
+
+    def post_and_list(batch: int) -> list[str]:
+        noise = Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3))
+        png = io.BytesIO()
+        noise.save(png, "PNG")  # noise does not compress: ~270 KB
+        image = resources_pb2.Image(base64=png.getvalue())
+        inputs = [resources_pb2.Input(id=f"i{batch}", data=resources_pb2.Data(image=image))]
+        # A whole, valid PNG or the server refuses it: the ~270 KB crossed intact.
+        ok(
+            stub.PostInputs(
+                service_pb2.PostInputsRequest(user_app_id=app, inputs=inputs), metadata=key
+            )
+        )
+        names = names_of(batch)
+        for part in (names[:128], names[128:]):
+            concepts = [
+                resources_pb2.Concept(id=name[:5].replace("-", "_"), name=name) for name in part
+            ]
+            ok(
+                stub.PostConcepts(
+                    service_pb2.PostConceptsRequest(user_app_id=app, concepts=concepts),
+                    metadata=key,
+                )
+            )
+        listed = stub.ListConcepts(
+            service_pb2.ListConceptsRequest(user_app_id=app, per_page=1000), metadata=key
+        )
+        ok(listed)
+        return [c.name for c in listed.concepts if c.name.startswith(f"{batch}-")]
+
+    results: dict[int, list[str]] = {}
+    threads = [
+        threading.Thread(target=lambda b=b: results.update({b: post_and_list(b)})) for b in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(PATIENCE)
+    assert sorted(results) == [0, 1, 2, 3]
+    for batch, names in results.items():
+        assert sorted(names) == names_of(batch)
+
+
+def test_a_client_that_stops_reading_gets_every_answer_once_it_reads_again(plain_one_port):
+    """120 answers of ~50 KB asked for at once by a client that then reads nothing for a
+    while, through a small receive buffer and with every HTTP/2 window open: the relay
+    finds the client's socket full, holds what it read, and carries on when it drains."""
+    pat = plain_one_port.create_user(new_id())
+    key = (("authorization", f"Key {pat}"),)
+    stub = make_stub(plain_one_port, "grpc")
+    apps = [resources_pb2.App(id="wide")]
+    ok(stub.PostApps(service_pb2.PostAppsRequest(user_app_id=me(), apps=apps), metadata=key))
+    app = me(app_id="wide")
+    names = sorted(f"{n:03d}-" + "y" * 240 for n in range(192))
+    for part in (names[:128], names[128:]):
+        concepts = [resources_pb2.Concept(id=f"c{name[:3]}", name=name) for name in part]
+        ok(
+            stub.PostConcepts(
+                service_pb2.PostConceptsRequest(user_app_id=app, concepts=concepts), metadata=key
+            )
+        )
+    client = RawGrpc(("127.0.0.1", plain_one_port.http_port), receive_buffer=4096)
+    try:
+        ask = service_pb2.ListConceptsRequest(user_app_id=app, per_page=1000)
+        streams = {
+            client.call(
+                "/clarifai.api.V2/ListConcepts",
+                ask.SerializeToString(),
+                {"authorization": f"Key {pat}"},
+            )
+            for _ in range(120)
+        }
+        # Reading nothing: ~6 MB wait on the server's side, more than a socket's send
+        # buffer grows to (4 MiB by default).
+        time.sleep(2)
+        answers = client.read_answers(streams, PATIENCE)
+    finally:
+        client.close()
+    for raw in answers.values():
+        answer = service_pb2.MultiConceptResponse.FromString(raw)
+        ok(answer)
+        assert sorted(c.name for c in answer.concepts) == names
+
+
 def test_piped_peers_answer_only_the_connections_they_recorded():
     peers = PipedPeers()
     peers.add("ipv4:127.0.0.1:40000", "ipv4:203.0.113.9:5555")
@@ -295,7 +395,6 @@ def test_node_client_predicts_through_the_one_tls_port(one_port, tmp_path):
     node = shutil.which("node")
     if not one_port.tls or not node or not (NODE_DIR / "node_modules").exists():
         pytest.skip("ClarifaiStub.grpc() speaks TLS; needs node and tests/node/node_modules")
-    from PIL import Image
 
     image = tmp_path / "red.png"
     Image.new("RGB", (8, 8), (200, 30, 30)).save(image, format="PNG")

@@ -39,6 +39,7 @@ log = logging.getLogger("scopegate.transports.grpc_relay")
 _CHUNK = 64 * 1024  # a kernel pipe's default capacity: at most this is held per direction
 _SPLICE = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK", 0)
 _READ, _WRITE = select.EPOLLIN, select.EPOLLOUT  # type: ignore[attr-defined, unused-ignore]
+_TROUBLE = select.EPOLLERR | select.EPOLLHUP  # type: ignore[attr-defined, unused-ignore]
 CONNECTING, OPEN, CLIENT_GONE, GRPC_GONE, DONE = range(5)
 # Messages on the control socket. Server → relay: a link's id and the bytes already read,
 # with the client's and the internal socket's descriptors. Relay → server: which side of
@@ -276,13 +277,17 @@ class RelayEngine:
             timeout = -1.0
             if self._draining:
                 timeout = max(0.0, min(k.deadline for k in self._draining) - time.monotonic())
-            for fd, _ in self._epoll.poll(timeout):
+            for fd, events in self._epoll.poll(timeout):
                 if fd == control_fd:
                     if not self._receive():
                         return  # the server is gone: so is everything relayed for it
                     continue
                 ready = self._links.get(fd)
-                if ready is not None:
+                if ready is None:
+                    continue
+                if ready.phase == OPEN and not events & _TROUBLE:
+                    self._moved(ready, fd, events)
+                else:
                     self._service(ready)
             if self._draining:
                 now = time.monotonic()
@@ -314,6 +319,27 @@ class RelayEngine:
     def _register(self, link: _Link) -> None:
         self._links[link.client.fileno()] = link
         self._links[link.upstream.fileno()] = link
+
+    def _moved(self, link: _Link, fd: int, events: int) -> None:
+        """An open link's readiness: only the direction it concerns is pumped (the other
+        would try a read that cannot succeed, a wasted call each time)."""
+        up, down = link.up, link.down
+        if fd == up.src:  # the client's socket
+            if events & _READ:
+                up.pump()
+            if events & _WRITE:
+                down.pump()
+        else:
+            if events & _READ:
+                down.pump()
+            if events & _WRITE:
+                up.pump()
+        if down.ended or up.broken:
+            self._grpc_gone(link)
+        elif up.ended or down.broken:
+            self._client_gone(link)
+        else:
+            self._want(link)
 
     def _service(self, link: _Link) -> None:
         if link.phase == CONNECTING:
