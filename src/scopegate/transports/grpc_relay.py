@@ -334,12 +334,19 @@ class RelayEngine:
                 down.pump()
             if events & _WRITE:
                 up.pump()
+        if not self._side_gone(link):
+            self._want(link)
+
+    def _side_gone(self, link: _Link) -> bool:
+        """An open link one of whose sides ended or failed: it starts closing, and True."""
+        up, down = link.up, link.down
         if down.ended or up.broken:
             self._grpc_gone(link)
         elif up.ended or down.broken:
             self._client_gone(link)
         else:
-            self._want(link)
+            return False
+        return True
 
     def _service(self, link: _Link) -> None:
         if link.phase == CONNECTING:
@@ -351,10 +358,7 @@ class RelayEngine:
         if link.phase == OPEN:
             up.pump()
             down.pump()
-            if down.ended or up.broken:
-                self._grpc_gone(link)
-            elif up.ended or down.broken:
-                self._client_gone(link)
+            self._side_gone(link)
         elif link.phase == CLIENT_GONE:
             up.pump()
             if up.broken:
@@ -411,18 +415,18 @@ class RelayEngine:
         link.down.close()
 
     def _close_client(self, link: _Link) -> None:
-        if link.client.fileno() < 0:
-            return
-        self._forget(link.client.fileno())
-        link.client.close()
-        self._tell(CLIENT_CLOSED, link)
+        self._close(link, link.client, CLIENT_CLOSED)
 
     def _close_upstream(self, link: _Link) -> None:
-        if link.upstream.fileno() < 0:
+        self._close(link, link.upstream, GRPC_CLOSED)
+
+    def _close(self, link: _Link, side: socket.socket, word: bytes) -> None:
+        """Closes one side (once) and tells the server, which keeps records of each."""
+        if side.fileno() < 0:
             return
-        self._forget(link.upstream.fileno())
-        link.upstream.close()
-        self._tell(GRPC_CLOSED, link)
+        self._forget(side.fileno())
+        side.close()
+        self._tell(word, link)
 
     def _forget(self, fd: int) -> None:
         self._links.pop(fd, None)
