@@ -333,13 +333,14 @@ def test_messages_larger_than_a_relay_read_cross_the_one_port_whole(plain_one_po
         assert sorted(names) == names_of(batch)
 
 
-def test_a_client_that_stops_reading_gets_every_answer_once_it_reads_again(plain_one_port):
+def test_a_client_that_stops_reading_gets_every_answer_once_it_reads_again(one_port):
     """120 answers of ~50 KB asked for at once by a client that then reads nothing for a
     while, through a small receive buffer and with every HTTP/2 window open: the relay
-    finds the client's socket full, holds what it read, and carries on when it drains."""
-    pat = plain_one_port.create_user(new_id())
+    (plaintext) or the pipe in the event loop (TLS) finds the client's socket full, holds
+    what it read, and carries on when it drains."""
+    pat = one_port.create_user(new_id())
     key = (("authorization", f"Key {pat}"),)
-    stub = make_stub(plain_one_port, "grpc")
+    stub = make_stub(one_port, "grpc")
     apps = [resources_pb2.App(id="wide")]
     ok(stub.PostApps(service_pb2.PostAppsRequest(user_app_id=me(), apps=apps), metadata=key))
     app = me(app_id="wide")
@@ -351,7 +352,8 @@ def test_a_client_that_stops_reading_gets_every_answer_once_it_reads_again(plain
                 service_pb2.PostConceptsRequest(user_app_id=app, concepts=concepts), metadata=key
             )
         )
-    client = RawGrpc(("127.0.0.1", plain_one_port.http_port), receive_buffer=4096)
+    tls = one_port.tls.client_context() if one_port.tls else None
+    client = RawGrpc(("127.0.0.1", one_port.http_port), receive_buffer=4096, tls=tls)
     try:
         ask = service_pb2.ListConceptsRequest(user_app_id=app, per_page=1000)
         streams = {

@@ -10,6 +10,7 @@ the trailers' END_STREAM.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import time
 
@@ -41,12 +42,21 @@ def _literal(name: str, value: str) -> bytes:
 class RawGrpc:
     """One HTTP/2 connection; `call` sends requests, `read_answers` collects them."""
 
-    def __init__(self, address: tuple[str, int], receive_buffer: int | None = None) -> None:
-        self.sock = socket.socket()
+    def __init__(
+        self,
+        address: tuple[str, int],
+        receive_buffer: int | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        raw = socket.socket()
         if receive_buffer:  # before connecting: the window the kernel offers follows it
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-        self.sock.settimeout(30)
-        self.sock.connect(address)
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        raw.settimeout(30)
+        raw.connect(address)
+        self.sock: socket.socket = raw
+        if tls is not None:  # h2 by ALPN, as a gRPC client over TLS offers it
+            tls.set_alpn_protocols(["h2"])
+            self.sock = tls.wrap_socket(raw, server_hostname="localhost")
         self._next_stream = 1
         settings = struct.pack("!HI", INITIAL_WINDOW_SIZE, LARGEST_WINDOW)
         opening = struct.pack("!I", LARGEST_WINDOW - 65535)
