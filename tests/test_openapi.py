@@ -168,8 +168,11 @@ class Run:
             "fuzzing",
             "--max-examples",
             str(MAX_EXAMPLES),
+            # One worker: with two, schemathesis 4.32 now and then loses one operation's
+            # scenario from its count (its JUnit report lists it passed, its summary as
+            # untested: 1 run in 4 here); one is also faster (~25 s against ~40).
             "--workers",
-            "2",
+            "1",
             "--seed",
             "17",
             "--no-shrink",
