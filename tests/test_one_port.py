@@ -277,16 +277,32 @@ def test_audit_log_names_the_real_client_of_a_piped_grpc_call(plain_one_port):
     assert addresses[1].startswith("ipv4:127.0.0.7:"), addresses
 
 
+def _user_with_app(server: ServerProcess, app_id: str):
+    """A new user with an app: (PAT, its metadata, a gRPC stub, the app's ids)."""
+    pat = server.create_user(new_id())
+    key = (("authorization", f"Key {pat}"),)
+    stub = make_stub(server, "grpc")
+    apps = [resources_pb2.App(id=app_id)]
+    ok(stub.PostApps(service_pb2.PostAppsRequest(user_app_id=me(), apps=apps), metadata=key))
+    return pat, key, stub, me(app_id=app_id)
+
+
+def _post_concepts(stub, key, app, names: list[str]) -> None:
+    """Concepts named `names` (ids from their first 5 characters), 128 per request."""
+    for start in range(0, len(names), 128):
+        concepts = [
+            resources_pb2.Concept(id=name[:5].replace("-", "_"), name=name)
+            for name in names[start : start + 128]
+        ]
+        request = service_pb2.PostConceptsRequest(user_app_id=app, concepts=concepts)
+        ok(stub.PostConcepts(request, metadata=key))
+
+
 def test_messages_larger_than_a_relay_read_cross_the_one_port_whole(plain_one_port):
     """Requests and answers several times the relay's 64 KiB read, four callers at once on
-    one channel: every byte arrives, in order, both ways (the relay's held bytes and its
-    wait for a writable socket)."""
-    pat = plain_one_port.create_user(new_id())
-    key = (("authorization", f"Key {pat}"),)
-    stub = make_stub(plain_one_port, "grpc")
-    apps = [resources_pb2.App(id="big")]
-    ok(stub.PostApps(service_pb2.PostAppsRequest(user_app_id=me(), apps=apps), metadata=key))
-    app = me(app_id="big")
+    one channel: every byte arrives, in order, both ways (a read the relay passes on in
+    several writes)."""
+    _, key, stub, app = _user_with_app(plain_one_port, "big")
 
     def names_of(batch: int) -> list[str]:
         return [f"{batch}-{n:03d}-" + "x" * 240 for n in range(192)]
@@ -303,17 +319,7 @@ def test_messages_larger_than_a_relay_read_cross_the_one_port_whole(plain_one_po
                 service_pb2.PostInputsRequest(user_app_id=app, inputs=inputs), metadata=key
             )
         )
-        names = names_of(batch)
-        for part in (names[:128], names[128:]):
-            concepts = [
-                resources_pb2.Concept(id=name[:5].replace("-", "_"), name=name) for name in part
-            ]
-            ok(
-                stub.PostConcepts(
-                    service_pb2.PostConceptsRequest(user_app_id=app, concepts=concepts),
-                    metadata=key,
-                )
-            )
+        _post_concepts(stub, key, app, names_of(batch))
         listed = stub.ListConcepts(
             service_pb2.ListConceptsRequest(user_app_id=app, per_page=1000), metadata=key
         )
@@ -338,20 +344,9 @@ def test_a_client_that_stops_reading_gets_every_answer_once_it_reads_again(one_p
     while, through a small receive buffer and with every HTTP/2 window open: the relay
     (plaintext) or the pipe in the event loop (TLS) finds the client's socket full, holds
     what it read, and carries on when it drains."""
-    pat = one_port.create_user(new_id())
-    key = (("authorization", f"Key {pat}"),)
-    stub = make_stub(one_port, "grpc")
-    apps = [resources_pb2.App(id="wide")]
-    ok(stub.PostApps(service_pb2.PostAppsRequest(user_app_id=me(), apps=apps), metadata=key))
-    app = me(app_id="wide")
+    pat, key, stub, app = _user_with_app(one_port, "wide")
     names = sorted(f"{n:03d}-" + "y" * 240 for n in range(192))
-    for part in (names[:128], names[128:]):
-        concepts = [resources_pb2.Concept(id=f"c{name[:3]}", name=name) for name in part]
-        ok(
-            stub.PostConcepts(
-                service_pb2.PostConceptsRequest(user_app_id=app, concepts=concepts), metadata=key
-            )
-        )
+    _post_concepts(stub, key, app, names)
     tls = one_port.tls.client_context() if one_port.tls else None
     client = RawGrpc(("127.0.0.1", one_port.http_port), receive_buffer=4096, tls=tls)
     try:
