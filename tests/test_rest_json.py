@@ -11,11 +11,17 @@ from clarifai_grpc.channel.custom_converters.custom_dict_to_message import dict_
 from clarifai_grpc.channel.custom_converters.custom_message_to_dict import protobuf_to_dict
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 
 from scopegate.contract.catalog import load_catalog
-from scopegate.transports.rest.codec import dict_to_message, message_from_path, message_to_dict
+from scopegate.transports.rest.codec import (
+    dict_to_message,
+    message_from_path,
+    message_to_dict,
+    timestamp_json,
+)
 from scopegate.transports.rest.errors import encode
 
 CATALOG = load_catalog()
@@ -223,3 +229,33 @@ def test_the_answer_encoder_writes_what_json_dumps_writes(value):
 def test_the_answer_encoder_refuses_what_json_refuses():
     with pytest.raises(TypeError, match="not JSON serializable"):
         encode({"a": object()})
+
+
+@given(
+    seconds=st.integers(-62135596800, 253402300799),
+    nanos=st.one_of(
+        st.just(0),
+        st.integers(0, 999).map(lambda ms: ms * 1_000_000),
+        st.integers(0, 999_999).map(lambda us: us * 1000),
+        st.integers(0, 999_999_999),
+    ),
+)
+def test_timestamps_print_as_the_official_method_writes_them(seconds, nanos):
+    """The printer's own timestamp text: that of `Timestamp.ToJsonString`, for every valid
+    value, with 0, 3, 6 and 9 fractional digits."""
+    stamp = Timestamp(seconds=seconds, nanos=nanos)
+    assert timestamp_json(stamp) == stamp.ToJsonString()
+    app = resources_pb2.App(id="a", created_at=stamp, modified_at=stamp)
+    assert message_to_dict(app) == protobuf_to_dict(app, use_integers_for_enums=True)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"), [(-62135596801, 0), (253402300800, 0), (0, -1), (0, 10**9)]
+)
+def test_a_timestamp_out_of_range_fails_as_with_the_official_printer(seconds, nanos):
+    app = resources_pb2.App(id="a", created_at=Timestamp(seconds=seconds, nanos=nanos))
+    with pytest.raises(json_format.SerializeToJsonError) as official:
+        protobuf_to_dict(app, use_integers_for_enums=True)
+    with pytest.raises(json_format.SerializeToJsonError) as ours:
+        message_to_dict(app)
+    assert str(ours.value) == str(official.value)
