@@ -215,13 +215,7 @@ def _start_round(transport: str, build: Build, label: str, level: int, seconds: 
     secret = build.pat if label == PAT else build.key
     if transport == "REST":
         path = "/v2/status_codes/10000" if label == NOAUTH else "/v2/myscopes"
-        run = loadgen.start_http(
-            f"{server.http_url}{path}",
-            duration=seconds,
-            connections=level,
-            headers={"authorization": "Key " + secret},
-            server_pid=server.process.pid,
-        )
+        run = loadgen.start_http_keyed(server, path, secret, duration=seconds, connections=level)
         return lambda: run.wait(seconds + 30)
     run = loadgen.start_grpc(
         server.grpc_address,

@@ -195,12 +195,8 @@ def run(options) -> tuple[list[Result], list[str]]:
 
             def rest(mode: str, seconds: float = duration, start_only: bool = False):
                 server, pat = servers[mode]
-                started = loadgen.start_http(
-                    f"{server.http_url}/v2/myscopes",
-                    duration=seconds,
-                    connections=connections,
-                    headers={"authorization": "Key " + pat},
-                    server_pid=server.process.pid,
+                started = loadgen.start_http_keyed(
+                    server, "/v2/myscopes", pat, duration=seconds, connections=connections
                 )
                 wait = labelled(mode, lambda: started.wait(seconds + 30))
                 return wait if start_only else wait()

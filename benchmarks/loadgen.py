@@ -211,6 +211,20 @@ def start_http(
     return LoadRun(command, "python-http", server_pid)
 
 
+def start_http_keyed(
+    server, path: str, secret: str, *, duration: float, connections: int
+) -> LoadRun:
+    """`start_http` of `path` on a started `ServerProcess`, sending `secret` as Clarifai
+    clients do (`authorization: Key …`), with the server's CPU measured."""
+    return start_http(
+        f"{server.http_url}{path}",
+        duration=duration,
+        connections=connections,
+        headers={"authorization": "Key " + secret},
+        server_pid=server.process.pid,
+    )
+
+
 def start_grpc(
     address: str,
     methods: list[str],
