@@ -17,6 +17,7 @@ when one exits.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import time
@@ -127,71 +128,61 @@ class Metrics:
         if not self.multiprocess:  # not meaningful summed over workers
             ProcessCollector(registry=registry)
             PlatformCollector(registry=registry)
-        self.requests = Counter(
+        # Every metric lives in this registry, and every latency histogram has the same buckets.
+        counter = functools.partial(Counter, registry=registry)
+        latency_histogram = functools.partial(Histogram, registry=registry, buckets=LATENCY_BUCKETS)
+        self.requests = counter(
             "scopegate_requests",
             "Requests answered, by transport, method and Clarifai status code.",
             ["transport", "method", "code"],
-            registry=registry,
         )
-        self.latency = Histogram(
+        self.latency = latency_histogram(
             "scopegate_request_duration_seconds",
             "Time from a transport taking a request to its answer being made.",
             ["transport", "method"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
         )
-        self.auth = Counter(
+        self.auth = counter(
             "scopegate_auth_outcomes",
             "How authentication and authorization ended, for methods that need credentials.",
             ["outcome"],
-            registry=registry,
         )
-        self.cache = Counter(
+        self.cache = counter(
             "scopegate_cache_requests",
             "Lookups in the request-time caches, answered from memory (hit) or not (miss).",
             ["cache", "result"],
-            registry=registry,
         )
-        self.db_queries = Counter(
+        self.db_queries = counter(
             "scopegate_db_queries",
             "SQL statements sent to the database, by kind.",
             ["statement"],
-            registry=registry,
         )
-        self.db_errors = Counter(
-            "scopegate_db_errors", "SQL statements that failed.", registry=registry
-        )
+        self.db_errors = counter("scopegate_db_errors", "SQL statements that failed.")
         self.change_log_lag = Gauge(
             "scopegate_change_log_lag_seconds",
             "Seconds since this process last read the change log (the worst live worker's).",
             registry=registry,
             multiprocess_mode="livemax",
         )
-        self.change_log_applied = Counter(
+        self.change_log_applied = counter(
             "scopegate_change_log_applied",
             "Changes made by other processes applied to this one's caches.",
-            registry=registry,
         )
-        self.change_log_failures = Counter(
+        self.change_log_failures = counter(
             "scopegate_change_log_poll_failures",
             "Reads of the change log that failed (the database did not answer).",
-            registry=registry,
         )
         # Upstream calls: unary calls handed to forwarding (serve --upstream), counted from
         # their outcomes (`watch_upstream`); `observe_upstream` is for forwarding code to
         # report calls of its own (streams).
-        self.upstream_requests = Counter(
+        self.upstream_requests = counter(
             "scopegate_upstream_requests",
             "Calls forwarded upstream, by method and the status code answered.",
             ["method", "code"],
-            registry=registry,
         )
-        self.upstream_latency = Histogram(
+        self.upstream_latency = latency_histogram(
             "scopegate_upstream_duration_seconds",
             "Time from a transport taking a forwarded call to its answer being made.",
             ["method"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
         )
         # Label children, resolved once: (transport, spec, code) -> (count, latency, and
         # for a forwarded method the upstream count and latency, else None).
