@@ -6,10 +6,9 @@ gate and the extensions answer through here.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from scopegate.access.address_throttle import ThrottledError
@@ -19,29 +18,14 @@ from scopegate.request_ids import RESPONSE_HEADER
 MEDIA_TYPE = "application/json"
 
 
-def _compact_encoder() -> Callable[[Any], str]:
-    """`json.dumps(o, separators=(",", ":"), ensure_ascii=False)`, for every answer.
-    `JSONEncoder.encode` builds a C encoder and a table of the containers it is inside on
-    every call: a third of the instructions of encoding a small answer (~10k of ~30k). This
-    one C encoder serves every call, without that table: an answer is a tree printed from a
-    message or built here, never a structure that contains itself."""
-    from json import encoder as c_json
-
-    standard = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-    if c_json.c_make_encoder is None:  # an interpreter without the C accelerator
-        return standard.encode
-    parts = c_json.c_make_encoder(
-        None, standard.default, c_json.encode_basestring, None, ":", ",", False, False, True
-    )
-    join = "".join
-
-    def encode(value: Any) -> str:
-        return join(parts(value, 0))
-
-    return encode
-
-
-encode = _compact_encoder()
+def encode(document: Any) -> bytes:
+    """An answer as compact UTF-8 JSON, by orjson: the text `json.dumps(o, separators=(",",
+    ":"), ensure_ascii=False)` writes, but for a float's exponent (`1e-7`, not `1e-07`: the
+    same number), in a seventh of the time or less (a MyScopes answer 1.4 -> 0.2 µs, a page
+    of 100 apps 118 -> 10 µs). It writes a non-finite float as null, but the printer never
+    hands it one (proto3 JSON writes them as "NaN" and "Infinity"); what JSON cannot hold
+    (an object, an integer beyond 64 bits) raises TypeError."""
+    return orjson.dumps(document)
 
 
 def http_code(error: ApiError | None) -> int:
@@ -67,7 +51,7 @@ def status_json(error: ApiError, request_id: str) -> bytes:
         status["details"] = error.details
     if request_id:
         status["req_id"] = request_id
-    return encode({"status": status}).encode()
+    return encode({"status": status})
 
 
 def error_response(error: ApiError, request_id: str = "") -> Response:
