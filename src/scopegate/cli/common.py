@@ -24,21 +24,21 @@ from scopegate.store.records import AppRecord
 if TYPE_CHECKING:
     from scopegate.context import Services
 
+
+def env_option(flag: str, **settings: Any) -> Any:
+    """An option the environment can set too, by the variable named after its flag:
+    `--log-format` by SCOPEGATE_LOG_FORMAT."""
+    envvar = "SCOPEGATE_" + flag.removeprefix("--").replace("-", "_").upper()
+    return typer.Option(flag, envvar=envvar, **settings)
+
+
 DataDir = Annotated[
     Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="SCOPEGATE_DATA_DIR",
-        help="Directory for the SQLite database and the server secret.",
-    ),
+    env_option("--data-dir", help="Directory for the SQLite database and the server secret."),
 ]
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option(
-        "--database-url",
-        envvar="SCOPEGATE_DATABASE_URL",
-        help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db.",
-    ),
+    env_option("--database-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db."),
 ]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from scopegate.cli import output as out
-from scopegate.cli.common import DatabaseUrl, DataDir, settings, usage
+from scopegate.cli.common import DatabaseUrl, DataDir, env_option, settings, usage
 from scopegate.cli.option_groups import option_group
 from scopegate.server.config import observability_settings
 from scopegate.store.database import SchemaMismatch
@@ -21,13 +21,13 @@ from scopegate.store.database import SchemaMismatch
 class Listening:
     """Where `serve` listens: the options named as the settings they give."""
 
-    host: Annotated[str, typer.Option(envvar="SCOPEGATE_HOST")] = "127.0.0.1"
-    grpc_port: Annotated[int, typer.Option(envvar="SCOPEGATE_GRPC_PORT")] = 18080
-    http_port: Annotated[int, typer.Option(envvar="SCOPEGATE_HTTP_PORT")] = 8000
+    host: Annotated[str, env_option("--host")] = "127.0.0.1"
+    grpc_port: Annotated[int, env_option("--grpc-port")] = 18080
+    http_port: Annotated[int, env_option("--http-port")] = 8000
     port: Annotated[
         int | None,
-        typer.Option(
-            envvar="SCOPEGATE_PORT",
+        env_option(
+            "--port",
             help="Serve gRPC and HTTP (REST, the portal) on this one port, chosen per "
             "connection, instead of --grpc-port and --http-port.",
         ),
@@ -96,18 +96,16 @@ def serve(
     database_url: DatabaseUrl = None,
     tls_cert: Annotated[
         Path | None,
-        typer.Option(
+        env_option(
             "--tls-cert",
-            envvar="SCOPEGATE_TLS_CERT",
             help="PEM certificate chain (server certificate first): serve gRPC and HTTPS over "
             "TLS. Needs --tls-key.",
         ),
     ] = None,
     tls_key: Annotated[
         Path | None,
-        typer.Option(
+        env_option(
             "--tls-key",
-            envvar="SCOPEGATE_TLS_KEY",
             help="Unencrypted PEM private key of --tls-cert.",
         ),
     ] = None,
@@ -121,9 +119,8 @@ def serve(
     ] = None,
     redis_url: Annotated[
         str | None,
-        typer.Option(
+        env_option(
             "--redis-url",
-            envvar="SCOPEGATE_REDIS_URL",
             help="Redis or Valkey (redis://host:port/N) holding the rate-limit counters that "
             "every instance shares; default: counted in this process.",
         ),
@@ -139,25 +136,22 @@ def serve(
     ] = None,
     metrics_address: Annotated[
         str | None,
-        typer.Option(
+        env_option(
             "--metrics-address",
-            envvar="SCOPEGATE_METRICS_ADDRESS",
             help="HOST:PORT to serve GET /metrics on, instead of the HTTP port.",
         ),
     ] = None,
     log_format: Annotated[
         str | None,
-        typer.Option(
+        env_option(
             "--log-format",
-            envvar="SCOPEGATE_LOG_FORMAT",
             help="json or text (default: json unless stderr is a terminal).",
         ),
     ] = None,
     log_level: Annotated[
         str | None,
-        typer.Option(
+        env_option(
             "--log-level",
-            envvar="SCOPEGATE_LOG_LEVEL",
             help="DEBUG, INFO (default: the access log is INFO), WARNING, ERROR.",
         ),
     ] = None,
@@ -172,9 +166,8 @@ def serve(
     ] = False,
     workers: Annotated[
         str,
-        typer.Option(
+        env_option(
             "--workers",
-            envvar="SCOPEGATE_WORKERS",
             help="Serving processes sharing the ports (SO_REUSEPORT), supervised by this one; "
             "'auto': one per usable core.",
         ),
