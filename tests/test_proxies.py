@@ -133,10 +133,15 @@ def test_spoofed_identity_headers_never_arrive(server, proxy, upstream, owner):
     if proxy[0] != "nginx":  # Caddy and Traefik drop the client's x-scopegate-* by prefix
         spoofed["x-scopegate-not-ours"] = "forged"
     # Names aliasing the identity's (a CGI or WSGI server reads X_Scopegate_Caller as
-    # X-Scopegate-Caller): nginx ignores them, Traefik's entry point drops them; Caddy passes
-    # them on (README).
-    if proxy[0] != "caddy":
-        spoofed.update({"X_Scopegate_Caller": "forged", "X.Scopegate.Relation": "forged"})
+    # X-Scopegate-Caller): nginx ignores them, Traefik's entry point drops them, Caddy's
+    # configuration removes every name containing "scopegate" (README).
+    spoofed.update(
+        {
+            "X_Scopegate_Caller": "forged",
+            "X.Scopegate.Relation": "forged",
+            "X-Scopegate_Scopes": "forged",
+        }
+    )
     path = f"/v2/users/{owner['id']}/apps/{app_id}/inputs"
     headers = passes(proxy, upstream, path, guest_pat, spoofed).headers
     assert headers["x-scopegate-caller"] == guest_id
@@ -230,3 +235,11 @@ def test_readme_shows_the_traefik_configuration_run_here():
     """The README's Traefik block is the dynamic configuration these tests run."""
     block = "```yaml\n" + proxies.traefik_config("scopegate:8000", "platform:9000") + "```\n"
     assert block in README.read_text()
+
+
+def test_readme_shows_the_caddy_configuration_run_here():
+    """The README's Caddy site is the one these tests run."""
+    block = "```caddyfile\n" + proxies.caddy_site(
+        "api.example.com", "scopegate:8000", "platform:9000"
+    )
+    assert block + "```\n" in README.read_text()

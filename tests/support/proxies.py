@@ -148,26 +148,31 @@ http {{
 """
 
 
-def caddy_config(port: int, scopegate: str, upstream: int) -> str:
-    """Caddy in front of `upstream` asking scopegate first (`route` keeps the order)."""
-    return f"""{{
-    admin off
-    auto_https off
-}}
-http://127.0.0.1:{port} {{
+def caddy_site(site: str, scopegate: str, upstream: str) -> str:
+    """The README's Caddy site: everything to `upstream`, asking scopegate first (`route`
+    keeps the order). `-*scopegate*` removes whatever the client sent as scopegate's
+    identity, under any spelling (X_Scopegate_Caller is X-Scopegate-Caller to a CGI or WSGI
+    server)."""
+    return f"""{site} {{
     route {{
-        # What the client sent as scopegate's identity never passes.
-        request_header -X-Scopegate-*
+        request_header -*scopegate*
         forward_auth {scopegate} {{
             uri /scopegate/v1/authorize
             copy_headers {" ".join(IDENTITY)}
         }}
         request_header -Authorization
         request_header -X-Clarifai-Session-Token
-        reverse_proxy 127.0.0.1:{upstream}
+        reverse_proxy {upstream}
     }}
 }}
 """
+
+
+def caddy_config(port: int, scopegate: str, upstream: int) -> str:
+    """Caddy on loopback, no admin endpoint, no certificates, serving the README's site."""
+    return "{\n    admin off\n    auto_https off\n}\n" + caddy_site(
+        f"http://127.0.0.1:{port}", scopegate, f"127.0.0.1:{upstream}"
+    )
 
 
 def traefik_config(scopegate: str, upstream: str) -> str:
