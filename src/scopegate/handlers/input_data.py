@@ -13,6 +13,7 @@ from scopegate.handlers.concepts import validate_concept_id, validate_concept_na
 from scopegate.handlers.convert import timestamp
 from scopegate.media.images import MIME_BY_FORMAT
 from scopegate.store import concepts
+from scopegate.store.concepts import ConceptValue
 from scopegate.store.inputs import InputRecord
 from scopegate.store.records import AppRecord
 
@@ -56,7 +57,7 @@ def input_message(
         image.image_info.color_mode = record.color_mode
     for label in record.concepts:
         message.data.concepts.add(
-            id=label.concept_id,
+            id=label.id,
             name=label.name,
             value=label.value,
             app_id=app.app_id,
@@ -97,9 +98,9 @@ def patched_metadata(action: str, base: dict, change: dict) -> dict:
     return change
 
 
-def validate_labels(message_concepts) -> list[tuple[str, str, float]]:
-    """(id, name, value) of the concepts an input is given; value is 1 (present) or 0."""
-    labels: dict[str, tuple[str, str, float]] = {}
+def validate_labels(message_concepts) -> list[ConceptValue]:
+    """The concepts an input is given (the last of each id); value is 1 (present) or 0."""
+    labels: dict[str, ConceptValue] = {}
     for concept in message_concepts:
         validate_concept_id(concept.id)
         validate_concept_name(concept.id, concept.name)
@@ -107,21 +108,21 @@ def validate_labels(message_concepts) -> list[tuple[str, str, float]]:
             raise ValueError(
                 f"Concept '{concept.id}' has value {concept.value}: use 1 (present) or 0 (absent)."
             )
-        labels[concept.id] = (concept.id, concept.name, concept.value)
+        labels[concept.id] = ConceptValue(concept.id, concept.name, concept.value)
     return list(labels.values())
 
 
-def resolve_labels(
-    conn: Connection, app_pk: int, labels: list[tuple[str, str, float]]
-) -> dict[int, float]:
+def resolve_labels(conn: Connection, app_pk: int, labels: list[ConceptValue]) -> dict[int, float]:
     """Concept pk → value; concepts the app does not have yet are created, as Clarifai does
     (named as given, else by their id)."""
-    known = concepts.get_many(conn, app_pk, [concept_id for concept_id, _, _ in labels])
+    known = concepts.get_many(conn, app_pk, [label.id for label in labels])
     resolved: dict[int, float] = {}
-    for concept_id, name, value in labels:
-        record = known.get(concept_id)
+    for label in labels:
+        record = known.get(label.id)
         pk = (
-            record.pk if record else concepts.add(conn, app_pk, concept_id, name=name or concept_id)
+            record.pk
+            if record
+            else concepts.add(conn, app_pk, label.id, name=label.name or label.id)
         )
-        resolved[pk] = value
+        resolved[pk] = label.value
     return resolved

@@ -28,6 +28,7 @@ from scopegate.handlers.input_data import (
 from scopegate.handlers.target_app import app_item, read_app_item, read_app_page, target_app
 from scopegate.media import images as media
 from scopegate.store import concepts, inputs
+from scopegate.store.concepts import ConceptValue
 from scopegate.store.inputs import ImageFacts
 
 MAX_BATCH = 128  # Clarifai's limit on inputs per request
@@ -51,7 +52,7 @@ class NewInput:
     image: bytes | None
     facts: ImageFacts | None
     metadata: dict
-    labels: list[tuple[str, str, float]]
+    labels: list[ConceptValue]
 
 
 def _invalid_input(reason: str) -> Refused:
@@ -247,7 +248,7 @@ def _patch_labels(conn, app_pk: int, input_pk: int, action: str, sent) -> None:
         raise invalid_argument(str(error)) from None
     current = inputs.label_map(conn, input_pk)
     if action == "remove":
-        known = concepts.get_many(conn, app_pk, [concept_id for concept_id, _, _ in labels])
+        known = concepts.get_many(conn, app_pk, [label.id for label in labels])
         for record in known.values():
             current.pop(record.pk, None)
     elif action == "overwrite":

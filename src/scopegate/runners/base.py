@@ -8,12 +8,7 @@ from typing import Protocol
 
 from PIL import Image
 
-
-@dataclass(frozen=True, slots=True)
-class Concept:
-    id: str
-    name: str
-    value: float
+from scopegate.store.concepts import ConceptValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +23,7 @@ class Color:
 class Prediction:
     """One image's answer; a runner fills the field its model type produces."""
 
-    concepts: tuple[Concept, ...] = ()
+    concepts: tuple[ConceptValue, ...] = ()
     colors: tuple[Color, ...] = ()
 
 

@@ -24,7 +24,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from scopegate.runners.base import Concept, Prediction, RunnerError
+from scopegate.runners.base import Prediction, RunnerError
+from scopegate.store.concepts import ConceptValue
 
 DEFAULT_INPUT_SIZE = 224
 MAX_LABELS = 100_000
@@ -172,7 +173,7 @@ class OnnxClassifier:
             predictions.append(
                 Prediction(
                     concepts=tuple(
-                        Concept(self.labels[i].id, self.labels[i].name, float(row[i]))
+                        ConceptValue(self.labels[i].id, self.labels[i].name, float(row[i]))
                         for i in order
                     )
                 )

@@ -25,6 +25,16 @@ class ConceptRecord:
     modified_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ConceptValue:
+    """A concept as it applies to one input: a label's 1 (present) or 0 (absent), or a
+    model's score for an image."""
+
+    id: str
+    name: str
+    value: float
+
+
 def fold(name: str) -> str:
     return name.casefold()
 

@@ -9,19 +9,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from scopegate.store.concepts import ConceptValue
 from scopegate.store.records import json_object, now, row_reader
 from scopegate.store.rows import count_rows, insert_created, modify, one
 from scopegate.store.schema import concepts, input_concepts, inputs
 
 # Everything but the image bytes: lists and gets never need them.
 _COLUMNS = [c for c in inputs.c if c.name != "image"]
-
-
-@dataclass(frozen=True, slots=True)
-class InputConcept:
-    concept_id: str
-    name: str
-    value: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +33,7 @@ class InputRecord:
     status_details: str
     created_at: datetime
     modified_at: datetime
-    concepts: tuple[InputConcept, ...] = field(default=())
+    concepts: tuple[ConceptValue, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +83,8 @@ def existing_ids(conn: Connection, app_pk: int, input_ids: Iterable[str]) -> set
     return {row.input_id for row in rows}
 
 
-def _labels(conn: Connection, input_pks: list[int]) -> dict[int, list[InputConcept]]:
-    found: dict[int, list[InputConcept]] = {pk: [] for pk in input_pks}
+def _labels(conn: Connection, input_pks: list[int]) -> dict[int, list[ConceptValue]]:
+    found: dict[int, list[ConceptValue]] = {pk: [] for pk in input_pks}
     if not input_pks:
         return found
     rows = conn.execute(
@@ -105,7 +99,7 @@ def _labels(conn: Connection, input_pks: list[int]) -> dict[int, list[InputConce
         .order_by(input_concepts.c.position, concepts.c.concept_id)
     )
     for row in rows:
-        found[row.input_pk].append(InputConcept(row.concept_id, row.name, row.value))
+        found[row.input_pk].append(ConceptValue(row.concept_id, row.name, row.value))
     return found
 
 
